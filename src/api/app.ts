@@ -1,0 +1,164 @@
+/**
+ * The HTTP app factory: builds a Fastify instance from the route table, without listening,
+ * so tests can drive it in-process (inject) and `kiln serve` only binds the port.
+ *
+ * Every answer under /client/v4 is the Cloudflare envelope: routes go through one wrapper
+ * (auth → params → query → body → handler → envelope), and every failure, including
+ * Fastify's own (body too large, bad URL), goes through one error handler.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import { authenticate, authorize } from "../domain/auth.ts";
+import { errors, KilnError } from "../errors.ts";
+import { readCredential } from "./credentials.ts";
+import type { AppDeps } from "./deps.ts";
+import { failure, success } from "./envelope.ts";
+import { createHttpMetrics, type HttpMetrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import type { RouteSpec } from "./route.ts";
+import { routes as defaultRoutes } from "./routes/index.ts";
+import { parsePart } from "./validation.ts";
+
+export const API_PREFIX = "/client/v4";
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface AppOptions {
+  /** Check every answer against its route's result schema (tests turn this on). */
+  validateResponses?: boolean;
+  routes?: RouteSpec[];
+}
+
+export interface KilnApp {
+  fastify: FastifyInstance;
+  metrics: HttpMetrics;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export async function createApp(deps: AppDeps, options: AppOptions = {}): Promise<KilnApp> {
+  const routes = options.routes ?? defaultRoutes;
+  const metrics = createHttpMetrics();
+  const fastify = Fastify({
+    // pino's Logger and Fastify's base logger type differ only in generics.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per request is logged in onResponse below, without headers (credentials).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { ignoreTrailingSlash: true },
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers["x-request-id"];
+      return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+  });
+
+  // Bodies are JSON whatever the Content-Type says (Cloudflare's clients are not all
+  // careful about it); an empty body is no body.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(errors.invalidBody("body", "malformed JSON"), undefined);
+    }
+  });
+
+  fastify.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+  fastify.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    metrics.observe(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    req.log.info(
+      { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      "request",
+    );
+  });
+
+  fastify.setErrorHandler((error: FastifyError | KilnError, req, reply) => {
+    const kilnError = toKilnError(error);
+    if (kilnError.kind === "system") req.log.error({ err: error }, "request failed");
+    void reply.code(kilnError.status).headers(kilnError.headers).send(failure(kilnError.errors));
+  });
+
+  const patterns = routes.map((r) => pathPattern(API_PREFIX + r.path));
+  fastify.setNotFoundHandler((req, reply) => {
+    const path = req.url.split("?")[0] ?? req.url;
+    const error = patterns.some((p) => p.test(path)) ? errors.methodNotAllowed() : errors.noRoute(path);
+    void reply.code(error.status).send(failure(error.errors));
+  });
+
+  for (const spec of routes) registerRoute(fastify, spec, deps, options.validateResponses ?? false);
+
+  const document = openApiDocument(routes);
+  fastify.get(`${API_PREFIX}/openapi.json`, async () => document);
+
+  fastify.get("/healthz", async (_req, reply) => {
+    try {
+      await deps.store.ping();
+      return success({ status: "ok", database: deps.store.db.dialect });
+    } catch (error) {
+      deps.logger.error({ err: error }, "health check failed");
+      const e = errors.unavailable();
+      return reply.code(e.status).send(failure(e.errors));
+    }
+  });
+  fastify.get("/metrics", async (_req, reply) => {
+    void reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  await fastify.ready();
+  return { fastify, metrics };
+}
+
+function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps, validateResponses: boolean): void {
+  fastify.route({
+    method: spec.method,
+    url: API_PREFIX + spec.path,
+    handler: async (request, reply) => {
+      let principal;
+      if (spec.auth !== "none") {
+        principal = await authenticate(deps.store.credentials, readCredential(request.headers));
+        if (spec.auth === "read" || spec.auth === "write") {
+          authorize(principal, accountIdOf(request), spec.auth);
+        }
+      }
+      const params = spec.params ? parsePart(spec.params, request.params, "params") : request.params;
+      const query = spec.query ? parsePart(spec.query, request.query, "query") : {};
+      const body = spec.body ? parsePart(spec.body, request.body, "body") : undefined;
+      const out = await spec.handler({ params, query, body, principal, deps, request, reply });
+      if (validateResponses) {
+        const checked = spec.result.safeParse(out.result);
+        if (!checked.success) {
+          throw new Error(`answer of ${spec.operationId} does not match its schema: ${checked.error.message}`);
+        }
+      }
+      return reply.code(spec.status ?? 200).send(success(out.result, out.result_info));
+    },
+  });
+}
+
+function accountIdOf(request: FastifyRequest): string {
+  const params = request.params as Record<string, string | undefined>;
+  return params.account_id ?? "";
+}
+
+/** `/a/:b/c` → a regular expression matching concrete paths of that route. */
+function pathPattern(path: string): RegExp {
+  const source = path
+    .split("/")
+    .map((segment) => (segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("/");
+  return new RegExp(`^${source}/?$`);
+}
+
+function toKilnError(error: FastifyError | KilnError): KilnError {
+  if (error instanceof KilnError) return error;
+  const status = error.statusCode ?? 500;
+  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413) return errors.bodyTooLarge();
+  if (status >= 400 && status < 500) return errors.invalidBody("request", error.message);
+  return errors.internal();
+}

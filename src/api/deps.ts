@@ -1,0 +1,8 @@
+import type { Logger } from "pino";
+import type { Store } from "../store/index.ts";
+
+/** What the HTTP layer is given; passed down explicitly, never imported as a global. */
+export interface AppDeps {
+  store: Store;
+  logger: Logger;
+}

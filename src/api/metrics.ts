@@ -1,0 +1,32 @@
+/** Prometheus metrics of the HTTP layer; one registry per app so tests can build many apps. */
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+
+export interface HttpMetrics {
+  registry: Registry;
+  observe(method: string, route: string, status: number, seconds: number): void;
+}
+
+export function createHttpMetrics(): HttpMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "kiln_" });
+  const requests = new Counter({
+    name: "kiln_http_requests_total",
+    help: "HTTP requests by route pattern, method and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "kiln_http_request_duration_seconds",
+    help: "HTTP request latency by route pattern and method",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+  return {
+    registry,
+    observe(method, route, status, seconds) {
+      requests.inc({ method, route, status: String(status) });
+      latency.observe({ method, route }, seconds);
+    },
+  };
+}

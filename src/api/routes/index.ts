@@ -1,0 +1,7 @@
+/** The route table: every endpoint Kiln serves under /client/v4, grouped by resource. */
+import type { RouteSpec } from "../route.ts";
+import { accountRoutes } from "./accounts.ts";
+import { scriptRoutes } from "./scripts.ts";
+import { userRoutes } from "./user.ts";
+
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes];

@@ -1,0 +1,54 @@
+/**
+ * The `kiln` command. Exit codes: 0 success; 1 an error of the operation (unknown account,
+ * duplicate user, …); 2 a usage or configuration error (design brief §2.6).
+ */
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../config.ts";
+import { AdminError } from "../domain/admin.ts";
+import { KilnError } from "../errors.ts";
+import { registerAdmin } from "./admin.ts";
+import { EXIT_ERROR, EXIT_USAGE, UsageError } from "./output.ts";
+import { registerServe } from "./serve.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("kiln")
+    .description("Kiln: a self-hosted build service that speaks Cloudflare's Workers Builds API")
+    .exitOverride()
+    .showHelpAfterError(false);
+  registerServe(program);
+  registerAdmin(program);
+  // Every subcommand reports usage errors through the same exit path.
+  const override = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version print and exit 0; everything else commander rejects is usage.
+      if (error.exitCode === 0) return 0;
+      return EXIT_USAGE;
+    }
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`kiln: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof AdminError || error instanceof KilnError) {
+      process.stderr.write(`kiln: ${error.message}\n`);
+      return EXIT_ERROR;
+    }
+    process.stderr.write(`kiln: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// `serve` keeps running (its listeners hold the event loop); other commands end here.
+if (code !== 0) process.exit(code);

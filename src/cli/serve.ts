@@ -1,0 +1,67 @@
+/** `kiln serve`: the API server (and, from the builds issue on, an embedded runner). */
+import type { Command } from "commander";
+import { createApp } from "../api/app.ts";
+import { loadConfig, serveOptions, type Config } from "../config.ts";
+import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
+import { createLogger } from "../logger.ts";
+import { openStore } from "../store/index.ts";
+import { addOptions } from "./store-options.ts";
+
+export function registerServe(program: Command): void {
+  addOptions(program.command("serve").description("run the API server"), serveOptions).action(async (opts) => {
+    const config = loadConfig(opts as Partial<Record<keyof Config, unknown>>, process.env, serveOptions);
+    await serve(config);
+  });
+}
+
+export async function serve(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const store = await openStore({ database: config.database, dataDir: config.dataDir });
+  logger.info({ database: store.db.location }, "store ready");
+  const boot = await bootstrapIfEmpty(store);
+  const { fastify } = await createApp({ store, logger });
+  await fastify.listen({ host: config.host, port: config.port });
+  const address = fastify.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const base = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url: `${base}/client/v4` }, "listening");
+  if (boot) process.stdout.write(bootstrapBlock(boot, base));
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, "shutting down");
+    // Stop accepting, let in-flight requests finish, then close the store.
+    void fastify
+      .close()
+      .then(() => store.close())
+      .then(() => {
+        logger.info("stopped");
+        logger.flush();
+        process.exitCode = 0;
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+export function bootstrapBlock(boot: Bootstrap, base: string): string {
+  return [
+    "",
+    "Kiln created a default account and an API token (Workers CI Write).",
+    "They are shown this once; keep the token somewhere safe.",
+    "",
+    `account_id=${boot.account.id}`,
+    `token=${boot.value}`,
+    "",
+    "Try it:",
+    `  curl -s ${base}/client/v4/user/tokens/verify -H "Authorization: Bearer ${boot.value}"`,
+    "",
+    "",
+  ].join("\n");
+}

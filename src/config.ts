@@ -1,0 +1,88 @@
+/**
+ * All of Kiln's configuration, in one place: every option is a flag and a KILN_* variable,
+ * with one default and one validation rule (design brief §2.6). A flag beats the variable,
+ * the variable beats the default. The parsed object is passed down explicitly; nothing reads
+ * process.env elsewhere.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+export interface OptionSpec {
+  /** Property name in the parsed config. */
+  key: keyof Config;
+  /** Long flag, without the leading dashes. */
+  flag: string;
+  env: string;
+  description: string;
+  /** Placeholder in --help; absent for boolean switches. */
+  arg?: string;
+}
+
+/** Options shared by every command that opens the store (serve, runner, admin commands). */
+export const storeOptions: OptionSpec[] = [
+  { key: "dataDir", flag: "data-dir", env: "KILN_DATA_DIR", arg: "dir", description: "data directory (SQLite database, key file)" },
+  { key: "database", flag: "database", env: "KILN_DATABASE_URL", arg: "url", description: "postgres://… URL; SQLite in the data dir when absent" },
+  { key: "logLevel", flag: "log-level", env: "KILN_LOG_LEVEL", arg: "level", description: "fatal, error, warn, info, debug or trace" },
+];
+
+/** Options of `kiln serve`. */
+export const serveOptions: OptionSpec[] = [
+  { key: "host", flag: "host", env: "KILN_HOST", arg: "host", description: "address to listen on" },
+  { key: "port", flag: "port", env: "KILN_PORT", arg: "port", description: "port to listen on (0 picks a free one)" },
+  ...storeOptions,
+];
+
+const port = z.coerce
+  .number({ error: "must be a number" })
+  .int("must be a whole number")
+  .min(0, "must be between 0 and 65535")
+  .max(65535, "must be between 0 and 65535");
+
+export const configSchema = z.object({
+  host: z.string().min(1, "must not be empty").default("127.0.0.1"),
+  port: port.default(8787),
+  dataDir: z.string().min(1, "must not be empty").default("./.kiln"),
+  database: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Merges flags (already parsed by the CLI, undefined when absent) over KILN_* variables and
+ * validates the result. Throws ConfigError naming the flag and the variable to fix.
+ */
+export function loadConfig(
+  flags: Partial<Record<keyof Config, unknown>>,
+  env: NodeJS.ProcessEnv,
+  specs: OptionSpec[] = serveOptions,
+): Config {
+  const raw: Record<string, unknown> = {};
+  for (const spec of specs) {
+    const fromFlag = flags[spec.key];
+    const fromEnv = env[spec.env];
+    if (fromFlag !== undefined) raw[spec.key] = fromFlag;
+    else if (fromEnv !== undefined && fromEnv !== "") raw[spec.key] = fromEnv;
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "");
+      const spec = specs.find((s) => s.key === key);
+      const where = spec ? `--${spec.flag} (or ${spec.env})` : key;
+      return `invalid ${where}: ${issue.message}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
+}

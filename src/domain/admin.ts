@@ -1,0 +1,102 @@
+/**
+ * Administrative operations shared by the CLI and the first-start bootstrap: accounts,
+ * users, API tokens and Workers. Secrets are generated here, returned once, and stored
+ * only as digests.
+ */
+import { hashSecret, newGlobalKey, newHexId, newTokenValue, newUuid, nowIso } from "./ids.ts";
+import type { Repositories, StorePort } from "./ports.ts";
+import type { Account, ApiToken, PermissionGroup, Worker } from "./types.ts";
+
+/** A failure of an admin command that is the caller's (exit code 1), with a plain message. */
+export class AdminError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AdminError";
+  }
+}
+
+export async function createAccount(repos: Repositories, name: string): Promise<Account> {
+  const account: Account = { id: newHexId(), name, created_on: nowIso() };
+  await repos.accounts.create(account);
+  return account;
+}
+
+async function requireAccount(repos: Repositories, id: string): Promise<Account> {
+  const account = await repos.accounts.get(id);
+  if (!account) throw new AdminError(`no account with id ${id}`);
+  return account;
+}
+
+export interface NewToken {
+  accountIds: string[];
+  name: string;
+  permissionGroups: PermissionGroup[];
+  expiresOn?: string | undefined;
+}
+
+export async function createToken(repos: Repositories, input: NewToken): Promise<{ token: ApiToken; value: string }> {
+  for (const id of input.accountIds) await requireAccount(repos, id);
+  const now = nowIso();
+  const value = newTokenValue();
+  const token: ApiToken = {
+    id: newHexId(),
+    name: input.name,
+    permission_groups: [...new Set(input.permissionGroups)],
+    account_ids: [...new Set(input.accountIds)],
+    expires_on: input.expiresOn ?? null,
+    revoked_on: null,
+    created_on: now,
+    modified_on: now,
+  };
+  await repos.tokens.create(token, hashSecret(value));
+  return { token, value };
+}
+
+export async function revokeToken(repos: Repositories, id: string): Promise<ApiToken> {
+  const token = await repos.tokens.get(id);
+  if (!token) throw new AdminError(`no token with id ${id}`);
+  if (!token.revoked_on) await repos.tokens.revoke(id, nowIso());
+  return (await repos.tokens.get(id)) ?? token;
+}
+
+export async function createUser(repos: Repositories, email: string, accountIds: string[]): Promise<{ email: string; api_key: string }> {
+  for (const id of accountIds) await requireAccount(repos, id);
+  if (await repos.users.getByEmail(email)) throw new AdminError(`a user with email ${email} already exists`);
+  const apiKey = newGlobalKey();
+  await repos.users.create({ id: newUuid(), email, created_on: nowIso() }, hashSecret(apiKey), [...new Set(accountIds)]);
+  return { email, api_key: apiKey };
+}
+
+export async function createWorker(repos: Repositories, accountId: string, name: string): Promise<Worker> {
+  await requireAccount(repos, accountId);
+  if (await repos.workers.getByName(accountId, name)) {
+    throw new AdminError(`a Worker named ${name} already exists in account ${accountId}`);
+  }
+  const now = nowIso();
+  const worker: Worker = { tag: newHexId(), account_id: accountId, name, created_on: now, modified_on: now };
+  await repos.workers.create(worker);
+  return worker;
+}
+
+export interface Bootstrap {
+  account: Account;
+  token: ApiToken;
+  value: string;
+}
+
+/**
+ * On an empty database, creates a default account and a Workers CI Write token, once.
+ * Runs in one write transaction so two servers starting together bootstrap only once.
+ */
+export async function bootstrapIfEmpty(store: StorePort): Promise<Bootstrap | undefined> {
+  return store.transaction(async (repos) => {
+    if ((await repos.accounts.count()) > 0) return undefined;
+    const account = await createAccount(repos, "default");
+    const { token, value } = await createToken(repos, {
+      accountIds: [account.id],
+      name: "bootstrap",
+      permissionGroups: ["Workers CI Write"],
+    });
+    return { account, token, value };
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The one error catalog. Every error Kiln answers with is built here, so the status, the
+ * Cloudflare code and the message of each case live in exactly one place (docs/errors.md
+ * lists the same table for users). Domain code throws these; the HTTP layer only maps them
+ * onto the envelope, and the CLI onto an exit code.
+ */
+
+export interface ErrorDetail {
+  code: number;
+  message: string;
+  error_chain?: { code: number; message: string }[];
+}
+
+/** Whether a failure is the caller's (4xx) or ours (5xx): only system errors are logged as errors. */
+export type ErrorKind = "user" | "system";
+
+export class KilnError extends Error {
+  readonly status: number;
+  readonly errors: ErrorDetail[];
+  readonly kind: ErrorKind;
+  /** Extra response headers, e.g. Retry-After on 429. */
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, errors: ErrorDetail[], headers: Record<string, string> = {}) {
+    super(errors.map((e) => `${e.code}: ${e.message}`).join("; "));
+    this.name = "KilnError";
+    this.status = status;
+    this.errors = errors;
+    this.kind = status >= 500 ? "system" : "user";
+    this.headers = headers;
+  }
+
+  /** The first (primary) code, handy for tests and logs. */
+  get code(): number {
+    return this.errors[0]?.code ?? 0;
+  }
+}
+
+const one = (status: number, code: number, message: string, extra: Partial<ErrorDetail> = {}) =>
+  new KilnError(status, [{ code, message, ...extra }]);
+
+export const errors = {
+  /** No route matches the path (Cloudflare answers 400 with these two codes). */
+  noRoute: (path: string) =>
+    new KilnError(400, [
+      { code: 7003, message: `Could not route to ${path}, perhaps your object identifier is invalid?` },
+      { code: 7000, message: "No route for that URI" },
+    ]),
+  methodNotAllowed: () => one(405, 10405, "Method not allowed"),
+  bodyTooLarge: () => one(413, 10413, "Request body too large"),
+  /** Bad request body, query or JSON: the field is always named so the caller knows what to fix. */
+  invalidBody: (field: string, problem: string) =>
+    one(400, 12002, `Invalid request body: ${field ? `${field}: ` : ""}${problem}`),
+  notFound: () => one(404, 12000, "Not found"),
+  missingAuth: () => one(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers"),
+  badAuthorizationHeader: () =>
+    one(400, 6003, "Invalid request headers", {
+      error_chain: [{ code: 6111, message: "Invalid format for Authorization header" }],
+    }),
+  badAuthKeyHeader: () =>
+    one(400, 6003, "Invalid request headers", {
+      error_chain: [{ code: 6103, message: "Invalid format for X-Auth-Key header" }],
+    }),
+  /** Unknown, revoked or expired credentials. */
+  unauthenticated: () => one(401, 10000, "Authentication error"),
+  /** Valid credentials without the permission group or the account. */
+  forbidden: () => one(403, 10000, "Authentication error"),
+  tooManyRequests: (retryAfterSeconds: number) =>
+    new KilnError(429, [{ code: 10429, message: "Too many requests" }], {
+      "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds))),
+    }),
+  internal: () => one(500, 10500, "Internal error"),
+  unavailable: () => one(503, 10503, "Service unavailable"),
+  // Builds API codes (design brief §2.2).
+  noBuildConfig: () =>
+    one(404, 12040, "No build configuration associated with that script tag was found for this account"),
+  previewsWithLegacyTrigger: () =>
+    one(
+      400,
+      12048,
+      "Cannot enable preview settings while a non-production trigger exists. Use the migrate_to_previews endpoint instead.",
+    ),
+  buildAlreadyStopped: () => one(409, 12009, "Build has already stopped"),
+  alreadyExists: () => one(409, 12010, "Already exists"),
+  triggerLimit: () => one(409, 12011, "Trigger limit reached"),
+  unknownRef: () => one(400, 12012, "Unknown branch or commit"),
+  cancelNotConfirmed: () => one(503, 12013, "Cancel not confirmed yet"),
+} as const;
+
+export type ErrorName = keyof typeof errors;

@@ -1,0 +1,27 @@
+import type { AccountRepository } from "../domain/ports.ts";
+import type { Account, Page, Paged } from "../domain/types.ts";
+import type { Tx } from "./transaction.ts";
+
+export function accountRepository(db: Tx): AccountRepository {
+  return {
+    async create(account: Account) {
+      await db.insertInto("accounts").values(account).execute();
+    },
+    async get(id: string) {
+      return db.selectFrom("accounts").selectAll().where("id", "=", id).executeTakeFirst();
+    },
+    async list(page?: Page, onlyIds?: string[]): Promise<Paged<Account>> {
+      if (onlyIds && onlyIds.length === 0) return { items: [], total: 0 };
+      let query = db.selectFrom("accounts");
+      if (onlyIds) query = query.where("id", "in", onlyIds);
+      const { total } = await query.select((eb) => eb.fn.countAll<number>().as("total")).executeTakeFirstOrThrow();
+      let items = query.selectAll().orderBy("created_on").orderBy("id");
+      if (page) items = items.limit(page.per_page).offset((page.page - 1) * page.per_page);
+      return { items: await items.execute(), total: Number(total) };
+    },
+    async count() {
+      const row = await db.selectFrom("accounts").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}

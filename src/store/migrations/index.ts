@@ -1,0 +1,11 @@
+import type { Kysely } from "kysely";
+import * as m0001 from "./0001_foundation.ts";
+
+export interface Migration {
+  name: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are untyped by design
+  up(db: Kysely<any>): Promise<void>;
+}
+
+/** Every migration, in order. Names never change once released. */
+export const migrations: Migration[] = [{ name: "0001_foundation", ...m0001 }];
