@@ -24,14 +24,12 @@ export interface OpenOptions {
   database?: string | undefined;
   /** Directory holding kiln.db for SQLite. */
   dataDir: string;
-  /** PostgreSQL schema to use (tests run each suite in its own). */
-  pgSchema?: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
 }
 
 export function openDatabase(options: OpenOptions): Db {
-  if (options.database) return openPostgres(options.database, options.pgSchema, options.poolSize ?? 10);
+  if (options.database) return openPostgres(options.database, options.poolSize ?? 10);
   fs.mkdirSync(options.dataDir, { recursive: true });
   return openSqlite(path.join(options.dataDir, "kiln.db"));
 }
@@ -53,19 +51,15 @@ export function openSqlite(file: string): Db {
   };
 }
 
-function openPostgres(url: string, schema: string | undefined, max: number): Db {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
+function openPostgres(url: string, max: number): Db {
+  const pool = new pg.Pool({ connectionString: url, max });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = "";
   return {
     kysely,
     dialect: "postgres",
-    location: safe.toString() + (schema ? ` (schema ${schema})` : ""),
+    location: safe.toString(),
     close: () => kysely.destroy(),
   };
 }

@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { z } from "zod";
+import { routes } from "../../src/api/routes/index.ts";
+import { defineRoute, ok } from "../../src/api/route.ts";
+import { accountParams, uuid } from "../../src/api/schemas/common.ts";
+import { dialects } from "../helpers/databases.ts";
+import { errorCodes, startHarness, type Harness } from "../helpers/harness.ts";
+
+/** A route with a body and a UUID path id, to exercise request validation end to end. */
+const echo = defineRoute({
+  method: "POST",
+  path: "/accounts/:account_id/test/echo/:thing_uuid",
+  operationId: "testEcho",
+  summary: "test only",
+  tag: "Test",
+  auth: "write",
+  params: accountParams.extend({ thing_uuid: uuid }),
+  body: z.object({ name: z.string().max(10), count: z.number().int(), nested: z.object({ flag: z.boolean() }).optional() }),
+  result: z.object({ name: z.string(), count: z.number() }),
+  async handler({ body }) {
+    return ok({ name: body.name, count: body.count });
+  },
+});
+
+/** A route whose handler breaks, to check that a 500 never leaks internals. */
+const broken = defineRoute({
+  method: "GET",
+  path: "/accounts/:account_id/test/broken",
+  operationId: "testBroken",
+  summary: "test only",
+  tag: "Test",
+  auth: "read",
+  params: accountParams,
+  result: z.null(),
+  async handler() {
+    throw new Error("secret internal detail at /srv/kiln");
+  },
+});
+
+describe("HTTP conventions", () => {
+  let h: Harness;
+  let account: string;
+  let token: string;
+  const thing = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e";
+  const echoUrl = () => `/client/v4/accounts/${account}/test/echo/${thing}`;
+
+  before(async () => {
+    h = await startHarness("sqlite", { routes: [...routes, echo, broken] });
+    account = (await h.account()).id;
+    token = (await h.token([account], ["Workers CI Write"])).value;
+  });
+  after(() => h.close());
+
+  it("unknown route → 400 with 7003 and 7000", async () => {
+    for (const path of ["/client/v4/nope", "/", "/client/v4/accounts/x/y/z"]) {
+      const r = await h.call("GET", path, { token });
+      assert.equal(r.status, 400);
+      assert.deepEqual(r.body, {
+        success: false,
+        errors: [
+          { code: 7003, message: `Could not route to ${path}, perhaps your object identifier is invalid?` },
+          { code: 7000, message: "No route for that URI" },
+        ],
+        messages: [],
+        result: null,
+      });
+    }
+  });
+
+  it("wrong method on a known path → 405 10405", async () => {
+    const r = await h.call("DELETE", `/client/v4/accounts/${account}/workers/scripts`, { token });
+    assert.equal(r.status, 405);
+    assert.deepEqual(r.body.errors, [{ code: 10405, message: "Method not allowed" }]);
+    assert.equal((await h.call("POST", "/client/v4/user/tokens/verify", { token })).status, 405);
+  });
+
+  it("a valid body is accepted and unknown fields are ignored", async () => {
+    const r = await h.call("POST", echoUrl(), { token, body: { name: "x", count: 2, extra: { deep: true } } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { success: true, errors: [], messages: [], result: { name: "x", count: 2 } });
+  });
+
+  it("malformed JSON → 400 12002", async () => {
+    const r = await h.call("POST", echoUrl(), { token, rawBody: '{"name": "x",' });
+    assert.equal(r.status, 400);
+    assert.deepEqual(r.body.errors, [{ code: 12002, message: "Invalid request body: body: malformed JSON" }]);
+  });
+
+  it("JSON sent with another content type is still read as JSON", async () => {
+    const r = await h.call("POST", echoUrl(), { token, rawBody: '{"name":"x","count":1}', headers: { "content-type": "text/plain" } });
+    assert.equal(r.status, 200);
+  });
+
+  const invalid: [string, unknown, string][] = [
+    ["missing field", { count: 1 }, "Invalid request body: name: required"],
+    ["wrong type", { name: 5, count: 1 }, "Invalid request body: name: "],
+    ["over-long string", { name: "x".repeat(11), count: 1 }, "Invalid request body: name: "],
+    ["nested wrong type", { name: "a", count: 1, nested: { flag: "yes" } }, "Invalid request body: nested.flag: "],
+    ["not an object", [1, 2], "Invalid request body: "],
+    ["no body at all", undefined, "Invalid request body: body: required"],
+  ];
+  for (const [what, body, prefix] of invalid) {
+    it(`invalid body (${what}) → 400 12002 naming the field`, async () => {
+      const r = await h.call("POST", echoUrl(), { token, ...(body === undefined ? {} : { body }) });
+      assert.equal(r.status, 400);
+      assert.deepEqual(errorCodes(r), [12002]);
+      assert.ok(r.body.errors[0].message.startsWith(prefix), r.body.errors[0].message);
+    });
+  }
+
+  it("a path id that is not a UUID → 404 12000", async () => {
+    const r = await h.call("POST", `/client/v4/accounts/${account}/test/echo/not-a-uuid`, { token, body: { name: "x", count: 1 } });
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.body.errors, [{ code: 12000, message: "Not found" }]);
+  });
+
+  it("a body over 1 MiB → 413 10413", async () => {
+    const r = await h.call("POST", echoUrl(), { token, rawBody: JSON.stringify({ name: "x", count: 1, pad: "y".repeat(1024 * 1024) }) });
+    assert.equal(r.status, 413);
+    assert.deepEqual(r.body, { success: false, errors: [{ code: 10413, message: "Request body too large" }], messages: [], result: null });
+  });
+
+  it("a handler crash → 500 10500 with no internals", async () => {
+    const r = await h.call("GET", `/client/v4/accounts/${account}/test/broken`, { token });
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.body, { success: false, errors: [{ code: 10500, message: "Internal error" }], messages: [], result: null });
+    assert.doesNotMatch(JSON.stringify(r.body), /secret|srv|stack/);
+  });
+
+  it("authentication runs before validation (unauthenticated never learns about ids)", async () => {
+    const r = await h.call("POST", `/client/v4/accounts/${account}/test/echo/not-a-uuid`, { body: {} });
+    assert.equal(r.status, 400);
+    assert.deepEqual(errorCodes(r), [9106]);
+  });
+
+  it("echoes a request id, generated or given", async () => {
+    const generated = await h.call("GET", "/client/v4/user/tokens/verify", { token });
+    assert.match(String(generated.headers["x-request-id"]), /^[0-9a-f-]{36}$/);
+    const given = await h.call("GET", "/client/v4/user/tokens/verify", { token, headers: { "x-request-id": "abc-123" } });
+    assert.equal(given.headers["x-request-id"], "abc-123");
+  });
+
+  it("trailing slash is the same route", async () => {
+    const r = await h.call("GET", `/client/v4/accounts/${account}/workers/scripts/`, { token });
+    assert.equal(r.status, 200);
+  });
+
+  it("/healthz answers ok with the database kind", async () => {
+    const r = await h.call("GET", "/healthz");
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.result, { status: "ok", database: "sqlite" });
+  });
+
+  it("/metrics counts requests by route and status and has a latency histogram", async () => {
+    await h.call("GET", `/client/v4/accounts/${account}/workers/scripts`, { token });
+    await h.call("GET", `/client/v4/accounts/${account}/workers/scripts`);
+    const r = await h.call("GET", "/metrics");
+    assert.equal(r.status, 200);
+    const text = String(r.body);
+    assert.match(text, /kiln_http_requests_total\{method="GET",route="\/client\/v4\/accounts\/:account_id\/workers\/scripts",status="200"\} [1-9]/);
+    assert.match(text, /kiln_http_requests_total\{method="GET",route="\/client\/v4\/accounts\/:account_id\/workers\/scripts",status="400"\} 1/);
+    assert.match(text, /kiln_http_request_duration_seconds_bucket\{le="0\.001",method="GET"/);
+  });
+
+  it("/client/v4/openapi.json describes every route from its schemas", async () => {
+    const r = await h.call("GET", "/client/v4/openapi.json");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.openapi, "3.1.0");
+    const scripts = r.body.paths["/accounts/{account_id}/workers/scripts"].get;
+    assert.equal(scripts.operationId, "listWorkerScripts");
+    assert.deepEqual(scripts["x-api-token-group"], ["Workers CI Write", "Workers CI Read"]);
+    const echoOp = r.body.paths["/accounts/{account_id}/test/echo/{thing_uuid}"].post;
+    assert.deepEqual(echoOp.requestBody.content["application/json"].schema.required.sort(), ["count", "name"]);
+  });
+});
+
+for (const dialect of dialects()) describe(`${dialect}: scripts list`, () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness(dialect);
+  });
+  after(() => h.close());
+
+  it("answers the account's Workers in Cloudflare's shape, with either group", async () => {
+    const a = (await h.account("a")).id;
+    const b = (await h.account("b")).id;
+    const one = await h.worker(a, "api");
+    const two = await h.worker(a, "web");
+    await h.worker(b, "other");
+    for (const group of ["Workers CI Read", "Workers CI Write"] as const) {
+      const { value } = await h.token([a], [group]);
+      const r = await h.call("GET", `/client/v4/accounts/${a}/workers/scripts`, { token: value });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.result, [
+        { id: "api", tag: one.tag, created_on: one.created_on, modified_on: one.modified_on },
+        { id: "web", tag: two.tag, created_on: two.created_on, modified_on: two.modified_on },
+      ]);
+      assert.match(one.tag, /^[0-9a-f]{32}$/);
+    }
+  });
+});

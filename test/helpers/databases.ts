@@ -1,0 +1,54 @@
+/**
+ * One test suite, both databases: SQLite always, PostgreSQL when KILN_TEST_DATABASE_URL is
+ * set. Each PostgreSQL leg gets a database of its own, dropped afterwards, so suites can run
+ * in parallel and leave nothing behind.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export interface TestDatabase {
+  name: "sqlite" | "postgres";
+  /** Options for openStore / the CLI: --data-dir and, for PostgreSQL, --database. */
+  dataDir: string;
+  database?: string;
+  cleanup(): Promise<void>;
+}
+
+export const PG_URL = process.env.KILN_TEST_DATABASE_URL;
+
+export function dialects(): ("sqlite" | "postgres")[] {
+  return PG_URL ? ["sqlite", "postgres"] : ["sqlite"];
+}
+
+export function tempDir(prefix = "kiln-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function makeDatabase(name: "sqlite" | "postgres"): Promise<TestDatabase> {
+  const dataDir = tempDir();
+  const removeDir = async () => fs.rmSync(dataDir, { recursive: true, force: true });
+  if (name === "sqlite") return { name, dataDir, cleanup: removeDir };
+  if (!PG_URL) throw new Error("KILN_TEST_DATABASE_URL is not set");
+  const dbName = `kiln_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.pathname = `/${dbName}`;
+  return {
+    name,
+    dataDir,
+    database: url.toString(),
+    async cleanup() {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`drop database if exists ${dbName} with (force)`);
+      await client.end();
+      await removeDir();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * An in-process Kiln for API tests: a real store (SQLite or PostgreSQL), the real Fastify
+ * app driven through inject(), answers checked against their route schemas, and helpers
+ * that seed accounts and credentials through the same domain code the CLI uses.
+ */
+import { pino } from "pino";
+import { createApp, type AppOptions } from "../../src/api/app.ts";
+import { createAccount, createToken, createUser, createWorker } from "../../src/domain/admin.ts";
+import type { Account, PermissionGroup, Worker } from "../../src/domain/types.ts";
+import { openStore, type Store } from "../../src/store/index.ts";
+import { makeDatabase, type TestDatabase } from "./databases.ts";
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  // Tests read whatever the server answered; each asserts the shape it expects.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+  body: any;
+}
+
+export interface CallOptions {
+  token?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Sent as-is, for malformed-JSON tests. */
+  rawBody?: string;
+}
+
+export interface Harness {
+  db: TestDatabase;
+  store: Store;
+  call(method: string, url: string, options?: CallOptions): Promise<Answer>;
+  account(name?: string): Promise<Account>;
+  token(accountIds: string[], groups: PermissionGroup[], options?: { expiresOn?: string; name?: string }): Promise<{ id: string; value: string }>;
+  user(email: string, accountIds: string[]): Promise<{ email: string; api_key: string }>;
+  worker(accountId: string, name: string): Promise<Worker>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(dialect: "sqlite" | "postgres", options: AppOptions = {}): Promise<Harness> {
+  const db = await makeDatabase(dialect);
+  const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4 });
+  const logger = pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
+  const { fastify } = await createApp({ store, logger }, { validateResponses: true, ...options });
+  return {
+    db,
+    store,
+    async call(method, url, opts = {}) {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let payload: string | undefined;
+      if (opts.rawBody !== undefined) payload = opts.rawBody;
+      else if (opts.body !== undefined) payload = JSON.stringify(opts.body);
+      if (payload !== undefined) headers["content-type"] ??= "application/json";
+      const res = await fastify.inject({ method: method as "GET", url, headers, ...(payload !== undefined ? { payload } : {}) });
+      const text = res.body;
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* non-JSON answers (metrics) stay text */
+      }
+      return { status: res.statusCode, headers: res.headers, body };
+    },
+    account: (name = "acme") => store.transaction((r) => createAccount(r, name)),
+    async token(accountIds, groups, o = {}) {
+      const { token, value } = await store.transaction((r) =>
+        createToken(r, { accountIds, name: o.name ?? "test", permissionGroups: groups, expiresOn: o.expiresOn }),
+      );
+      return { id: token.id, value };
+    },
+    user: (email, accountIds) => store.transaction((r) => createUser(r, email, accountIds)),
+    worker: (accountId, name) => store.transaction((r) => createWorker(r, accountId, name)),
+    async close() {
+      await fastify.close();
+      await store.close();
+      await db.cleanup();
+    },
+  };
+}
+
+/** Asserts the Cloudflare error envelope with the given status and codes. */
+export function errorCodes(answer: Answer): number[] {
+  return (answer.body?.errors ?? []).map((e: { code: number }) => e.code);
+}
