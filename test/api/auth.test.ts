@@ -35,7 +35,7 @@ for (const dialect of dialects()) {
     });
 
     it("email without key, and key without email → 400 9106", async () => {
-      for (const headers of [{ "x-auth-email": user.email }, { "x-auth-key": user.api_key }]) {
+      for (const headers of [{ "x-auth-email": user.email }, { "x-auth-key": user.api_key }] as Record<string, string>[]) {
         const r = await h.call("GET", scripts(accountA), { headers });
         assert.equal(r.status, 400);
         assert.deepEqual(errorCodes(r), [9106]);

@@ -1,0 +1,61 @@
+/** Runs the real `bin/kiln` in a child process. */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+
+export const KILN_BIN = path.resolve("bin/kiln");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `kiln args…` to completion. KILN_* variables of the test run are not inherited. */
+export function kiln(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [KILN_BIN, ...args],
+      { env: { ...cleanEnv(), ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("KILN_")) env[k] = v;
+  return env;
+}
+
+/** Starts `kiln serve …` and resolves once it listens, with its base URL and stdout so far. */
+export async function startServer(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; base: string; stdout: () => string; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [KILN_BIN, "serve", "--port", "0", "--log-level", "info", ...args], {
+    env: { ...cleanEnv(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), 30_000);
+    child.stderr?.on("data", (d: Buffer) => {
+      // Keep only the tail: a busy server logs a line per request.
+      err = (err + d.toString()).slice(-65_536);
+      const m = /"url":"(http:\/\/[^"]+)\/client\/v4","msg":"listening"/.exec(err);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then((code) => reject(new Error(`server exited with ${code}:\n${err}`)));
+  });
+  return { child, base, stdout: () => out, stderr: () => err, exited };
+}
