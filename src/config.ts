@@ -6,6 +6,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { parseSecretKey } from "./domain/secrets.ts";
 
 export interface OptionSpec {
   /** Property name in the parsed config. */
@@ -23,6 +24,8 @@ export const storeOptions: OptionSpec[] = [
   { key: "dataDir", flag: "data-dir", env: "KILN_DATA_DIR", arg: "dir", description: "data directory (SQLite database, key file)" },
   { key: "database", flag: "database", env: "KILN_DATABASE_URL", arg: "url", description: "postgres://… URL; SQLite in the data dir when absent" },
   { key: "logLevel", flag: "log-level", env: "KILN_LOG_LEVEL", arg: "level", description: "fatal, error, warn, info, debug or trace" },
+  { key: "secretKey", flag: "secret-key", env: "KILN_SECRET_KEY", arg: "base64", description: "32-byte key (base64) sealing secrets at rest; required with PostgreSQL, a key file in the data dir otherwise" },
+  { key: "gitUrlTemplate", flag: "git-url-template", env: "KILN_GIT_URL_TEMPLATE", arg: "template", description: "clone URL with {provider_type} {provider_account_id} {provider_account_name} {repo_id} {repo_name}" },
 ];
 
 /** Options of `kiln serve`. */
@@ -47,6 +50,12 @@ export const configSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  secretKey: z
+    .string()
+    .refine((v) => parseSecretKey(v) !== undefined, "must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)")
+    .optional(),
+  /** Unset: per provider, https://github.com/{provider_account_name}/{repo_name}.git and the GitLab equivalent. */
+  gitUrlTemplate: z.string().min(1, "must not be empty").optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -83,6 +92,11 @@ export function loadConfig(
       return `invalid ${where}: ${issue.message}`;
     });
     throw new ConfigError(lines.join("\n"));
+  }
+  if (parsed.data.database && !parsed.data.secretKey) {
+    throw new ConfigError(
+      "missing --secret-key (or KILN_SECRET_KEY): with PostgreSQL every node must seal and open secrets with the same key (e.g. `openssl rand -base64 32`)",
+    );
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
 }

@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
+import type { Config } from "../config.ts";
 import type { Store } from "../store/index.ts";
 
 /** What the HTTP layer is given; passed down explicitly, never imported as a global. */
 export interface AppDeps {
   store: Store;
   logger: Logger;
+  config: Config;
 }

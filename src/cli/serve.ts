@@ -5,6 +5,7 @@ import { loadConfig, serveOptions, type Config } from "../config.ts";
 import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
 import { openStore } from "../store/index.ts";
+import { loadSecretKey } from "../secret-key.ts";
 import { addOptions } from "./store-options.ts";
 
 export function registerServe(program: Command): void {
@@ -16,10 +17,10 @@ export function registerServe(program: Command): void {
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const store = await openStore({ database: config.database, dataDir: config.dataDir });
+  const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
   logger.info({ database: store.db.location }, "store ready");
   const boot = await bootstrapIfEmpty(store);
-  const { fastify } = await createApp({ store, logger });
+  const { fastify } = await createApp({ store, logger, config });
   await fastify.listen({ host: config.host, port: config.port });
   const address = fastify.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;

@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { loadConfig, storeOptions, type Config, type OptionSpec } from "../config.ts";
 import { openStore, type Store } from "../store/index.ts";
+import { loadSecretKey } from "../secret-key.ts";
 
 /** Adds the given options (flag + KILN_* variable) to a command. */
 export function addOptions(command: Command, specs: OptionSpec[]): Command {
@@ -14,6 +15,6 @@ export function addOptions(command: Command, specs: OptionSpec[]): Command {
 /** Opens the store an admin command works on (same data dir or database as the server). */
 export async function storeFromOptions(opts: Record<string, unknown>): Promise<{ config: Config; store: Store }> {
   const config = loadConfig(opts as Partial<Record<keyof Config, unknown>>, process.env, storeOptions);
-  const store = await openStore({ database: config.database, dataDir: config.dataDir, poolSize: 2 });
+  const store = await openStore({ database: config.database, dataDir: config.dataDir, poolSize: 2, secretKey: loadSecretKey(config) });
   return { config, store };
 }

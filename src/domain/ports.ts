@@ -2,6 +2,17 @@
  * What the domain needs from storage, as interfaces the domain owns. The store implements
  * them on SQLite and PostgreSQL; the rules never see SQL.
  */
+import type {
+  BuildSettings,
+  BuildToken,
+  DeployHook,
+  EnvOwnerKind,
+  EnvVar,
+  Preview,
+  RepoConnection,
+  Trigger,
+  WorkerPreviews,
+} from "./config-types.ts";
 import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
 
 export interface CredentialLookup {
@@ -15,7 +26,74 @@ export interface AccountRepository {
   get(id: string): Promise<Account | undefined>;
   list(page?: Page, onlyIds?: string[]): Promise<Paged<Account>>;
   count(): Promise<number>;
+  setLimits(id: string, limits: { build_minutes_limit?: number | null; concurrency_limit?: number | null }): Promise<void>;
+  limits(id: string): Promise<{ build_minutes_limit: number | null; concurrency_limit: number | null } | undefined>;
 }
+
+export interface RepoConnectionRepository {
+  /** Including soft-deleted rows (a trigger still shows its connection). */
+  get(accountId: string, uuid: string): Promise<RepoConnection | undefined>;
+  findByRepo(accountId: string, providerType: string, repoId: string): Promise<RepoConnection | undefined>;
+  insert(connection: RepoConnection): Promise<void>;
+  update(connection: RepoConnection): Promise<void>;
+}
+
+export interface BuildTokenRepository {
+  /** Including soft-deleted rows. */
+  get(accountId: string, uuid: string): Promise<BuildToken | undefined>;
+  /** The opened secret of a live token (for builds only). */
+  secret(accountId: string, uuid: string): Promise<string | undefined>;
+  list(accountId: string, page: Page): Promise<Paged<BuildToken>>;
+  insert(token: BuildToken, secret: string): Promise<void>;
+  softDelete(accountId: string, uuid: string, at: string): Promise<boolean>;
+}
+
+export interface TriggerRepository {
+  /** Including soft-deleted triggers. */
+  get(accountId: string, uuid: string): Promise<Trigger | undefined>;
+  /** Every trigger of a Worker, soft-deleted ones included, oldest first. */
+  listByWorker(accountId: string, workerTag: string): Promise<Trigger[]>;
+  insert(trigger: Trigger): Promise<void>;
+  update(trigger: Trigger): Promise<void>;
+  softDelete(accountId: string, uuid: string, at: string): Promise<boolean>;
+  bumpCacheGeneration(accountId: string, uuid: string, at: string): Promise<void>;
+}
+
+export interface EnvVarRepository {
+  list(kind: EnvOwnerKind, ownerId: string): Promise<EnvVar[]>;
+  /** Inserts or replaces by key; keeps created_on of an existing key. */
+  upsert(kind: EnvOwnerKind, ownerId: string, vars: EnvVar[]): Promise<void>;
+  remove(kind: EnvOwnerKind, ownerId: string, key: string): Promise<boolean>;
+  removeAll(kind: EnvOwnerKind, ownerId: string): Promise<void>;
+}
+
+export interface WorkerPreviewsRepository {
+  get(accountId: string, workerTag: string): Promise<WorkerPreviews | undefined>;
+  put(previews: WorkerPreviews): Promise<void>;
+  remove(accountId: string, workerTag: string): Promise<void>;
+}
+
+export interface PreviewRepository {
+  get(accountId: string, workerTag: string, previewId: string): Promise<Preview | undefined>;
+  findByBranch(accountId: string, workerTag: string, branch: string): Promise<Preview | undefined>;
+  list(accountId: string, workerTag: string, page?: Page): Promise<Paged<Preview>>;
+  insert(preview: Preview): Promise<void>;
+  update(preview: Preview): Promise<void>;
+  removeAllOfWorker(accountId: string, workerTag: string): Promise<void>;
+}
+
+export interface DeployHookRepository {
+  get(accountId: string, workerTag: string, uuid: string): Promise<DeployHook | undefined>;
+  /** By UUID alone (the unauthenticated trigger endpoint). */
+  getByUuid(uuid: string): Promise<DeployHook | undefined>;
+  findByName(accountId: string, workerTag: string, name: string): Promise<DeployHook | undefined>;
+  list(accountId: string, workerTag: string): Promise<DeployHook[]>;
+  insert(hook: DeployHook): Promise<void>;
+  update(hook: DeployHook): Promise<void>;
+  remove(accountId: string, uuid: string): Promise<boolean>;
+}
+
+export type { BuildSettings };
 
 export interface TokenRepository {
   create(token: ApiToken, valueHash: string): Promise<void>;
@@ -42,6 +120,13 @@ export interface Repositories {
   tokens: TokenRepository;
   users: UserRepository;
   workers: WorkerRepository;
+  repoConnections: RepoConnectionRepository;
+  buildTokens: BuildTokenRepository;
+  triggers: TriggerRepository;
+  envVars: EnvVarRepository;
+  workerPreviews: WorkerPreviewsRepository;
+  previews: PreviewRepository;
+  deployHooks: DeployHookRepository;
 }
 
 export interface StorePort extends Repositories {

@@ -10,6 +10,14 @@ import { tokenRepository } from "./tokens.ts";
 import { writeTransaction, type Tx } from "./transaction.ts";
 import { userRepository } from "./users.ts";
 import { workerRepository } from "./workers.ts";
+import { repoConnectionRepository } from "./repo-connections.ts";
+import { buildTokenRepository } from "./build-tokens.ts";
+import { triggerRepository } from "./triggers.ts";
+import { envVarRepository } from "./env-vars.ts";
+import { previewRepository, workerPreviewsRepository } from "./previews.ts";
+import { deployHookRepository } from "./deploy-hooks.ts";
+import type { SecretBox } from "../domain/secrets.ts";
+import { secretBox } from "../domain/secrets.ts";
 
 export interface Store extends StorePort {
   db: Db;
@@ -18,21 +26,29 @@ export interface Store extends StorePort {
   close(): Promise<void>;
 }
 
-function repositories(tx: Tx): Repositories {
+function repositories(tx: Tx, box: SecretBox): Repositories {
   return {
     accounts: accountRepository(tx),
     tokens: tokenRepository(tx),
     users: userRepository(tx),
     workers: workerRepository(tx),
+    repoConnections: repoConnectionRepository(tx),
+    buildTokens: buildTokenRepository(tx, box),
+    triggers: triggerRepository(tx),
+    envVars: envVarRepository(tx, box),
+    workerPreviews: workerPreviewsRepository(tx),
+    previews: previewRepository(tx),
+    deployHooks: deployHookRepository(tx),
   };
 }
 
-export function createStore(db: Db): Store {
+export function createStore(db: Db, secretKey: Buffer): Store {
+  const box = secretBox(secretKey);
   return {
     db,
-    ...repositories(db.kysely),
+    ...repositories(db.kysely, box),
     credentials: credentialLookup(db.kysely),
-    transaction: (fn) => writeTransaction(db, (tx) => fn(repositories(tx))),
+    transaction: (fn) => writeTransaction(db, (tx) => fn(repositories(tx, box))),
     async ping() {
       await db.kysely.selectFrom("kiln_migrations").select("name").limit(1).execute();
     },
@@ -41,7 +57,7 @@ export function createStore(db: Db): Store {
 }
 
 /** Opens the database, applies pending migrations, and returns the store. */
-export async function openStore(options: OpenOptions): Promise<Store> {
+export async function openStore(options: OpenOptions & { secretKey: Buffer }): Promise<Store> {
   const db = openDatabase(options);
   try {
     await migrate(db);
@@ -49,7 +65,7 @@ export async function openStore(options: OpenOptions): Promise<Store> {
     await db.close();
     throw error;
   }
-  return createStore(db);
+  return createStore(db, options.secretKey);
 }
 
 export type { Db, OpenOptions };

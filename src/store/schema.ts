@@ -4,10 +4,16 @@
  * correctly as text, and it keeps SQLite and PostgreSQL rows identical. Lists and maps that
  * are only ever read whole are JSON text.
  */
+import type { Generated } from "kysely";
+
 export interface AccountsTable {
   id: string;
   name: string;
   created_on: string;
+  /** Build minutes per calendar month (UTC); null = unlimited. */
+  build_minutes_limit: number | null;
+  /** Concurrent builds; null = the default (6). */
+  concurrency_limit: number | null;
 }
 
 export interface UsersTable {
@@ -51,6 +57,98 @@ export interface MigrationsTable {
   applied_on: string;
 }
 
+/** 0/1 on both dialects. */
+export type Flag = number;
+
+export interface RepoConnectionsTable {
+  uuid: string;
+  account_id: string;
+  provider_type: string;
+  provider_account_id: string;
+  provider_account_name: string;
+  repo_id: string;
+  repo_name: string;
+  grant_id: string | null;
+  created_on: string;
+  modified_on: string;
+  deleted_on: string | null;
+}
+
+export interface BuildTokensTable {
+  uuid: string;
+  account_id: string;
+  name: string;
+  sealed_secret: string;
+  cloudflare_token_id: string;
+  owner_type: string;
+  created_on: string;
+  modified_on: string;
+  deleted_on: string | null;
+}
+
+export interface TriggersTable {
+  uuid: string;
+  account_id: string;
+  worker_tag: string;
+  role: "production" | "preview";
+  trigger_name: string;
+  repo_connection_uuid: string;
+  build_token_uuid: string;
+  build_command: string;
+  deploy_command: string;
+  root_directory: string;
+  /** JSON string arrays. */
+  branch_includes: string;
+  branch_excludes: string;
+  path_includes: string;
+  path_excludes: string;
+  build_caching_enabled: Flag;
+  cache_generation: Generated<number>;
+  created_on: string;
+  modified_on: string;
+  deleted_on: string | null;
+}
+
+export interface EnvVarsTable {
+  owner_kind: "trigger" | "previews_base" | "preview";
+  owner_id: string;
+  key: string;
+  is_secret: Flag;
+  value: string;
+  created_on: string;
+}
+
+export interface WorkerPreviewsTable {
+  worker_tag: string;
+  account_id: string;
+  previews_enabled: Flag;
+  base_settings: string | null;
+  created_on: string;
+  modified_on: string;
+}
+
+export interface PreviewsTable {
+  preview_id: string;
+  account_id: string;
+  worker_tag: string;
+  branch: string;
+  auto_build: Flag;
+  auto_delete: Flag;
+  settings: string;
+  created_on: string;
+  modified_on: string;
+}
+
+export interface DeployHooksTable {
+  uuid: string;
+  account_id: string;
+  worker_tag: string;
+  name: string;
+  branch: string;
+  created_on: string;
+  modified_on: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   users: UsersTable;
@@ -58,4 +156,11 @@ export interface Database {
   api_tokens: ApiTokensTable;
   workers: WorkersTable;
   kiln_migrations: MigrationsTable;
+  repo_connections: RepoConnectionsTable;
+  build_tokens: BuildTokensTable;
+  triggers: TriggersTable;
+  env_vars: EnvVarsTable;
+  worker_previews: WorkerPreviewsTable;
+  previews: PreviewsTable;
+  deploy_hooks: DeployHooksTable;
 }

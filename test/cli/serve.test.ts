@@ -9,7 +9,7 @@ for (const dialect of dialects()) {
     let where: string[];
     before(async () => {
       db = await makeDatabase(dialect);
-      where = ["--data-dir", db.dataDir, ...(db.database ? ["--database", db.database] : [])];
+      where = db.flags;
     });
     after(() => db.cleanup());
 

@@ -14,6 +14,10 @@ export interface TestDatabase {
   /** Options for openStore / the CLI: --data-dir and, for PostgreSQL, --database. */
   dataDir: string;
   database?: string;
+  /** The key sealing secrets (base64); also passed as --secret-key to the CLI. */
+  secretKey: string;
+  /** CLI flags that point a command at this database. */
+  flags: string[];
   cleanup(): Promise<void>;
 }
 
@@ -30,7 +34,8 @@ export function tempDir(prefix = "kiln-test-"): string {
 export async function makeDatabase(name: "sqlite" | "postgres"): Promise<TestDatabase> {
   const dataDir = tempDir();
   const removeDir = async () => fs.rmSync(dataDir, { recursive: true, force: true });
-  if (name === "sqlite") return { name, dataDir, cleanup: removeDir };
+  const secretKey = randomBytes(32).toString("base64");
+  if (name === "sqlite") return { name, dataDir, secretKey, flags: ["--data-dir", dataDir], cleanup: removeDir };
   if (!PG_URL) throw new Error("KILN_TEST_DATABASE_URL is not set");
   const dbName = `kiln_test_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: PG_URL });
@@ -43,6 +48,8 @@ export async function makeDatabase(name: "sqlite" | "postgres"): Promise<TestDat
     name,
     dataDir,
     database: url.toString(),
+    secretKey,
+    flags: ["--data-dir", dataDir, "--database", url.toString(), "--secret-key", secretKey],
     async cleanup() {
       const client = new pg.Client({ connectionString: PG_URL });
       await client.connect();

@@ -8,6 +8,7 @@ import { createApp, type AppOptions } from "../../src/api/app.ts";
 import { createAccount, createToken, createUser, createWorker } from "../../src/domain/admin.ts";
 import type { Account, PermissionGroup, Worker } from "../../src/domain/types.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
+import { loadConfig, type Config } from "../../src/config.ts";
 import { makeDatabase, type TestDatabase } from "./databases.ts";
 
 export interface Answer {
@@ -37,11 +38,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(dialect: "sqlite" | "postgres", options: AppOptions = {}): Promise<Harness> {
+export async function startHarness(
+  dialect: "sqlite" | "postgres",
+  options: AppOptions = {},
+  configOverrides: Partial<Record<keyof Config, unknown>> = {},
+): Promise<Harness> {
   const db = await makeDatabase(dialect);
-  const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4 });
+  const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
   const logger = pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
-  const { fastify } = await createApp({ store, logger }, { validateResponses: true, ...options });
+  const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, ...configOverrides }, {});
+  const { fastify } = await createApp({ store, logger, config }, { validateResponses: true, ...options });
   return {
     db,
     store,

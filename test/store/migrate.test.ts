@@ -41,7 +41,7 @@ for (const dialect of dialects()) {
 
     it("store round-trips accounts, tokens, users and Workers", async () => {
       const tdb = await makeDatabase(dialect);
-      const store = await openStore({ dataDir: tdb.dataDir, database: tdb.database });
+      const store = await openStore({ dataDir: tdb.dataDir, database: tdb.database, secretKey: Buffer.from(tdb.secretKey, "base64") });
       try {
         const now = new Date().toISOString();
         await store.transaction(async (r) => {
@@ -67,7 +67,7 @@ for (const dialect of dialects()) {
 
     it("a failed transaction leaves nothing behind", async () => {
       const tdb = await makeDatabase(dialect);
-      const store = await openStore({ dataDir: tdb.dataDir, database: tdb.database });
+      const store = await openStore({ dataDir: tdb.dataDir, database: tdb.database, secretKey: Buffer.from(tdb.secretKey, "base64") });
       try {
         const now = new Date().toISOString();
         await assert.rejects(

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import * as m0001 from "./0001_foundation.ts";
+import * as m0002 from "./0002_configuration.ts";
 
 export interface Migration {
   name: string;
@@ -8,4 +9,7 @@ export interface Migration {
 }
 
 /** Every migration, in order. Names never change once released. */
-export const migrations: Migration[] = [{ name: "0001_foundation", ...m0001 }];
+export const migrations: Migration[] = [
+  { name: "0001_foundation", ...m0001 },
+  { name: "0002_configuration", ...m0002 },
+];
