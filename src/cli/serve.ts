@@ -6,6 +6,7 @@ import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
 import { openStore } from "../store/index.ts";
 import { loadSecretKey } from "../secret-key.ts";
+import { noBuildsYet } from "../domain/triggers.ts";
 import { addOptions } from "./store-options.ts";
 
 export function registerServe(program: Command): void {
@@ -20,7 +21,7 @@ export async function serve(config: Config): Promise<void> {
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
   logger.info({ database: store.db.location }, "store ready");
   const boot = await bootstrapIfEmpty(store);
-  const { fastify } = await createApp({ store, logger, config });
+  const { fastify } = await createApp({ store, logger, config, buildHooks: noBuildsYet });
   await fastify.listen({ host: config.host, port: config.port });
   const address = fastify.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;

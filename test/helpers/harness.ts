@@ -9,6 +9,7 @@ import { createAccount, createToken, createUser, createWorker } from "../../src/
 import type { Account, PermissionGroup, Worker } from "../../src/domain/types.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
 import { loadConfig, type Config } from "../../src/config.ts";
+import { noBuildsYet } from "../../src/domain/triggers.ts";
 import { makeDatabase, type TestDatabase } from "./databases.ts";
 
 export interface Answer {
@@ -47,7 +48,7 @@ export async function startHarness(
   const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
   const logger = pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
   const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, ...configOverrides }, {});
-  const { fastify } = await createApp({ store, logger, config }, { validateResponses: true, ...options });
+  const { fastify } = await createApp({ store, logger, config, buildHooks: noBuildsYet }, { validateResponses: true, ...options });
   return {
     db,
     store,

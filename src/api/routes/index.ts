@@ -3,5 +3,6 @@ import type { RouteSpec } from "../route.ts";
 import { accountRoutes } from "./accounts.ts";
 import { scriptRoutes } from "./scripts.ts";
 import { userRoutes } from "./user.ts";
+import { triggerRoutes } from "./triggers.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes];
