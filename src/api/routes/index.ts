@@ -4,5 +4,6 @@ import { accountRoutes } from "./accounts.ts";
 import { scriptRoutes } from "./scripts.ts";
 import { userRoutes } from "./user.ts";
 import { triggerRoutes } from "./triggers.ts";
+import { workerRoutes } from "./workers.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes];
