@@ -1,6 +1,5 @@
 /** `kiln serve`: the API server (and, from the builds issue on, an embedded runner). */
 import type { Command } from "commander";
-import { createApp } from "../api/app.ts";
 import { loadConfig, serveOptions, type Config } from "../config.ts";
 import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
@@ -17,6 +16,9 @@ export function registerServe(program: Command): void {
 }
 
 export async function serve(config: Config): Promise<void> {
+  // Loaded here, not at the top: admin commands share this entry point and start faster
+  // without Fastify and the HTTP stack.
+  const { createApp } = await import("../api/app.ts");
   const logger = createLogger(config.logLevel);
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
   logger.info({ database: store.db.location }, "store ready");
