@@ -1,0 +1,391 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { LogLine } from "../../src/domain/build-types.ts";
+import { LogCap, capMarker } from "../../src/runner/log-cap.ts";
+import { LineSplitter, LogBatcher, LogPipeline, prefixForBytes } from "../../src/runner/log-lines.ts";
+import { SecretMasker } from "../../src/runner/masker.ts";
+
+/** Feeds `chunks` and returns the texts of every line, end() included. */
+function run(splitter: LineSplitter, chunks: (Buffer | string)[], stream?: string): string[] {
+  const out: LogLine[] = [];
+  for (const c of chunks) out.push(...splitter.write(c, stream));
+  out.push(...splitter.end());
+  return out.map((l) => l[1]);
+}
+
+function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
+  const parts: Buffer[] = [];
+  let prev = 0;
+  for (const c of [...cuts, buf.length]) {
+    parts.push(buf.subarray(prev, c));
+    prev = c;
+  }
+  return parts;
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+describe("LineSplitter: lines", () => {
+  const text = "héllo wörld € 𝄞\nsecond line\r\n\nthird";
+  const expected = ["héllo wörld € 𝄞", "second line", "", "third"];
+  const buf = Buffer.from(text);
+
+  it("splits into the same lines whatever byte the chunks are cut at (two and three pieces)", () => {
+    for (let i = 0; i <= buf.length; i++) {
+      assert.deepEqual(run(new LineSplitter(), splitAt(buf, [i])), expected, `cut at ${i}`);
+      for (let j = i; j <= buf.length; j++) assert.deepEqual(run(new LineSplitter(), splitAt(buf, [i, j])), expected, `cut at ${i},${j}`);
+    }
+  });
+
+  it("takes one byte at a time, even inside a 4-byte character", () => {
+    const bytes = [...buf].map((b) => Buffer.from([b]));
+    assert.deepEqual(run(new LineSplitter(), bytes), expected);
+  });
+
+  it("handles \\r\\n split between chunks, keeps a lone \\r, adds no line after a final newline", () => {
+    assert.deepEqual(run(new LineSplitter(), ["a\r", "\nb\r\n"]), ["a", "b"]);
+    assert.deepEqual(run(new LineSplitter(), ["50%\r100%\n"]), ["50%\r100%"]);
+    assert.deepEqual(run(new LineSplitter(), ["x\n"]), ["x"]);
+    assert.deepEqual(run(new LineSplitter(), ["\n\n"]), ["", ""]);
+    assert.deepEqual(run(new LineSplitter(), []), []);
+  });
+
+  it("emits a line only once complete, stamped with the clock of the write that completed it", () => {
+    let now = 100;
+    const s = new LineSplitter({ now: () => now });
+    assert.deepEqual(s.write(Buffer.from("par")), []);
+    now = 200;
+    assert.deepEqual(s.write(Buffer.from("tial\nnext")), [[200, "partial"]]);
+    now = 300;
+    assert.deepEqual(s.end(), [[300, "next"]]);
+    assert.deepEqual(s.end(), []);
+    assert.deepEqual(s.write("again\n"), [[300, "again"]], "usable after end()");
+  });
+
+  it("keeps streams apart: a half line on stdout does not absorb stderr", () => {
+    const s = new LineSplitter();
+    const out = [...s.write(Buffer.from("out-"), "stdout"), ...s.write(Buffer.from("err\n"), "stderr"), ...s.write(Buffer.from("put\n"), "stdout")];
+    assert.deepEqual(out.map((l) => l[1]), ["err", "out-put"]);
+    // A multi-byte character split on one stream is not corrupted by the other.
+    const e = Buffer.from("é");
+    const lines = [...s.write(e.subarray(0, 1), "stdout"), ...s.write(Buffer.from("x\n"), "stderr"), ...s.write(e.subarray(1), "stdout"), ...s.end()];
+    assert.deepEqual(lines.map((l) => l[1]), ["x", "é"]);
+  });
+
+  it("turns an incomplete UTF-8 sequence at the end into U+FFFD", () => {
+    assert.deepEqual(run(new LineSplitter(), [Buffer.from([0x61, 0xe2, 0x82])]), ["a\ufffd"]);
+  });
+
+  it("line(): runner lines are masked, split at newlines, and come after pending output", () => {
+    const s = new LineSplitter({ secrets: ["tok"] });
+    s.write("half");
+    assert.deepEqual(s.line("a tok\nb").map((l) => l[1]), ["half", "a ***", "b"]);
+  });
+});
+
+describe("LineSplitter: masking", () => {
+  const secrets = ["SECRET-1", "s3cr€t", "tok"];
+  const line = "prefix SECRET-1 middle s3cr€t tok suffix SECRET-1\n";
+  const masked = ["prefix *** middle *** *** suffix ***"];
+  const buf = Buffer.from(line);
+
+  it("masks secrets split across two and three writes at every position", () => {
+    for (let i = 0; i <= buf.length; i++) {
+      assert.deepEqual(run(new LineSplitter({ secrets }), splitAt(buf, [i])), masked, `cut at ${i}`);
+      for (let j = i; j <= buf.length; j++) assert.deepEqual(run(new LineSplitter({ secrets }), splitAt(buf, [i, j])), masked, `cut at ${i},${j}`);
+    }
+  });
+
+  it("masks overlapping secrets and prefixes whole, leaving no fragment", () => {
+    const m = new SecretMasker(["abc", "abcdef"]);
+    assert.equal(m.mask("x abcdef y abc z"), "x *** y *** z");
+    assert.equal(new SecretMasker(["abcdef", "defgh"]).mask("abcdefgh!"), "***!", "overlapping runs merge");
+    assert.equal(new SecretMasker(["abcd", "cdef"]).mask("1abcdef2"), "1***2");
+    assert.equal(new SecretMasker(["aa"]).mask("aaaaa b"), "*** b");
+    assert.equal(new SecretMasker(["abc"]).mask("abcabc"), "******", "adjacent occurrences each masked");
+  });
+
+  it("treats secrets as text, not patterns", () => {
+    const m = new SecretMasker(["a.b*c(d)[e]$^\\|+?{2}", "x.y"]);
+    assert.equal(m.mask("1 a.b*c(d)[e]$^\\|+?{2} 2"), "1 *** 2");
+    assert.equal(m.mask("xzy x.y"), "xzy ***");
+    assert.equal(new SecretMasker(["$&"]).mask("a $& b"), "a *** b");
+  });
+
+  it("ignores empty and whitespace-only secrets", () => {
+    const m = new SecretMasker(["", "  ", "\n", "k"]);
+    assert.deepEqual(m.pieces, ["k"]);
+    assert.equal(m.mask("a k b"), "a *** b");
+    assert.deepEqual(run(new LineSplitter({ secrets: [""] }), ["nothing hidden\n"]), ["nothing hidden"]);
+  });
+
+  it("masks each line of a multi-line secret", () => {
+    const secret = "-----BEGIN KEY-----\r\nMIIBOgIBAAJBAK\n-----END KEY-----";
+    const out = run(new LineSplitter({ secrets: [secret] }), [`key:\n${secret.replace(/\r/g, "")}\ndone\n`]);
+    assert.deepEqual(out, ["key:", "***", "***", "***", "done"]);
+  });
+
+  it("setSecrets applies to lines not emitted yet", () => {
+    const s = new LineSplitter();
+    s.write("token=abc");
+    s.setSecrets(["abc"]);
+    assert.deepEqual(s.end().map((l) => l[1]), ["token=***"]);
+  });
+});
+
+describe("LineSplitter: long lines", () => {
+  it("cuts a line without newline into pieces of at most maxLineBytes, losing nothing", () => {
+    const text = "0123456789".repeat(20_000) + "é𝄞".repeat(5000); // 200 kB ASCII, then multi-byte
+    for (const size of [1000, 65_536, 300_000]) {
+      const b = Buffer.from(text + "\nnext\n");
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < b.length; i += size) chunks.push(b.subarray(i, i + size));
+      const lines = run(new LineSplitter(), chunks);
+      assert.equal(lines.at(-1), "next");
+      const pieces = lines.slice(0, -1);
+      assert.ok(pieces.length >= 4, `chunk ${size}: ${pieces.length} pieces`);
+      for (const p of pieces) assert.ok(Buffer.byteLength(p) <= 65_536, `piece of ${Buffer.byteLength(p)} bytes`);
+      assert.equal(pieces.join(""), text, `chunk ${size}`);
+    }
+  });
+
+  it("bounds memory: the unterminated line never holds much more than maxLineBytes", () => {
+    const s = new LineSplitter({ maxLineBytes: 1024 });
+    let pieces = 0;
+    for (let i = 0; i < 2000; i++) pieces += s.write(Buffer.alloc(100, 0x61)).length;
+    assert.ok(pieces >= 190, `${pieces}`);
+    const rest = s.end();
+    assert.equal(rest.length, 1);
+    assert.ok(rest[0]![1].length <= 1024);
+  });
+
+  it("masks a secret straddling a cut, at every position, whatever the chunk size", () => {
+    const secret = "SECRETVALUE";
+    const max = 64;
+    for (const chunk of [1, 5, 64, 1000]) {
+      for (let p = 0; p <= 300 - secret.length; p++) {
+        const text = ".".repeat(p) + secret + ".".repeat(300 - p - secret.length);
+        const b = Buffer.from(text);
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < b.length; i += chunk) chunks.push(b.subarray(i, i + chunk));
+        const pieces = run(new LineSplitter({ secrets: [secret], maxLineBytes: max }), chunks);
+        for (const piece of pieces) {
+          assert.doesNotMatch(piece, /[A-Z]/, `chunk ${chunk}, secret at ${p}: fragment leaked in ${JSON.stringify(pieces)}`);
+          assert.ok(Buffer.byteLength(piece) <= max);
+        }
+        assert.equal(pieces.join("").replace(/(\*\*\*)+/g, "***"), text.replace(secret, "***"), `chunk ${chunk}, secret at ${p}`);
+      }
+    }
+  });
+
+  it("masks a secret straddling a cut in a line that arrived whole", () => {
+    const pieces = run(new LineSplitter({ secrets: ["SECRETVALUE"], maxLineBytes: 64 }), [".".repeat(60) + "SECRETVALUE" + ".".repeat(60) + "\n"]);
+    for (const piece of pieces) assert.doesNotMatch(piece, /[A-Z]/);
+    assert.equal(pieces.join(""), ".".repeat(60) + "***" + ".".repeat(60));
+  });
+
+  it("prefixForBytes never splits a character", () => {
+    assert.equal(prefixForBytes("aé𝄞b", 1), 1);
+    assert.equal(prefixForBytes("aé𝄞b", 2), 1);
+    assert.equal(prefixForBytes("aé𝄞b", 3), 2);
+    assert.equal(prefixForBytes("aé𝄞b", 6), 2);
+    assert.equal(prefixForBytes("aé𝄞b", 7), 4);
+    assert.equal(prefixForBytes("aé𝄞b", 8), 5);
+  });
+});
+
+describe("LogCap", () => {
+  const lineOf = (i: number): LogLine => [i, `line ${i}`];
+  const bytesOf = (i: number) => Buffer.byteLength(`line ${i}`) + 1;
+
+  it("keeps the head, one marker line with exact counts, and the last 1000 lines", () => {
+    const cap = new LogCap({ capBytes: 10_000 });
+    const written: LogLine[] = [];
+    const total = 5000;
+    for (let i = 0; i < total; i++) {
+      const w = cap.push(lineOf(i));
+      if (w) written.push(w);
+    }
+    // Expected head: lines while their bytes fit in 10 000.
+    let head = 0;
+    let bytes = 0;
+    while (bytes + bytesOf(head) <= 10_000) bytes += bytesOf(head++);
+    assert.equal(written.length, head);
+    assert.equal(cap.headBytes, bytes);
+    const tail = cap.end();
+    assert.equal(tail.length, 1001);
+    let droppedBytes = 0;
+    for (let i = head; i < total - 1000; i++) droppedBytes += bytesOf(i);
+    const dropped = total - 1000 - head;
+    assert.deepEqual(tail[0], [total - 1001, capMarker(10_000, dropped, droppedBytes, 1000)]);
+    assert.equal(tail[0]![1], `[kiln] Log cap of 10000 bytes reached: ${dropped} lines (${droppedBytes} bytes) dropped here; the last 1000 lines follow.`);
+    assert.deepEqual(tail.slice(1), Array.from({ length: 1000 }, (_, k) => lineOf(total - 1000 + k)));
+    assert.equal(tail.filter((l) => l[1].startsWith("[kiln] Log cap")).length, 1);
+  });
+
+  it("writes everything and no marker while under the cap, or when nothing had to be dropped", () => {
+    const under = new LogCap({ capBytes: 1_000_000 });
+    for (let i = 0; i < 100; i++) assert.ok(under.push(lineOf(i)));
+    assert.deepEqual(under.end(), []);
+    const barely = new LogCap({ capBytes: 100, tailLines: 10 });
+    let written = 0;
+    for (let i = 0; i < 15; i++) if (barely.push(lineOf(i))) written++;
+    const tail = barely.end();
+    assert.equal(written + tail.length, 15);
+    assert.ok(tail.every((l) => !l[1].startsWith("[kiln]")));
+  });
+
+  it("counts bytes in UTF-8", () => {
+    const cap = new LogCap({ capBytes: 7, tailLines: 0 });
+    assert.ok(cap.push([0, "ééé"])); // 6 + 1
+    assert.equal(cap.push([1, "x"]), undefined);
+    assert.deepEqual(cap.end(), [[1, capMarker(7, 1, 2, 0)]]);
+  });
+
+  it("holds at most 1000 lines whatever the volume (200 000 lines, small cap)", () => {
+    const cap = new LogCap({ capBytes: 4096 });
+    let max = 0;
+    let written = 0;
+    for (let i = 0; i < 200_000; i++) {
+      if (cap.push([i, `output line number ${i} of a chatty build`])) written++;
+      if (cap.held > max) max = cap.held;
+    }
+    assert.equal(max, 1000);
+    const tail = cap.end();
+    assert.equal(written + cap.droppedLines + tail.length - 1, 200_000);
+    assert.equal(tail.at(-1)![1], "output line number 199999 of a chatty build");
+  });
+});
+
+describe("LogBatcher", () => {
+  const lines = (from: number, n: number): LogLine[] => Array.from({ length: n }, (_, k) => [from + k, `l${from + k}`]);
+
+  it("flushes in order, with contiguous indexes, never two calls at once", async () => {
+    const seen: LogLine[] = [];
+    const indexes: number[] = [];
+    let active = 0;
+    let maxActive = 0;
+    const b = new LogBatcher(
+      async (batch, first) => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        assert.equal(first, 7 + seen.length);
+        indexes.push(first);
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        seen.push(...batch);
+        active--;
+      },
+      { batchLines: 50, batchDelayMs: 1, startIndex: 7 },
+    );
+    for (let i = 0; i < 2000; i++) {
+      await b.push([i, `l${i}`]);
+      if (i % 97 === 0) await tick();
+    }
+    await b.close();
+    assert.deepEqual(seen, lines(0, 2000));
+    assert.equal(maxActive, 1);
+    assert.equal(b.nextIndex, 2007);
+    assert.ok(indexes.length > 1);
+  });
+
+  it("flushes a full batch at once, a partial one after the delay", async () => {
+    const calls: number[] = [];
+    const b = new LogBatcher(
+      async (batch) => {
+        calls.push(batch.length);
+      },
+      { batchLines: 10, batchDelayMs: 40 },
+    );
+    await b.pushAll(lines(0, 10));
+    assert.deepEqual(calls, [10], "size trigger: flushed without waiting");
+    await b.pushAll(lines(10, 3));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(calls, [10], "partial batch waits");
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(calls, [10, 3], "time trigger");
+    await b.close();
+    assert.deepEqual(calls, [10, 3]);
+  });
+
+  it("applies backpressure: push waits while more than highWaterMark lines are pending", async () => {
+    let release!: () => void;
+    let calls = 0;
+    const b = new LogBatcher(
+      async () => {
+        calls++;
+        if (calls === 1) await new Promise<void>((r) => (release = r));
+      },
+      { batchLines: 5, batchDelayMs: 1000, highWaterMark: 20 },
+    );
+    await b.pushAll(lines(0, 5)); // first flush starts, blocked
+    await b.pushAll(lines(5, 20)); // 20 pending: still fine
+    let done = false;
+    const p = b.push([25, "l25"]).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(done, false, "push over the high-water mark waits");
+    assert.equal(b.pendingLines, 21);
+    release();
+    await p;
+    assert.ok(b.pendingLines <= 20);
+    await b.close();
+    assert.equal(b.nextIndex, 26);
+  });
+
+  it("surfaces a sink failure: rejects waiting and later pushes and close()", async () => {
+    const boom = new Error("disk full");
+    let calls = 0;
+    const b = new LogBatcher(
+      async () => {
+        if (++calls === 2) throw boom;
+      },
+      { batchLines: 2, batchDelayMs: 1000, highWaterMark: 2 },
+    );
+    await b.pushAll(lines(0, 2));
+    await assert.rejects(b.pushAll(lines(2, 5)), boom);
+    assert.equal(b.error, boom);
+    await assert.rejects(b.push([9, "x"]), boom);
+    await assert.rejects(b.close(), boom);
+  });
+
+  it("close() rejects when the last flush fails, and resolves at once when empty", async () => {
+    await new LogBatcher(async () => {}).close();
+    const b = new LogBatcher(async () => Promise.reject(new Error("nope")), { batchDelayMs: 10_000 });
+    await b.push([0, "a"]);
+    await assert.rejects(b.close(), /nope/);
+  });
+});
+
+describe("LogPipeline", () => {
+  it("splits, masks, caps and stores contiguous lines", async () => {
+    const stored: LogLine[] = [];
+    const p = new LogPipeline({
+      secrets: ["hunter2"],
+      capBytes: 2000,
+      tailLines: 100,
+      batchLines: 64,
+      startIndex: 3,
+      now: () => 42,
+      flush: async (batch, first) => {
+        assert.equal(first, 3 + stored.length);
+        stored.push(...batch);
+      },
+    });
+    await p.line("Initializing build environment...");
+    const out = Array.from({ length: 1000 }, (_, i) => `step ${i} password=hunter2`).join("\n") + "\n";
+    const b = Buffer.from(out);
+    for (let i = 0; i < b.length; i += 333) await p.write(b.subarray(i, i + 333), i % 2 ? "stdout" : "stdout");
+    await p.line("Success: Build command completed");
+    await p.end();
+    const texts = stored.map((l) => l[1]);
+    assert.ok(texts.every((t) => !t.includes("hunter2")));
+    assert.equal(texts[0], "Initializing build environment...");
+    const markers = texts.filter((t) => t.startsWith("[kiln] Log cap of 2000 bytes reached:"));
+    assert.equal(markers.length, 1);
+    assert.equal(texts.at(-1), "Success: Build command completed");
+    assert.equal(texts.at(-2), "step 999 password=***");
+    assert.equal(texts.length - texts.indexOf(markers[0]!) - 1, 100);
+    const droppedLines = Number(/: (\d+) lines/.exec(markers[0]!)?.[1]);
+    assert.equal(texts.length - 1 + droppedLines, 1002);
+    assert.equal(p.batcher.nextIndex, 3 + stored.length);
+  });
+});
