@@ -4,6 +4,7 @@
  * the variable beats the default. The parsed object is passed down explicitly; nothing reads
  * process.env elsewhere.
  */
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { parseSecretKey } from "./domain/secrets.ts";
@@ -28,12 +29,27 @@ export const storeOptions: OptionSpec[] = [
   { key: "gitUrlTemplate", flag: "git-url-template", env: "KILN_GIT_URL_TEMPLATE", arg: "template", description: "clone URL with {provider_type} {provider_account_id} {provider_account_name} {repo_id} {repo_name}" },
 ];
 
+/** Options of the runner (embedded in `kiln serve`, or `kiln runner`). */
+export const runnerOptions: OptionSpec[] = [
+  { key: "slots", flag: "slots", env: "KILN_SLOTS", arg: "n", description: "builds this runner runs at once (default: CPU count)" },
+  { key: "buildTimeout", flag: "build-timeout", env: "KILN_BUILD_TIMEOUT", arg: "seconds", description: "a build running longer is terminated (default 1200)" },
+  { key: "cancelGrace", flag: "cancel-grace", env: "KILN_CANCEL_GRACE", arg: "seconds", description: "SIGTERM → SIGKILL grace on cancel (default 5)" },
+  { key: "leaseTtl", flag: "lease-ttl", env: "KILN_LEASE_TTL", arg: "seconds", description: "a runner silent this long loses its builds (default 30)" },
+  { key: "logCap", flag: "log-cap", env: "KILN_LOG_CAP", arg: "bytes", description: "per-build log cap; past it head and tail are kept (default 67108864)" },
+  { key: "buildUser", flag: "build-user", env: "KILN_BUILD_USER", arg: "user", description: "unprivileged user builds run as when Kiln runs as root (default nobody)" },
+];
+
 /** Options of `kiln serve`. */
 export const serveOptions: OptionSpec[] = [
   { key: "host", flag: "host", env: "KILN_HOST", arg: "host", description: "address to listen on" },
   { key: "port", flag: "port", env: "KILN_PORT", arg: "port", description: "port to listen on (0 picks a free one)" },
+  { key: "runner", flag: "no-runner", env: "KILN_NO_RUNNER", description: "serve the API only; builds run on `kiln runner` nodes" },
   ...storeOptions,
+  ...runnerOptions,
 ];
+
+const positive = (max: number) =>
+  z.coerce.number({ error: "must be a number" }).positive("must be greater than 0").max(max, `must be at most ${max}`);
 
 const port = z.coerce
   .number({ error: "must be a number" })
@@ -56,6 +72,14 @@ export const configSchema = z.object({
     .optional(),
   /** Unset: per provider, https://github.com/{provider_account_name}/{repo_name}.git and the GitLab equivalent. */
   gitUrlTemplate: z.string().min(1, "must not be empty").optional(),
+  /** false with --no-runner (or KILN_NO_RUNNER=1). */
+  runner: z.preprocess((v) => (v === "1" || v === "true" ? false : v === "0" || v === "false" ? true : v), z.boolean()).default(true),
+  slots: positive(1024).int("must be a whole number").default(Math.max(1, os.availableParallelism())),
+  buildTimeout: positive(7 * 24 * 3600).default(1200),
+  cancelGrace: z.coerce.number({ error: "must be a number" }).min(0, "must be 0 or more").max(3600, "must be at most 3600").default(5),
+  leaseTtl: positive(3600).default(30),
+  logCap: positive(2 ** 40).int("must be a whole number").min(65_536, "must be at least 65536").default(64 * 1024 * 1024),
+  buildUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name").default("nobody"),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,13 +1,16 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
 import type { Store } from "../store/index.ts";
-import type { TriggerLifecycleHooks } from "../domain/triggers.ts";
+import type { BuildServices } from "../domain/build-services.ts";
+import type { CommitResolver } from "../domain/builds.ts";
 
 /** What the HTTP layer is given; passed down explicitly, never imported as a global. */
 export interface AppDeps {
   store: Store;
   logger: Logger;
   config: Config;
-  /** What deleting a trigger or a Worker configuration does to its builds. */
-  buildHooks: TriggerLifecycleHooks;
+  /** Signals to runners, cancel timing, and what deleting a trigger does to its builds. */
+  builds: BuildServices;
+  /** Resolves branches and commits through git (mirrors under the data dir). */
+  commits: CommitResolver;
 }

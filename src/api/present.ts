@@ -3,7 +3,8 @@ import type { z } from "zod";
 import type { EnvVar, Preview, RepoConnection } from "../domain/config-types.ts";
 import type { TriggerView } from "../domain/triggers.ts";
 import type { SettingsView, WorkerConfigView } from "../domain/worker-config.ts";
-import type { environmentVariables, preview, repoConnection, trigger, workerBuildConfig, workerBuildSettings } from "./schemas/config.ts";
+import { presentEnvVars } from "../domain/env-vars.ts";
+import type { preview, repoConnection, trigger, workerBuildConfig, workerBuildSettings } from "./schemas/config.ts";
 
 export function presentRepoConnection(c: RepoConnection): z.input<typeof repoConnection> {
   return {
@@ -39,13 +40,6 @@ export function presentTrigger({ trigger: t, connection, buildTokenName }: Trigg
     modified_on: t.modified_on,
     deleted_on: t.deleted_on,
   };
-}
-
-/** Variables as every answer shows them: secrets always with `value: null`. */
-export function presentEnvVars(vars: EnvVar[]): z.input<typeof environmentVariables> {
-  return Object.fromEntries(
-    vars.map((v) => [v.key, { created_on: v.created_on, is_secret: v.is_secret, value: v.is_secret ? null : v.value }]),
-  );
 }
 
 export function presentSettings(s: SettingsView): z.input<typeof workerBuildSettings> {

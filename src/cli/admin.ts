@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { storeOptions } from "../config.ts";
 import { createAccount, createToken, createUser, createWorker, revokeToken } from "../domain/admin.ts";
 import { HEX_ID_FORMAT } from "../domain/ids.ts";
+import { setAccountLimits } from "../domain/limits.ts";
 import { PERMISSION_GROUPS, type ApiToken, type PermissionGroup } from "../domain/types.ts";
 import type { Store } from "../store/index.ts";
 import { emit, table, UsageError } from "./output.ts";
@@ -65,6 +66,7 @@ export function registerAdmin(program: Command): void {
     const { items } = await withStore(opts, (store) => store.accounts.list());
     emit(Boolean(opts.json), { accounts: items }, table(items, ["id", "name", "created_on"]));
   });
+  registerSetLimits(account);
 
   const user = program.command("user").description("manage users (email + global API key)");
   leaf(user, "create", "create a user with a global API key (shown once)")
@@ -160,4 +162,44 @@ function listFlag(opts: Opts, key: string): string[] {
   const value = opts[key];
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).map(String).map((s) => s.trim()).filter(Boolean);
+}
+
+// ---------- kiln account set-limits ----------
+
+/** Limits fit PostgreSQL's integer column. */
+const MAX_LIMIT = 2_147_483_647;
+
+/** A limit flag: absent → unchanged; the `reset` word → null (the default); else an integer ≥ min. */
+function limitFlag(opts: Opts, key: string, flag: string, min: number, reset: string): number | null | undefined {
+  const raw = opts[key];
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  if (text === reset) return null;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > MAX_LIMIT) {
+    throw new UsageError(`invalid --${flag} ${JSON.stringify(String(raw))}: use an integer from ${min} to ${MAX_LIMIT}, or ${reset}`);
+  }
+  return n;
+}
+
+function registerSetLimits(account: Command): void {
+  leaf(account, "set-limits", "set an account's build minutes per month and build concurrency (no limit flag: show them)")
+    .option("--account <id>", "account id")
+    .option("--build-minutes <n>", "build minutes per calendar month (UTC), or \"unlimited\" (the default)")
+    .option("--concurrency <n>", "builds running at once (≥ 1), or \"default\" (the server default)")
+    .action(async (opts: Opts) => {
+      const accountId = accountFlag(opts);
+      const buildMinutes = limitFlag(opts, "buildMinutes", "build-minutes", 0, "unlimited");
+      const concurrency = limitFlag(opts, "concurrency", "concurrency", 1, "default");
+      const limits = await withStore(opts, (store) =>
+        store.transaction((repos) =>
+          setAccountLimits(repos, accountId, { build_minutes_limit: buildMinutes, concurrency_limit: concurrency }),
+        ),
+      );
+      emit(
+        Boolean(opts.json),
+        { account_id: accountId, ...limits },
+        `account ${accountId}: build_minutes_limit=${limits.build_minutes_limit ?? "unlimited"} concurrency_limit=${limits.concurrency_limit ?? "default"}`,
+      );
+    });
 }

@@ -5,7 +5,6 @@ import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
 import { openStore } from "../store/index.ts";
 import { loadSecretKey } from "../secret-key.ts";
-import { noBuildsYet } from "../domain/triggers.ts";
 import { addOptions } from "./store-options.ts";
 
 export function registerServe(program: Command): void {
@@ -23,7 +22,10 @@ export async function serve(config: Config): Promise<void> {
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
   logger.info({ database: store.db.location }, "store ready");
   const boot = await bootstrapIfEmpty(store);
-  const { fastify } = await createApp({ store, logger, config, buildHooks: noBuildsYet });
+  const { composeKiln } = await import("./compose.ts");
+  const kiln = composeKiln(config, store, logger);
+  const { fastify } = await createApp(kiln.deps);
+  await kiln.runner?.start();
   await fastify.listen({ host: config.host, port: config.port });
   const address = fastify.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -36,9 +38,11 @@ export async function serve(config: Config): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, "shutting down");
-    // Stop accepting, let in-flight requests finish, then close the store.
+    // Stop accepting, let in-flight requests finish, stop the runner (its builds end as
+    // terminated, with their outcome stored), then close the store.
     void fastify
       .close()
+      .then(() => kiln.runner?.stop())
       .then(() => store.close())
       .then(() => {
         logger.info("stopped");

@@ -14,6 +14,7 @@ import type {
   WorkerPreviews,
 } from "./config-types.ts";
 import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
+import type { BuildRepository } from "./build-ports.ts";
 
 export interface CredentialLookup {
   /** The token whose value hashes to `valueHash`, revoked or expired ones included. */
@@ -127,6 +128,7 @@ export interface Repositories {
   workerPreviews: WorkerPreviewsRepository;
   previews: PreviewRepository;
   deployHooks: DeployHookRepository;
+  builds: BuildRepository;
 }
 
 export interface StorePort extends Repositories {

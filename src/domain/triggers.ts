@@ -24,17 +24,12 @@ export type TriggerPatch = Partial<Omit<TriggerInput, "external_script_id" | "re
 
 /**
  * What happens to a trigger's builds when the trigger goes away: its unfinished builds are
- * cancelled. Builds come with a later issue; until then the hook has nothing to cancel.
+ * cancelled, like a user's cancel. Called after the deleting transaction has committed
+ * (a cancel waits for runners, which must see the trigger gone).
  */
 export interface TriggerLifecycleHooks {
   cancelUnfinishedBuilds(accountId: string, triggerUuid: string, by: Principal | undefined): Promise<void>;
 }
-
-export const noBuildsYet: TriggerLifecycleHooks = {
-  async cancelUnfinishedBuilds() {
-    // No builds exist before the builds issue; nothing to cancel.
-  },
-};
 
 /** Live (not soft-deleted) triggers of a Worker, production first. */
 export async function liveTriggers(repos: Repositories, accountId: string, workerTag: string): Promise<Trigger[]> {
@@ -110,17 +105,11 @@ export async function updateTrigger(repos: Repositories, accountId: string, uuid
   return updated;
 }
 
-export async function deleteTrigger(
-  repos: Repositories,
-  hooks: TriggerLifecycleHooks,
-  accountId: string,
-  uuid: string,
-  by: Principal | undefined,
-): Promise<void> {
+/** Soft-deletes the trigger; the caller then cancels its unfinished builds (TriggerLifecycleHooks). */
+export async function deleteTrigger(repos: Repositories, accountId: string, uuid: string): Promise<void> {
   await requireLiveTrigger(repos, accountId, uuid);
   await repos.triggers.softDelete(accountId, uuid, nowIso());
   await repos.envVars.removeAll("trigger", uuid);
-  await hooks.cancelUnfinishedBuilds(accountId, uuid, by);
 }
 
 /** #17: later builds start without the cache; runners drop copies of older generations. */

@@ -7,17 +7,11 @@
  */
 import { errors } from "../errors.ts";
 import type { BuildSettings, EnvOwnerKind, EnvVar, RepoConnection, Trigger, WorkerPreviews } from "./config-types.ts";
-import { LIMITS } from "./config-types.ts";
+import { patchEnvVars } from "./env-vars.ts";
 import { nowIso } from "./ids.ts";
 import type { Repositories } from "./ports.ts";
 import { upsertRepoConnection, type RepoConnectionInput } from "./repo-connection-upsert.ts";
-import {
-  createTrigger,
-  liveTriggers,
-  requireLiveBuildToken,
-  type TriggerLifecycleHooks,
-} from "./triggers.ts";
-import type { Principal } from "./types.ts";
+import { createTrigger, liveTriggers, requireLiveBuildToken } from "./triggers.ts";
 
 export type EnvInput = Record<string, { is_secret: boolean; value: string } | null>;
 
@@ -66,34 +60,9 @@ export interface WorkerConfigView {
 
 // ---------- environment variables shared by every settings owner ----------
 
-/**
- * Applies a variables map where `null` deletes a key (#25, #30) and checks the limits:
- * key pattern, value length, at most 64 variables after the change. Throws 400 12002
- * naming the key, before anything is written.
- */
+/** Applies a variables map where `null` deletes a key (#25, #30), with env-vars.ts's checks. */
 export async function patchEnv(repos: Repositories, kind: EnvOwnerKind, ownerId: string, input: EnvInput | undefined): Promise<void> {
-  if (!input) return;
-  const existing = await repos.envVars.list(kind, ownerId);
-  const keys = new Set(existing.map((v) => v.key));
-  const now = nowIso();
-  const upserts: EnvVar[] = [];
-  for (const [key, value] of Object.entries(input)) {
-    if (!LIMITS.envKeyPattern.test(key)) throw errors.invalidBody(`environment_variables.${key}`, "Key contains invalid characters");
-    if (value === null) {
-      keys.delete(key);
-      continue;
-    }
-    if (value.value.length > LIMITS.envValueLength) {
-      throw errors.invalidBody(`environment_variables.${key}.value`, `must be at most ${LIMITS.envValueLength} characters`);
-    }
-    keys.add(key);
-    upserts.push({ key, is_secret: value.is_secret, value: value.value, created_on: now });
-  }
-  if (keys.size > LIMITS.envVarsPerOwner) {
-    throw errors.invalidBody("environment_variables", `at most ${LIMITS.envVarsPerOwner} variables`);
-  }
-  for (const [key, value] of Object.entries(input)) if (value === null) await repos.envVars.remove(kind, ownerId, key);
-  await repos.envVars.upsert(kind, ownerId, upserts);
+  if (input) await patchEnvVars(repos, kind, ownerId, input, { fieldPrefix: "environment_variables." });
 }
 
 /** Copies every variable of one owner to another (secrets stay sealed at rest). */
@@ -279,14 +248,12 @@ export async function updateWorkerConfig(
 
 // ---------- #26 delete ----------
 
-/** Deletes the configuration: triggers (their unfinished builds cancelled), previews side, Previews. The Worker, its repo connection and deploy hooks stay. */
-export async function deleteWorkerConfig(
-  repos: Repositories,
-  hooks: TriggerLifecycleHooks,
-  accountId: string,
-  workerTag: string,
-  by: Principal | undefined,
-): Promise<void> {
+/**
+ * Deletes the configuration: triggers, previews side, Previews. The Worker, its repo
+ * connection and deploy hooks stay. Answers the deleted triggers, whose unfinished builds
+ * the caller cancels once this has committed.
+ */
+export async function deleteWorkerConfig(repos: Repositories, accountId: string, workerTag: string): Promise<string[]> {
   await requireWorker(repos, accountId, workerTag);
   const live = await liveTriggers(repos, accountId, workerTag);
   if (!live.some((t) => t.role === "production")) throw errors.noBuildConfig();
@@ -294,25 +261,24 @@ export async function deleteWorkerConfig(
   for (const trigger of live) {
     await repos.triggers.softDelete(accountId, trigger.trigger_uuid, now);
     await repos.envVars.removeAll("trigger", trigger.trigger_uuid);
-    await hooks.cancelUnfinishedBuilds(accountId, trigger.trigger_uuid, by);
   }
   await repos.workerPreviews.remove(accountId, workerTag);
   await repos.envVars.removeAll("previews_base", workerTag);
   const { items } = await repos.previews.list(accountId, workerTag);
   for (const preview of items) await repos.envVars.removeAll("preview", preview.preview_id);
   await repos.previews.removeAllOfWorker(accountId, workerTag);
+  return live.map((t) => t.trigger_uuid);
 }
 
 // ---------- #27 migrate ----------
 
+/** Answers the view and the removed legacy trigger (whose unfinished builds the caller cancels). */
 export async function migrateToPreviews(
   repos: Repositories,
-  hooks: TriggerLifecycleHooks,
   accountId: string,
   workerTag: string,
   deployCommand: string | undefined,
-  by: Principal | undefined,
-): Promise<WorkerConfigView> {
+): Promise<{ view: WorkerConfigView; removedTrigger: string | null }> {
   await requireWorker(repos, accountId, workerTag);
   const { production, legacyPreview, previews } = await sides(repos, accountId, workerTag);
   if (!production) throw errors.noBuildConfig();
@@ -320,7 +286,7 @@ export async function migrateToPreviews(
     if (!previews?.base_settings) throw errors.invalidBody("", "the Worker has no non-production trigger to migrate");
     // Already on the Previews model: migrating again only makes sure previews are on.
     await putPreviews(repos, accountId, workerTag, true, previews.base_settings);
-    return getWorkerConfig(repos, accountId, workerTag);
+    return { view: await getWorkerConfig(repos, accountId, workerTag), removedTrigger: null };
   }
   const command = deployCommand ?? proposeDeployCommand(legacyPreview.deploy_command);
   if (!command) {
@@ -333,6 +299,5 @@ export async function migrateToPreviews(
   await copyEnv(repos, ["trigger", legacyPreview.trigger_uuid], ["previews_base", workerTag]);
   await repos.triggers.softDelete(accountId, legacyPreview.trigger_uuid, nowIso());
   await repos.envVars.removeAll("trigger", legacyPreview.trigger_uuid);
-  await hooks.cancelUnfinishedBuilds(accountId, legacyPreview.trigger_uuid, by);
-  return getWorkerConfig(repos, accountId, workerTag);
+  return { view: await getWorkerConfig(repos, accountId, workerTag), removedTrigger: legacyPreview.trigger_uuid };
 }

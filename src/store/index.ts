@@ -16,6 +16,7 @@ import { triggerRepository } from "./triggers.ts";
 import { envVarRepository } from "./env-vars.ts";
 import { previewRepository, workerPreviewsRepository } from "./previews.ts";
 import { deployHookRepository } from "./deploy-hooks.ts";
+import { buildRepository } from "./builds.ts";
 import type { SecretBox } from "../domain/secrets.ts";
 import { secretBox } from "../domain/secrets.ts";
 
@@ -39,6 +40,7 @@ function repositories(tx: Tx, box: SecretBox): Repositories {
     workerPreviews: workerPreviewsRepository(tx),
     previews: previewRepository(tx),
     deployHooks: deployHookRepository(tx),
+    builds: buildRepository(tx),
   };
 }
 

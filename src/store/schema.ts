@@ -149,6 +149,40 @@ export interface DeployHooksTable {
   modified_on: string;
 }
 
+export interface BuildsTable {
+  uuid: string;
+  account_id: string;
+  worker_tag: string;
+  trigger_uuid: string;
+  preview_id: string | null;
+  status: "queued" | "initializing" | "running" | "stopped";
+  build_outcome: "success" | "fail" | "skipped" | "cancelled" | "terminated" | null;
+  created_on: string;
+  initializing_on: string | null;
+  running_on: string | null;
+  stopped_on: string | null;
+  modified_on: string;
+  metadata: string;
+  deploy_hook_uuid: string | null;
+  deploy_hook_name: string | null;
+  pull_request: string | null;
+  runner_id: string | null;
+  lease_expires_on: string | null;
+  cancel_requested_on: string | null;
+  cancel_requested_by: string | null;
+  version_id: string | null;
+  preview_url: string | null;
+  log_lines: Generated<number>;
+}
+
+export interface BuildLogsTable {
+  build_uuid: string;
+  line: number;
+  /** Milliseconds since the epoch (pg returns bigint as a string: read through Number()). */
+  ts: number | string;
+  text: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   users: UsersTable;
@@ -163,4 +197,6 @@ export interface Database {
   worker_previews: WorkerPreviewsTable;
   previews: PreviewsTable;
   deploy_hooks: DeployHooksTable;
+  builds: BuildsTable;
+  build_logs: BuildLogsTable;
 }

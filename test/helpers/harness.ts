@@ -9,7 +9,7 @@ import { createAccount, createToken, createUser, createWorker } from "../../src/
 import type { Account, PermissionGroup, Worker } from "../../src/domain/types.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
 import { loadConfig, type Config } from "../../src/config.ts";
-import { noBuildsYet } from "../../src/domain/triggers.ts";
+import { composeKiln, type Kiln } from "../../src/cli/compose.ts";
 import { makeDatabase, type TestDatabase } from "./databases.ts";
 
 export interface Answer {
@@ -36,6 +36,8 @@ export interface Harness {
   token(accountIds: string[], groups: PermissionGroup[], options?: { expiresOn?: string; name?: string }): Promise<{ id: string; value: string }>;
   user(email: string, accountIds: string[]): Promise<{ email: string; api_key: string }>;
   worker(accountId: string, name: string): Promise<Worker>;
+  kiln: Kiln;
+  config: Config;
   close(): Promise<void>;
 }
 
@@ -48,7 +50,10 @@ export async function startHarness(
   const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
   const logger = pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
   const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, ...configOverrides }, {});
-  const { fastify } = await createApp({ store, logger, config, buildHooks: noBuildsYet }, { validateResponses: true, ...options });
+  const kiln = composeKiln(config, store, logger);
+  const { fastify } = await createApp(kiln.deps, { validateResponses: true, ...options });
+  // API-only suites leave the runner idle; build suites ask for it with { runner: true }.
+  if (configOverrides.runner === true) await kiln.runner?.start();
   return {
     db,
     store,
@@ -78,8 +83,11 @@ export async function startHarness(
     },
     user: (email, accountIds) => store.transaction((r) => createUser(r, email, accountIds)),
     worker: (accountId, name) => store.transaction((r) => createWorker(r, accountId, name)),
+    kiln,
+    config,
     async close() {
       await fastify.close();
+      await kiln.runner?.stop();
       await store.close();
       await db.cleanup();
     },

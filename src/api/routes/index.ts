@@ -5,5 +5,12 @@ import { scriptRoutes } from "./scripts.ts";
 import { userRoutes } from "./user.ts";
 import { triggerRoutes } from "./triggers.ts";
 import { workerRoutes } from "./workers.ts";
+import { buildRoutes } from "./builds.ts";
+import { repoConnectionRoutes } from "./repo-connections.ts";
+import { buildTokenRoutes } from "./build-tokens.ts";
+import { envVarRoutes } from "./env-vars.ts";
+import { deployHookRoutes } from "./deploy-hooks.ts";
+import { limitRoutes } from "./limits.ts";
+import { autofillRoutes } from "./autofill.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes];

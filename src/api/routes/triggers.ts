@@ -80,7 +80,8 @@ export const deleteTriggerRoute = defineRoute({
   params: triggerParams,
   result: z.null(),
   async handler({ params, deps, principal }) {
-    await deps.store.transaction((repos) => deleteTrigger(repos, deps.buildHooks, params.account_id, params.trigger_uuid, principal));
+    await deps.store.transaction((repos) => deleteTrigger(repos, params.account_id, params.trigger_uuid));
+    await deps.builds.hooks.cancelUnfinishedBuilds(params.account_id, params.trigger_uuid, principal);
     return ok(null);
   },
 });

@@ -128,7 +128,8 @@ export const deleteWorkerBuild = defineRoute({
   params: scriptParams,
   result: z.literal("ok"),
   async handler({ params, deps, principal }) {
-    await deps.store.transaction((repos) => deleteWorkerConfig(repos, deps.buildHooks, params.account_id, params.script_tag, principal));
+    const deleted = await deps.store.transaction((repos) => deleteWorkerConfig(repos, params.account_id, params.script_tag));
+    for (const trigger of deleted) await deps.builds.hooks.cancelUnfinishedBuilds(params.account_id, trigger, principal);
     return ok("ok" as const);
   },
 });
@@ -145,9 +146,10 @@ export const migrateWorkerToPreviews = defineRoute({
   body: z.object({ deploy_command: text(512).min(1, "must not be empty").optional() }).optional(),
   result: workerBuildConfig,
   async handler({ params, body, deps, principal }) {
-    const view = await deps.store.transaction((repos) =>
-      migrateToPreviews(repos, deps.buildHooks, params.account_id, params.script_tag, body?.deploy_command, principal),
+    const { view, removedTrigger } = await deps.store.transaction((repos) =>
+      migrateToPreviews(repos, params.account_id, params.script_tag, body?.deploy_command),
     );
+    if (removedTrigger) await deps.builds.hooks.cancelUnfinishedBuilds(params.account_id, removedTrigger, principal);
     return ok(presentWorkerConfig(view));
   },
 });

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import * as m0001 from "./0001_foundation.ts";
 import * as m0002 from "./0002_configuration.ts";
+import * as m0003 from "./0003_builds.ts";
 
 export interface Migration {
   name: string;
@@ -12,4 +13,5 @@ export interface Migration {
 export const migrations: Migration[] = [
   { name: "0001_foundation", ...m0001 },
   { name: "0002_configuration", ...m0002 },
+  { name: "0003_builds", ...m0003 },
 ];

@@ -1,0 +1,35 @@
+/** What the build rules and the runner need from storage (implemented in store/builds.ts). */
+import type { Build, BuildOutcome, BuildStatus, LogLine } from "./build-types.ts";
+import type { Page, Paged } from "./types.ts";
+
+export interface BuildRepository {
+  insert(build: Build): Promise<void>;
+  get(accountId: string, uuid: string): Promise<Build | undefined>;
+  getByUuid(uuid: string): Promise<Build | undefined>;
+  listByWorker(accountId: string, workerTag: string, page: Page): Promise<Paged<Build>>;
+  listByPreview(accountId: string, previewId: string, page: Page): Promise<Paged<Build>>;
+  latestByWorkers(accountId: string, workerTags: string[]): Promise<Build[]>;
+  byVersionIds(accountId: string, versionIds: string[]): Promise<Build[]>;
+  /** created_on of the newest build each deploy hook started. */
+  latestByDeployHooks(accountId: string, hookUuids: string[]): Promise<Map<string, string>>;
+  unfinishedOfTrigger(accountId: string, triggerUuid: string): Promise<Build[]>;
+  /** Queued builds, oldest first, with each account's count of builds in progress. */
+  queued(limit: number): Promise<Build[]>;
+  inProgressByAccount(): Promise<Map<string, number>>;
+  concurrencyLimits(accountIds: string[]): Promise<Map<string, number | null>>;
+  /** queued → initializing for this runner; false when someone else took it first. */
+  claim(uuid: string, runnerId: string, leaseUntil: string, at: string): Promise<boolean>;
+  /** A fenced update of a build this runner holds and that has not stopped. */
+  update(uuid: string, runnerId: string, patch: Partial<{ status: BuildStatus; running_on: string; version_id: string; preview_url: string }>, at: string): Promise<boolean>;
+  /** The single final write. Fenced by runner_id when given; never overwrites a stopped build. */
+  finish(uuid: string, runnerId: string | null, outcome: BuildOutcome, at: string, fromStatuses?: BuildStatus[]): Promise<boolean>;
+  requestCancel(uuid: string, by: string, at: string): Promise<boolean>;
+  renewLeases(runnerId: string, until: string): Promise<void>;
+  /** Builds in progress whose lease ran out before `now`. */
+  expired(now: string): Promise<Build[]>;
+  /** Builds in progress held by any of these runners. */
+  heldBy(runnerIds: string[]): Promise<Build[]>;
+  minutesUsed(accountId: string, sinceIso: string, nowIso: string): Promise<number>;
+  appendLogs(uuid: string, firstLine: number, lines: LogLine[]): Promise<void>;
+  readLogs(uuid: string, fromLine: number, limit: number): Promise<LogLine[]>;
+}

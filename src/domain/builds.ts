@@ -1,0 +1,110 @@
+/**
+ * Creating builds and reading them. A build snapshots its trigger's settings and the commit
+ * it builds when it is created: settings changes apply to the next build only.
+ */
+import { errors } from "../errors.ts";
+import type { Build, BuildMetadata, BuildSource } from "./build-types.ts";
+import type { RepoConnection, Trigger } from "./config-types.ts";
+import { newUuid, nowIso } from "./ids.ts";
+import type { Repositories } from "./ports.ts";
+import { requireLiveTrigger } from "./triggers.ts";
+
+/** A commit as git resolved it. */
+export interface ResolvedCommit {
+  commit: string;
+  branch: string;
+  message: string;
+  author: string;
+}
+
+/** Resolves a branch and/or commit of a repository; undefined when git cannot. */
+export interface CommitResolver {
+  resolve(connection: RepoConnection, ref: { branch?: string | undefined; commit?: string | undefined }): Promise<ResolvedCommit | undefined>;
+}
+
+/** Wakes runners when a build is queued (in-process event, or NOTIFY in a fleet). */
+export interface QueueSignal {
+  queued(build: Build): void;
+}
+
+export interface NewBuild {
+  trigger: Trigger;
+  connection: RepoConnection;
+  commit: ResolvedCommit;
+  source: BuildSource;
+  previewId?: string | null;
+  deployHook?: { uuid: string; name: string } | null;
+  pullRequest?: Build["pull_request"];
+}
+
+export async function insertBuild(repos: Repositories, input: NewBuild): Promise<Build> {
+  const { trigger, connection, commit } = input;
+  const token = await repos.buildTokens.get(trigger.account_id, trigger.build_token_uuid);
+  const now = nowIso();
+  const metadata: BuildMetadata = {
+    build_trigger_source: input.source,
+    branch: commit.branch,
+    commit_hash: commit.commit,
+    commit_message: commit.message,
+    author: commit.author,
+    build_command: trigger.build_command,
+    deploy_command: trigger.deploy_command,
+    root_directory: trigger.root_directory,
+    build_token_uuid: trigger.build_token_uuid,
+    build_token_name: token?.build_token_name ?? "",
+    build_caching_enabled: trigger.build_caching_enabled,
+    provider_type: connection.provider_type,
+    provider_account_id: connection.provider_account_id,
+    provider_account_name: connection.provider_account_name,
+    repo_id: connection.repo_id,
+    repo_name: connection.repo_name,
+  };
+  const build: Build = {
+    build_uuid: newUuid(),
+    account_id: trigger.account_id,
+    worker_tag: trigger.external_script_id,
+    trigger_uuid: trigger.trigger_uuid,
+    preview_id: input.previewId ?? null,
+    status: "queued",
+    build_outcome: null,
+    created_on: now,
+    initializing_on: null,
+    running_on: null,
+    stopped_on: null,
+    modified_on: now,
+    metadata,
+    deploy_hook: input.deployHook ?? null,
+    pull_request: input.pullRequest ?? null,
+    runner_id: null,
+    lease_expires_on: null,
+    cancel_requested_on: null,
+    cancel_requested_by: null,
+    version_id: null,
+    preview_url: null,
+    log_lines: 0,
+  };
+  await repos.builds.insert(build);
+  return build;
+}
+
+/** The trigger and its connection, for a new build of a live trigger (404 12000 otherwise). */
+export async function triggerForBuild(repos: Repositories, accountId: string, triggerUuid: string) {
+  const trigger = await requireLiveTrigger(repos, accountId, triggerUuid);
+  const connection = await repos.repoConnections.get(accountId, trigger.repo_connection_uuid);
+  if (!connection) throw errors.notFound();
+  return { trigger, connection };
+}
+
+export async function requireBuild(repos: Repositories, accountId: string, uuid: string): Promise<Build> {
+  const build = await repos.builds.get(accountId, uuid);
+  if (!build) throw errors.notFound();
+  return build;
+}
+
+/** `a,b,c` → at most `max` distinct non-empty ids, or 400 12002 naming the parameter. */
+export function idList(value: string, name: string, max = 20): string[] {
+  const ids = [...new Set(value.split(",").map((s) => s.trim()).filter(Boolean))];
+  if (ids.length === 0) throw errors.invalidBody(name, "required");
+  if (ids.length > max) throw errors.invalidBody(name, `at most ${max} values`);
+  return ids;
+}

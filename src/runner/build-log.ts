@@ -1,0 +1,56 @@
+/**
+ * A build's log on its way to the store: the runner's own lines and the build's output go
+ * through one LogPipeline (split, masked, capped, batched) whose sink appends to the store in
+ * one transaction per batch. Writes are serialized through a promise chain so the runner's
+ * lines and the output stay in the order they happened.
+ */
+import type { StorePort } from "../domain/ports.ts";
+import { LogPipeline } from "./log-lines.ts";
+
+export class BuildLog {
+  private readonly pipeline: LogPipeline;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  /** Output chunks waiting for the pipeline; the sandbox's stream is paused above the mark. */
+  private pending = 0;
+
+  constructor(store: StorePort, buildUuid: string, startLine: number, capBytes: number, secrets: readonly string[]) {
+    this.pipeline = new LogPipeline({
+      secrets,
+      capBytes,
+      startIndex: startLine,
+      flush: (lines, first) => store.transaction((r) => r.builds.appendLogs(buildUuid, first, lines)),
+    });
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(step).catch((error: unknown) => {
+      this.failure ??= error;
+    });
+    return this.chain;
+  }
+
+  line(text: string): void {
+    void this.enqueue(() => this.pipeline.line(text));
+  }
+
+  /** Build output; the returned promise settles when the pipeline took it (back-pressure). */
+  chunk(chunk: Buffer, stream = "stdout"): Promise<void> {
+    this.pending++;
+    return this.enqueue(() => this.pipeline.write(chunk, stream)).finally(() => this.pending--);
+  }
+
+  get backlog(): number {
+    return this.pending;
+  }
+
+  updateSecrets(secrets: readonly string[]): void {
+    void this.enqueue(async () => this.pipeline.setSecrets(secrets));
+  }
+
+  /** Flushes everything; rejects if any write to the store failed. */
+  async close(): Promise<void> {
+    await this.enqueue(() => this.pipeline.end());
+    if (this.failure) throw this.failure;
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * One build, start to finish (behaviour.md §1.3–§1.5): initializing (workspace, HOME, build
+ * token check, quota check, fetch of exactly the commit) → running (build command, deploy
+ * command, each sandboxed) → stopped (outcome, final log line, workspace removed).
+ *
+ * The runner is the single writer of a claimed build's state; every write is fenced by
+ * runner_id, so a build that someone else already stopped (lease lost) is left alone.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import { BUILD_TOKEN_GONE, type Build, type BuildOutcome } from "../domain/build-types.ts";
+import { cancelledLine } from "../domain/cancel.ts";
+import { nowIso } from "../domain/ids.ts";
+import { buildMinutesState } from "../domain/limits.ts";
+import type { StorePort } from "../domain/ports.ts";
+import { cloneUrl } from "../git/url.ts";
+import { Mirrors } from "../git/mirror.ts";
+import { BuildLog } from "./build-log.ts";
+import type { RunnerOptions } from "./runner.ts";
+import { detectSandbox, runStep } from "./sandbox.ts";
+
+export interface PipelineContext {
+  store: StorePort;
+  runnerId: string;
+  options: RunnerOptions;
+  logger: Logger;
+  mirrors: Mirrors;
+}
+
+/** Per-step resource limits (cgroup v2, where writable): Cloudflare's build machines have 8 GB. */
+const STEP_LIMITS = { pids: 4096, memoryBytes: 8 * 1024 ** 3 };
+
+/** Why a build's AbortSignal fired. */
+type AbortReason = "cancelled" | "shutdown" | "lost" | "timeout";
+
+class Stop extends Error {
+  constructor(
+    readonly outcome: BuildOutcome,
+    readonly line: string | undefined,
+  ) {
+    super(outcome);
+  }
+}
+
+export async function runBuild(ctx: PipelineContext, build: Build, signal: AbortSignal): Promise<void> {
+  const { store, runnerId, options } = ctx;
+  const uuid = build.build_uuid;
+  const work = path.join(options.dataDir, "work", uuid);
+  const workspace = path.join(work, "repo");
+  const home = path.join(work, "home");
+  // The timeout shares the cancel path: one controller, one reason.
+  const controller = new AbortController();
+  const forward = () => controller.abort(signal.reason);
+  signal.addEventListener("abort", forward, { once: true });
+  const timer = setTimeout(() => controller.abort("timeout"), options.buildTimeoutMs);
+  const abortReason = () => controller.signal.reason as AbortReason | undefined;
+
+  const secrets: string[] = [];
+  const log = new BuildLog(store, uuid, build.log_lines, options.logCapBytes, secrets);
+  let outcome: BuildOutcome = "success";
+  try {
+    log.line("Initializing build environment...");
+    const sandbox = await detectSandbox();
+    log.line(`Sandbox: ${sandbox.mode} (${sandbox.detail})`);
+    await fs.mkdir(workspace, { recursive: true });
+    await fs.mkdir(home, { recursive: true });
+
+    const tokenSecret = await store.buildTokens.secret(build.account_id, build.metadata.build_token_uuid);
+    if (tokenSecret === undefined) throw new Stop("fail", BUILD_TOKEN_GONE);
+    secrets.push(tokenSecret);
+
+    const limits = await store.accounts.limits(build.account_id);
+    if (limits?.build_minutes_limit != null) {
+      const now = new Date();
+      const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
+      const used = await store.builds.minutesUsed(build.account_id, monthStart, now.toISOString());
+      const state = buildMinutesState(limits.build_minutes_limit, used, now);
+      if (state.has_reached_build_minutes_limit) {
+        throw new Stop(
+          "fail",
+          `Failed: the account has used its ${limits.build_minutes_limit} build minutes for this month; builds can run again from ${state.build_minutes_refresh_on}`,
+        );
+      }
+    }
+
+    const vars = await store.envVars.list(build.preview_id ? "preview" : "trigger", build.preview_id ?? build.trigger_uuid);
+    for (const v of vars) if (v.is_secret) secrets.push(v.value);
+    log.updateSecrets(secrets);
+
+    log.line("Cloning repository...");
+    try {
+      const url = cloneUrl(build.metadata, options.gitUrlTemplate);
+      await ctx.mirrors.checkout(url, build.metadata.commit_hash, workspace, { signal: controller.signal });
+    } catch (error) {
+      if (controller.signal.aborted) throw error;
+      throw new Stop("fail", `Failed: error occurred while cloning repository: ${(error as Error).message}`);
+    }
+    log.line("Success: Finished initializing build environment");
+    checkAbort(controller.signal);
+
+    const at = nowIso();
+    if (!(await store.transaction((r) => r.builds.update(uuid, runnerId, { status: "running", running_on: at }, at)))) {
+      throw new Stop("terminated", undefined);
+    }
+
+    const worker = await store.workers.getByTag(build.account_id, build.worker_tag);
+    const env = buildEnv(build, worker?.name ?? "", tokenSecret, vars, home);
+    const cwd = path.join(workspace, path.normalize(`/${build.metadata.root_directory || "/"}`));
+    const steps: [string, string][] = [];
+    if (build.metadata.build_command.trim()) steps.push(["build", build.metadata.build_command]);
+    if (build.metadata.deploy_command.trim()) steps.push(["deploy", build.metadata.deploy_command]);
+    for (const [kind, command] of steps) {
+      log.line(`Executing user ${kind} command: ${command}`);
+      const result = await runStep(command, {
+        cwd,
+        env,
+        home,
+        workspace: work,
+        hideDirs: [options.dataDir],
+        user: process.getuid?.() === 0 ? options.buildUser : undefined,
+        signal: controller.signal,
+        graceMs: options.cancelGraceMs,
+        limits: STEP_LIMITS,
+        onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => void log.chunk(chunk, stream),
+      });
+      if (result.reason !== "exit") break;
+      if (result.limitHit) {
+        throw new Stop("terminated", `Build was terminated: it hit the ${result.limitHit === "pids" ? "process" : "memory"} limit of the build environment`);
+      }
+      if (result.exitCode !== 0) throw new Stop("fail", `Failed: error occurred while running ${kind} command`);
+      log.line(`Success: ${kind === "build" ? "Build" : "Deploy"} command completed`);
+    }
+    checkAbort(controller.signal);
+  } catch (error) {
+    if (error instanceof Stop) {
+      outcome = error.outcome;
+      if (error.line) log.line(error.line);
+    } else if (!controller.signal.aborted) {
+      ctx.logger.error({ err: error }, "build failed inside the runner");
+      outcome = "terminated";
+      log.line(`Build was terminated: ${(error as Error).message}`);
+    }
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", forward);
+  }
+
+  if (controller.signal.aborted) {
+    const reason = abortReason();
+    if (reason === "cancelled") {
+      const current = await store.builds.getByUuid(uuid);
+      outcome = "cancelled";
+      log.line(cancelledLine(current?.cancel_requested_by ?? "a user"));
+    } else if (reason === "timeout") {
+      outcome = "terminated";
+      log.line("Build was timed out");
+    } else if (reason === "shutdown") {
+      outcome = "terminated";
+      log.line("Build was terminated: the server shut down before the build finished");
+    } else {
+      outcome = "terminated";
+    }
+  }
+
+  try {
+    await log.close();
+  } catch (error) {
+    ctx.logger.error({ err: error }, "could not store the build log");
+  }
+  // The workspace goes before the outcome is stored: a reader who sees `stopped` finds nothing left.
+  await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+  await store.transaction((r) => r.builds.finish(uuid, runnerId, outcome, nowIso()));
+}
+
+function checkAbort(signal: AbortSignal): void {
+  if (signal.aborted) throw new Error(String(signal.reason));
+}
+
+/** Only the injected variables and the trigger's own (design brief §2.3); never the runner's environment. */
+function buildEnv(build: Build, workerName: string, tokenSecret: string, vars: { key: string; value: string }[], home: string): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    HOME: home,
+    LANG: "C.UTF-8",
+    CI: "true",
+    WORKERS_CI: "1",
+    WORKERS_CI_BUILD_UUID: build.build_uuid,
+    WORKERS_CI_COMMIT_SHA: build.metadata.commit_hash,
+    WORKERS_CI_BRANCH: build.metadata.branch,
+    CLOUDFLARE_ACCOUNT_ID: build.account_id,
+    CLOUDFLARE_API_TOKEN: tokenSecret,
+    WRANGLER_CI_OVERRIDE_NAME: workerName,
+    WRANGLER_CI_MATCH_TAG: build.worker_tag,
+  };
+  for (const v of vars) env[v.key] = v.value;
+  return env;
+}

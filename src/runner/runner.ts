@@ -1,0 +1,232 @@
+/**
+ * The runner: claims queued builds (per-account concurrency, fair, within its slots), runs
+ * each through the pipeline, renews its leases, and obeys cancel signals. It talks to the
+ * store and to BuildSignals, never to HTTP, so it runs embedded in `kiln serve` or as
+ * `kiln runner` on other machines.
+ *
+ * Intended flow: start() → sweep builds whose runner is gone → loop { wait for a queued
+ * signal or the poll tick → claim → run }. Cancellation: one AbortController per build is
+ * the single source of truth; a signal (in-process, or the cancel_requested_on column seen
+ * at a heartbeat) aborts it. Concurrency: claims happen in one write transaction at a time
+ * per process; two processes race on the conditional `queued → initializing` update, which
+ * only one wins. Errors: a failure inside a build ends that build (terminated) and is logged;
+ * it never stops the loop.
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import type { BuildSignals } from "../domain/build-events.ts";
+import type { Build } from "../domain/build-types.ts";
+import { nowIso } from "../domain/ids.ts";
+import type { StorePort } from "../domain/ports.ts";
+import { pickBuilds } from "../domain/scheduler.ts";
+import type { Mirrors } from "../git/mirror.ts";
+import { runBuild, type PipelineContext } from "./pipeline.ts";
+
+export interface RunnerOptions {
+  slots: number;
+  leaseTtlMs: number;
+  buildTimeoutMs: number;
+  cancelGraceMs: number;
+  logCapBytes: number;
+  buildUser: string;
+  /** Kiln's data dir: hidden inside the sandbox; workspaces and git mirrors live under it. */
+  dataDir: string;
+  gitUrlTemplate: string | undefined;
+  /** How often to look for queued builds without a signal (other processes queue too). */
+  pollMs?: number;
+}
+
+interface Active {
+  build: Build;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Runner {
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  private readonly active = new Map<string, Active>();
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void)[] = [];
+  private scheduling: Promise<void> | undefined;
+  private again = false;
+  private stopping = false;
+
+  constructor(
+    private readonly store: StorePort,
+    private readonly signals: BuildSignals,
+    private readonly options: RunnerOptions,
+    private readonly mirrors: Mirrors,
+    private readonly logger: Logger,
+  ) {}
+
+  get running(): number {
+    return this.active.size;
+  }
+
+  async start(): Promise<void> {
+    await this.sweep();
+    this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
+    this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
+    this.timers.push(setInterval(() => this.schedule(), this.options.pollMs ?? 1000));
+    this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, this.options.leaseTtlMs / 3)));
+    for (const t of this.timers) t.unref();
+    this.schedule();
+  }
+
+  /** Stops claiming, terminates the builds in progress, waits until their outcome is stored. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const u of this.unsubscribe) u();
+    for (const a of this.active.values()) a.controller.abort("shutdown");
+    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+    await this.scheduling;
+  }
+
+  /** Coalesces wake-ups: one scheduling pass at a time, one more if woken meanwhile. */
+  schedule(): void {
+    if (this.stopping) return;
+    if (this.scheduling) {
+      this.again = true;
+      return;
+    }
+    this.scheduling = this.claimAndRun()
+      .catch((error: unknown) => this.logger.error({ err: error }, "scheduling failed"))
+      .finally(() => {
+        this.scheduling = undefined;
+        if (this.again) {
+          this.again = false;
+          this.schedule();
+        }
+      });
+  }
+
+  private async claimAndRun(): Promise<void> {
+    const free = this.options.slots - this.active.size;
+    if (free <= 0) return;
+    const claimed = await this.store.transaction(async (repos) => {
+      const queued = await repos.builds.queued(500);
+      if (queued.length === 0) return [];
+      const picked = pickBuilds(
+        queued,
+        await repos.builds.inProgressByAccount(),
+        await repos.builds.concurrencyLimits([...new Set(queued.map((b) => b.account_id))]),
+        free,
+      );
+      const now = nowIso();
+      const lease = new Date(Date.now() + this.options.leaseTtlMs).toISOString();
+      const won: Build[] = [];
+      for (const b of picked) {
+        if (await repos.builds.claim(b.build_uuid, this.id, lease, now)) {
+          won.push({ ...b, status: "initializing", initializing_on: now, runner_id: this.id, lease_expires_on: lease });
+        }
+      }
+      return won;
+    });
+    for (const build of claimed) this.launch(build);
+  }
+
+  private launch(build: Build): void {
+    const controller = new AbortController();
+    const context: PipelineContext = {
+      store: this.store,
+      runnerId: this.id,
+      options: this.options,
+      mirrors: this.mirrors,
+      logger: this.logger.child({ build: build.build_uuid }),
+    };
+    const done = runBuild(context, build, controller.signal)
+      .catch((error: unknown) => this.logger.error({ err: error, build: build.build_uuid }, "build pipeline failed"))
+      .finally(() => {
+        this.active.delete(build.build_uuid);
+        this.signals.stopped(build.build_uuid);
+        this.schedule();
+      });
+    this.active.set(build.build_uuid, { build, controller, done });
+  }
+
+  /**
+   * Renews the leases of this runner's builds and picks up cancel requests recorded by
+   * other processes. A runner that cannot renew kills its builds itself before the lease
+   * runs out (self-fencing), so a build never runs without a live claim.
+   */
+  private async heartbeat(): Promise<void> {
+    if (this.active.size === 0) return;
+    const until = new Date(Date.now() + this.options.leaseTtlMs).toISOString();
+    try {
+      await this.store.transaction((repos) => repos.builds.renewLeases(this.id, until));
+      this.lastRenewal = Date.now();
+      for (const [uuid, a] of this.active) {
+        const current = await this.store.builds.getByUuid(uuid);
+        if (current?.cancel_requested_on) a.controller.abort("cancelled");
+        else if (current && (current.status === "stopped" || current.runner_id !== this.id)) a.controller.abort("lost");
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, "lease renewal failed");
+      if (Date.now() - this.lastRenewal > (this.options.leaseTtlMs * 2) / 3) {
+        for (const a of this.active.values()) a.controller.abort("lost");
+      }
+    }
+  }
+
+  private lastRenewal = Date.now();
+
+  /**
+   * Builds left in progress by a runner that is gone are stopped as `terminated`: their
+   * lease ran out, or they belong to a dead process of this host (a restart after kill -9
+   * need not wait for the lease).
+   */
+  async sweep(): Promise<number> {
+    const now = nowIso();
+    const expired = await this.store.builds.expired(now);
+    const host = hostname();
+    const inProgress = await this.store.builds.heldBy(await this.deadLocalRunners());
+    const gone = new Map([...expired, ...inProgress].map((b) => [b.build_uuid, b]));
+    let count = 0;
+    for (const b of gone.values()) {
+      const stopped = await this.store.transaction(async (repos) => {
+        const at = nowIso();
+        const current = await repos.builds.getByUuid(b.build_uuid);
+        if (!current || current.status === "stopped") return false;
+        const outcome = current.cancel_requested_on ? "cancelled" : "terminated";
+        const line =
+          outcome === "cancelled"
+            ? `Build was cancelled by ${current.cancel_requested_by ?? "a user"} (its runner stopped before confirming)`
+            : `Build was terminated: its runner (${current.runner_id ?? "unknown"}) stopped before the build finished`;
+        if (!(await repos.builds.finish(b.build_uuid, null, outcome, at))) return false;
+        await repos.builds.appendLogs(b.build_uuid, current.log_lines, [[Date.parse(at), line]]);
+        return true;
+      });
+      if (stopped) {
+        count++;
+        this.signals.stopped(b.build_uuid);
+        this.logger.warn({ build: b.build_uuid, runner: b.runner_id, host }, "stopped a build whose runner is gone");
+      }
+    }
+    return count;
+  }
+
+  /** Runner ids in the store that belong to this host but to a process that no longer exists. */
+  private async deadLocalRunners(): Promise<string[]> {
+    const ids = new Set<string>();
+    // Every build in progress (all leases end before the far future).
+    const candidates = await this.store.builds.expired("9999-12-31T00:00:00.000Z");
+    const host = hostname();
+    for (const b of candidates) {
+      const [h, pid] = (b.runner_id ?? "").split(":");
+      if (h !== host || !pid || b.runner_id === this.id) continue;
+      if (!processAlive(Number(pid))) ids.add(b.runner_id ?? "");
+    }
+    return [...ids].filter(Boolean);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Builds and their log lines. Writes that finish a running build are fenced by runner_id
+ * (graphile-worker's `locked_by`): a runner that lost its claim cannot overwrite the outcome
+ * another node stored, and `status <> 'stopped'` makes the first final write the only one.
+ */
+import { sql } from "kysely";
+import type { BuildRepository } from "../domain/build-ports.ts";
+import type { Build, BuildMetadata, LogLine } from "../domain/build-types.ts";
+import type { Page, Paged } from "../domain/types.ts";
+import { fromJson, toJson } from "./json.ts";
+import type { BuildsTable } from "./schema.ts";
+import type { Tx } from "./transaction.ts";
+
+type Row = Omit<BuildsTable, "log_lines"> & { log_lines: number };
+
+export const toBuild = (r: Row): Build => ({
+  build_uuid: r.uuid,
+  account_id: r.account_id,
+  worker_tag: r.worker_tag,
+  trigger_uuid: r.trigger_uuid,
+  preview_id: r.preview_id,
+  status: r.status,
+  build_outcome: r.build_outcome,
+  created_on: r.created_on,
+  initializing_on: r.initializing_on,
+  running_on: r.running_on,
+  stopped_on: r.stopped_on,
+  modified_on: r.modified_on,
+  metadata: fromJson<BuildMetadata>(r.metadata),
+  deploy_hook: r.deploy_hook_uuid ? { uuid: r.deploy_hook_uuid, name: r.deploy_hook_name ?? "" } : null,
+  pull_request: r.pull_request ? fromJson(r.pull_request) : null,
+  runner_id: r.runner_id,
+  lease_expires_on: r.lease_expires_on,
+  cancel_requested_on: r.cancel_requested_on,
+  cancel_requested_by: r.cancel_requested_by,
+  version_id: r.version_id,
+  preview_url: r.preview_url,
+  log_lines: Number(r.log_lines),
+});
+
+
+export function buildRepository(db: Tx): BuildRepository {
+  const select = () => db.selectFrom("builds").selectAll();
+  const paged = async (where: (q: ReturnType<typeof select>) => ReturnType<typeof select>, page: Page): Promise<Paged<Build>> => {
+    const counted = await where(select())
+      .clearSelect()
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
+    const rows = await where(select())
+      .orderBy("created_on", "desc")
+      .orderBy("uuid", "desc")
+      .limit(page.per_page)
+      .offset((page.page - 1) * page.per_page)
+      .execute();
+    return { items: rows.map(toBuild), total: Number(counted.n) };
+  };
+  return {
+    async insert(b) {
+      await db
+        .insertInto("builds")
+        .values({
+          uuid: b.build_uuid,
+          account_id: b.account_id,
+          worker_tag: b.worker_tag,
+          trigger_uuid: b.trigger_uuid,
+          preview_id: b.preview_id,
+          status: b.status,
+          build_outcome: b.build_outcome,
+          created_on: b.created_on,
+          initializing_on: b.initializing_on,
+          running_on: b.running_on,
+          stopped_on: b.stopped_on,
+          modified_on: b.modified_on,
+          metadata: toJson(b.metadata),
+          deploy_hook_uuid: b.deploy_hook?.uuid ?? null,
+          deploy_hook_name: b.deploy_hook?.name ?? null,
+          pull_request: b.pull_request ? toJson(b.pull_request) : null,
+          runner_id: null,
+          lease_expires_on: null,
+          cancel_requested_on: null,
+          cancel_requested_by: null,
+          version_id: b.version_id,
+          preview_url: b.preview_url,
+        })
+        .execute();
+    },
+    async get(accountId, uuid) {
+      const row = await select().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
+      return row && toBuild(row);
+    },
+    async getByUuid(uuid) {
+      const row = await select().where("uuid", "=", uuid).executeTakeFirst();
+      return row && toBuild(row);
+    },
+    listByWorker: (accountId, workerTag, page) =>
+      paged((q) => q.where("account_id", "=", accountId).where("worker_tag", "=", workerTag), page),
+    listByPreview: (accountId, previewId, page) =>
+      paged((q) => q.where("account_id", "=", accountId).where("preview_id", "=", previewId), page),
+    async latestByWorkers(accountId, workerTags) {
+      if (workerTags.length === 0) return [];
+      const latest = db
+        .selectFrom("builds")
+        .select(["worker_tag", (eb) => eb.fn.max("created_on").as("created_on")])
+        .where("account_id", "=", accountId)
+        .where("worker_tag", "in", workerTags)
+        .groupBy("worker_tag")
+        .as("latest");
+      const rows = await db
+        .selectFrom("builds")
+        .innerJoin(latest, (j) => j.onRef("builds.worker_tag", "=", "latest.worker_tag").onRef("builds.created_on", "=", "latest.created_on"))
+        .selectAll("builds")
+        .where("builds.account_id", "=", accountId)
+        .orderBy("builds.uuid", "desc")
+        .execute();
+      return rows.map(toBuild);
+    },
+    async byVersionIds(accountId, versionIds) {
+      if (versionIds.length === 0) return [];
+      const rows = await select().where("account_id", "=", accountId).where("version_id", "in", versionIds).orderBy("created_on", "desc").execute();
+      return rows.map(toBuild);
+    },
+    async latestByDeployHooks(accountId, hookUuids) {
+      if (hookUuids.length === 0) return new Map();
+      const rows = await db
+        .selectFrom("builds")
+        .select(["deploy_hook_uuid", (eb) => eb.fn.max("created_on").as("latest")])
+        .where("account_id", "=", accountId)
+        .where("deploy_hook_uuid", "in", hookUuids)
+        .groupBy("deploy_hook_uuid")
+        .execute();
+      return new Map(rows.map((r) => [r.deploy_hook_uuid ?? "", String(r.latest)]));
+    },
+    async unfinishedOfTrigger(accountId, triggerUuid) {
+      const rows = await select().where("account_id", "=", accountId).where("trigger_uuid", "=", triggerUuid).where("status", "<>", "stopped").execute();
+      return rows.map(toBuild);
+    },
+    async queued(limit) {
+      const rows = await select().where("status", "=", "queued").orderBy("created_on").orderBy("uuid").limit(limit).execute();
+      return rows.map(toBuild);
+    },
+    async inProgressByAccount() {
+      const rows = await db
+        .selectFrom("builds")
+        .select(["account_id", (eb) => eb.fn.countAll<number>().as("n")])
+        .where("status", "in", ["initializing", "running"])
+        .groupBy("account_id")
+        .execute();
+      return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
+    },
+    async concurrencyLimits(accountIds) {
+      if (accountIds.length === 0) return new Map();
+      const rows = await db.selectFrom("accounts").select(["id", "concurrency_limit"]).where("id", "in", accountIds).execute();
+      return new Map(rows.map((r) => [r.id, r.concurrency_limit]));
+    },
+    async claim(uuid, runnerId, leaseUntil, at) {
+      const result = await db
+        .updateTable("builds")
+        .set({ status: "initializing", initializing_on: at, modified_on: at, runner_id: runnerId, lease_expires_on: leaseUntil })
+        .where("uuid", "=", uuid)
+        .where("status", "=", "queued")
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async update(uuid, runnerId, patch, at) {
+      const result = await db
+        .updateTable("builds")
+        .set({ ...patch, modified_on: at })
+        .where("uuid", "=", uuid)
+        .where("runner_id", "=", runnerId)
+        .where("status", "<>", "stopped")
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async finish(uuid, runnerId, outcome, at, fromStatuses) {
+      let q = db
+        .updateTable("builds")
+        .set({ status: "stopped", build_outcome: outcome, stopped_on: at, modified_on: at, lease_expires_on: null })
+        .where("uuid", "=", uuid)
+        .where("status", "<>", "stopped");
+      if (runnerId !== null) q = q.where("runner_id", "=", runnerId);
+      if (fromStatuses) q = q.where("status", "in", fromStatuses);
+      const result = await q.executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async requestCancel(uuid, by, at) {
+      const result = await db
+        .updateTable("builds")
+        .set({ cancel_requested_on: at, cancel_requested_by: by, modified_on: at })
+        .where("uuid", "=", uuid)
+        .where("status", "in", ["initializing", "running"])
+        .where("cancel_requested_on", "is", null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async renewLeases(runnerId, until) {
+      await db
+        .updateTable("builds")
+        .set({ lease_expires_on: until })
+        .where("runner_id", "=", runnerId)
+        .where("status", "in", ["initializing", "running"])
+        .execute();
+    },
+    async expired(now) {
+      const rows = await select().where("status", "in", ["initializing", "running"]).where("lease_expires_on", "<", now).execute();
+      return rows.map(toBuild);
+    },
+    async heldBy(runnerIds) {
+      if (runnerIds.length === 0) return [];
+      const rows = await select().where("status", "in", ["initializing", "running"]).where("runner_id", "in", runnerIds).execute();
+      return rows.map(toBuild);
+    },
+    async minutesUsed(accountId, sinceIso, nowIso) {
+      // Time between running_on and stopped_on (or now), for builds that ran this period.
+      const rows = await db
+        .selectFrom("builds")
+        .select(["running_on", "stopped_on"])
+        .where("account_id", "=", accountId)
+        .where("running_on", "is not", null)
+        .where((eb) => eb.or([eb("stopped_on", "is", null), eb("stopped_on", ">=", sinceIso)]))
+        .execute();
+      let ms = 0;
+      const since = Date.parse(sinceIso);
+      for (const r of rows) {
+        const start = Math.max(Date.parse(r.running_on ?? nowIso), since);
+        ms += Math.max(0, Date.parse(r.stopped_on ?? nowIso) - start);
+      }
+      return ms / 60_000;
+    },
+    async appendLogs(uuid, firstLine, lines) {
+      if (lines.length === 0) return;
+      // Chunks keep each statement under SQLite's bound-parameter limit.
+      for (let i = 0; i < lines.length; i += 250) {
+        const chunk = lines.slice(i, i + 250);
+        await db
+          .insertInto("build_logs")
+          .values(chunk.map(([ts, text], j) => ({ build_uuid: uuid, line: firstLine + i + j, ts, text })))
+          .execute();
+      }
+      await db
+        .updateTable("builds")
+        .set({ log_lines: sql<number>`${firstLine + lines.length}` })
+        .where("uuid", "=", uuid)
+        .execute();
+    },
+    async readLogs(uuid, fromLine, limit) {
+      const rows = await db
+        .selectFrom("build_logs")
+        .select(["ts", "text"])
+        .where("build_uuid", "=", uuid)
+        .where("line", ">=", fromLine)
+        .orderBy("line")
+        .limit(limit)
+        .execute();
+      return rows.map((r) => [Number(r.ts), r.text] as LogLine);
+    },
+  };
+}
