@@ -304,6 +304,32 @@ for (const dialect of dialects()) {
       assert.equal(unknownWorker.status, 404);
     });
 
+    it("runs at most the account's concurrency at once; the next starts when one stops", async () => {
+      const s = await setupTrigger(h, repo, { build: "sleep 0.4" }, "concurrency");
+      await h.store.accounts.setLimits(s.accountId, { concurrency_limit: 1 });
+      const first = await startBuild(h, s);
+      const second = await startBuild(h, s);
+      await waitForStatus(h, s, first, "running");
+      assert.equal((await getBuild(h, s, second)).status, "queued", "the second waits for the first");
+      const a = await waitForStatus(h, s, first, "stopped");
+      const b = await waitForStatus(h, s, second, "stopped");
+      assert.ok(b.initializing_on >= a.stopped_on, "it started once the first had stopped");
+      await h.store.accounts.setLimits(s.accountId, { concurrency_limit: null });
+    });
+
+    it("fails at start when the account is over its build-minute quota, with a clear line", async () => {
+      const s = await setupTrigger(h, repo, { deploy: "echo SHOULD-NOT-RUN" }, "quota");
+      await h.store.accounts.setLimits(s.accountId, { build_minutes_limit: 0 });
+      const uuid = await startBuild(h, s);
+      const b = await waitForStatus(h, s, uuid, "stopped");
+      assert.equal(b.build_outcome, "fail");
+      const t = texts((await allLogs(h, s, uuid)).lines);
+      assert.match(t.at(-1) ?? "", /^Failed: the account has used its 0 build minutes for this month; builds can run again from \d{4}-\d{2}-01T00:00:00\.000Z$/);
+      assert.ok(!t.includes("SHOULD-NOT-RUN"));
+      const limits = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/account/limits`, { token: s.read });
+      assert.equal(limits.body.result.has_reached_build_minutes_limit, true);
+    });
+
     it("deleting the trigger cancels its unfinished builds", async () => {
       const s = await setupTrigger(h, repo, { build: "echo started; sleep 300" }, "deltrigger");
       const running = await startBuild(h, s);
