@@ -8,7 +8,9 @@ import { loadSecretKey } from "../secret-key.ts";
 import { addOptions } from "./store-options.ts";
 
 export function registerServe(program: Command): void {
-  addOptions(program.command("serve").description("run the API server"), serveOptions).action(async (opts) => {
+  addOptions(program.command("serve").description("run the API server and an embedded runner"), serveOptions).action(async (opts: Record<string, unknown>, command: Command) => {
+    // Commander gives `--no-runner` a default of true; only a flag actually given may beat KILN_NO_RUNNER.
+    if (command.getOptionValueSource("runner") === "default") delete opts.runner;
     const config = loadConfig(opts as Partial<Record<keyof Config, unknown>>, process.env, serveOptions);
     await serve(config);
   });

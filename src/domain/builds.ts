@@ -95,6 +95,21 @@ export async function triggerForBuild(repos: Repositories, accountId: string, tr
   return { trigger, connection };
 }
 
+/**
+ * What a Preview's build runs with: the Worker's production trigger (its repository) with the
+ * Preview's own settings laid over it; the build records the Preview, so the runner takes the
+ * Preview's variables. 404 12000 when the Preview or the Worker's configuration is gone.
+ */
+export async function previewForBuild(repos: Repositories, accountId: string, workerTag: string, previewId: string) {
+  const preview = await repos.previews.get(accountId, workerTag, previewId);
+  if (!preview) throw errors.notFound();
+  const production = (await repos.triggers.listByWorker(accountId, workerTag)).find((t) => t.role === "production" && t.deleted_on === null);
+  if (!production) throw errors.notFound();
+  const connection = await repos.repoConnections.get(accountId, production.repo_connection_uuid);
+  if (!connection) throw errors.notFound();
+  return { preview, trigger: { ...production, ...preview.settings }, connection };
+}
+
 export async function requireBuild(repos: Repositories, accountId: string, uuid: string): Promise<Build> {
   const build = await repos.builds.get(accountId, uuid);
   if (!build) throw errors.notFound();

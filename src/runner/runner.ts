@@ -65,7 +65,8 @@ export class Runner {
   }
 
   async start(): Promise<void> {
-    await this.sweep();
+    const swept = await this.sweep();
+    this.logger.info({ runner: this.id, slots: this.options.slots, swept }, "runner started");
     this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
     this.timers.push(setInterval(() => this.schedule(), this.options.pollMs ?? 1000));

@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { z } from "zod";
 import { build as buildSchema } from "../../src/api/schemas/builds.ts";
 import { BUILD_TOKEN_GONE } from "../../src/domain/build-types.ts";
+import { createPreview } from "../../src/domain/previews.ts";
 import { allLogs, buildProcesses, getBuild, setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
 import { dialects } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
@@ -328,6 +329,32 @@ for (const dialect of dialects()) {
       assert.ok(!t.includes("SHOULD-NOT-RUN"));
       const limits = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/account/limits`, { token: s.read });
       assert.equal(limits.body.result.has_reached_build_minutes_limit, true);
+    });
+
+    it("#32 builds a Preview with its own settings and variables; #31 lists its builds", async () => {
+      const s = await setupTrigger(h, repo, { deploy: "echo production" }, "previewbuild");
+      const prod = (await h.store.triggers.listByWorker(s.accountId, s.workerTag))[0];
+      assert.ok(prod);
+      const patch = await h.call("PATCH", `/client/v4/accounts/${s.accountId}/builds/workers/${s.workerTag}`, {
+        token: s.write,
+        body: { previews_enabled: true, previews_base_config: { deploy_command: 'echo "preview of $WORKERS_CI_BRANCH with $ONLY_PREVIEW"', environment_variables: { ONLY_PREVIEW: { is_secret: false, value: "pv" } } } },
+      });
+      assert.equal(patch.status, 200, JSON.stringify(patch.body));
+      repo.commit({ "feature.txt": "f" }, "Feature work", { branch: "feature-x" });
+      const preview = await h.store.transaction((r) => createPreview(r, s.accountId, s.workerTag, "feature-x"));
+      const base = `/client/v4/accounts/${s.accountId}/builds/workers/${s.workerTag}/previews/${preview.preview_id}/builds`;
+      const started = await h.call("POST", base, { token: s.write });
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      const uuid = started.body.result.build_uuid;
+      const b = await waitForStatus(h, s, uuid, "stopped");
+      assert.equal(b.build_outcome, "success");
+      assert.equal(b.build_trigger_metadata.branch, "feature-x");
+      assert.ok(texts((await allLogs(h, s, uuid)).lines).includes("preview of feature-x with pv"));
+      const listed = await h.call("GET", base, { token: s.read });
+      assert.equal(listed.status, 200);
+      assert.deepEqual(listed.body.result.map((x: { build_uuid: string }) => x.build_uuid), [uuid]);
+      const missing = await h.call("POST", `/client/v4/accounts/${s.accountId}/builds/workers/${s.workerTag}/previews/${"0".repeat(32)}/builds`, { token: s.write });
+      assert.equal(missing.status, 404);
     });
 
     it("deleting the trigger cancels its unfinished builds", async () => {

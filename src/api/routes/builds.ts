@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Build } from "../../domain/build-types.ts";
-import { idList, insertBuild, requireBuild, triggerForBuild } from "../../domain/builds.ts";
+import { idList, insertBuild, previewForBuild, requireBuild, triggerForBuild } from "../../domain/builds.ts";
 import { cancelBuild } from "../../domain/cancel.ts";
 import { decodeCursor, pageLogs, pageRange } from "../../domain/log-cursor.ts";
 import type { Repositories } from "../../domain/ports.ts";
@@ -62,6 +62,35 @@ export const createManualBuild = defineRoute({
       // Re-read inside the transaction: the trigger may have been deleted meanwhile.
       const current = await triggerForBuild(repos, params.account_id, params.trigger_uuid);
       return insertBuild(repos, { ...current, commit, source: "api" });
+    });
+    deps.builds.signals.queued(created.build_uuid);
+    return ok({ build_uuid: created.build_uuid, created_on: created.created_on });
+  },
+});
+
+export const createPreviewBuild = defineRoute({
+  method: "POST",
+  path: "/accounts/:account_id/builds/workers/:script_tag/previews/:preview_id/builds",
+  operationId: "createPreviewBuild",
+  summary: "Start a build of one Preview (its branch unless a branch or commit is given)",
+  tag: "Previews",
+  auth: "write",
+  kilnStatus: "inferred",
+  params: accountParams.extend({ script_tag: z.string(), preview_id: z.string() }),
+  body: z
+    .object({
+      branch: z.string().trim().min(1, "must not be empty").max(256, "must be at most 256 characters").optional(),
+      commit_hash: z.string().trim().regex(/^[0-9a-fA-F]{4,64}$/, "must be a commit hash").optional(),
+    })
+    .optional(),
+  result: insertBuildSchema,
+  async handler({ params, body, deps }) {
+    const { preview, trigger, connection } = await previewForBuild(deps.store, params.account_id, params.script_tag, params.preview_id);
+    const commit = await deps.commits.resolve(connection, { branch: body?.branch ?? (body?.commit_hash ? undefined : preview.branch), commit: body?.commit_hash });
+    if (!commit) throw errors.unknownRef();
+    const created = await deps.store.transaction(async (repos) => {
+      const current = await previewForBuild(repos, params.account_id, params.script_tag, params.preview_id);
+      return insertBuild(repos, { trigger: current.trigger, connection: current.connection, commit, source: "api", previewId: preview.preview_id });
     });
     deps.builds.signals.queued(created.build_uuid);
     return ok({ build_uuid: created.build_uuid, created_on: created.created_on });
@@ -194,6 +223,7 @@ export const cancelBuildByUuid = defineRoute({
 
 export const buildRoutes = [
   createManualBuild,
+  createPreviewBuild,
   getBuildsByVersionIds,
   getLatestBuildsByScripts,
   getBuildByUuid,
