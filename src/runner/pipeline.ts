@@ -168,9 +168,12 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   } catch (error) {
     ctx.logger.error({ err: error }, "could not store the build log");
   }
-  // The workspace goes before the outcome is stored: a reader who sees `stopped` finds nothing left.
-  await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+  // The workspace is gone before the outcome is stored (a reader who sees `stopped` finds
+  // nothing left): renamed away at once, deleted after, so the answer does not wait on rm.
+  const trash = `${work}.removing`;
+  const moved = await fs.rename(work, trash).then(() => true, () => false);
   await store.transaction((r) => r.builds.finish(uuid, runnerId, outcome, nowIso()));
+  await fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
 }
 
 function checkAbort(signal: AbortSignal): void {

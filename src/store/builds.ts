@@ -3,7 +3,8 @@
  * (graphile-worker's `locked_by`): a runner that lost its claim cannot overwrite the outcome
  * another node stored, and `status <> 'stopped'` makes the first final write the only one.
  */
-import { sql } from "kysely";
+import { CompiledQuery, sql } from "kysely";
+import type { DialectName } from "./database.ts";
 import type { BuildRepository } from "../domain/build-ports.ts";
 import type { Build, BuildMetadata, LogLine } from "../domain/build-types.ts";
 import type { Page, Paged } from "../domain/types.ts";
@@ -39,7 +40,27 @@ export const toBuild = (r: Row): Build => ({
 });
 
 
-export function buildRepository(db: Tx): BuildRepository {
+/**
+ * The multi-row INSERT of log lines, compiled once per (dialect, row count): building it
+ * through Kysely's query builder for every batch cost more than running it.
+ */
+const logInsertSql = new Map<string, string>();
+function logInsert(dialect: DialectName, rows: number): string {
+  const key = `${dialect}:${rows}`;
+  let text = logInsertSql.get(key);
+  if (!text) {
+    const values = Array.from({ length: rows }, (_, i) =>
+      dialect === "postgres" ? `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})` : "(?, ?, ?, ?)",
+    );
+    text = `insert into build_logs (build_uuid, line, ts, text) values ${values.join(", ")}`;
+    logInsertSql.set(key, text);
+  }
+  return text;
+}
+
+const LOG_ROWS_PER_INSERT = 500;
+
+export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
   const select = () => db.selectFrom("builds").selectAll();
   const paged = async (where: (q: ReturnType<typeof select>) => ReturnType<typeof select>, page: Page): Promise<Paged<Build>> => {
     const counted = await where(select())
@@ -228,13 +249,12 @@ export function buildRepository(db: Tx): BuildRepository {
     },
     async appendLogs(uuid, firstLine, lines) {
       if (lines.length === 0) return;
-      // Chunks keep each statement under SQLite's bound-parameter limit.
-      for (let i = 0; i < lines.length; i += 250) {
-        const chunk = lines.slice(i, i + 250);
-        await db
-          .insertInto("build_logs")
-          .values(chunk.map(([ts, text], j) => ({ build_uuid: uuid, line: firstLine + i + j, ts, text })))
-          .execute();
+      // Chunks keep each statement under the bound-parameter limits (SQLite 32766, pg 65535).
+      for (let i = 0; i < lines.length; i += LOG_ROWS_PER_INSERT) {
+        const chunk = lines.slice(i, i + LOG_ROWS_PER_INSERT);
+        const params: unknown[] = [];
+        chunk.forEach(([ts, text], j) => params.push(uuid, firstLine + i + j, ts, text));
+        await db.executeQuery(CompiledQuery.raw(logInsert(dialect, chunk.length), params));
       }
       await db
         .updateTable("builds")

@@ -4,7 +4,7 @@
 import type { Repositories, StorePort } from "../domain/ports.ts";
 import { accountRepository } from "./accounts.ts";
 import { credentialLookup } from "./credentials.ts";
-import { openDatabase, type Db, type OpenOptions } from "./database.ts";
+import { openDatabase, type Db, type DialectName, type OpenOptions } from "./database.ts";
 import { migrate } from "./migrate.ts";
 import { tokenRepository } from "./tokens.ts";
 import { writeTransaction, type Tx } from "./transaction.ts";
@@ -27,7 +27,7 @@ export interface Store extends StorePort {
   close(): Promise<void>;
 }
 
-function repositories(tx: Tx, box: SecretBox): Repositories {
+function repositories(tx: Tx, box: SecretBox, dialect: DialectName): Repositories {
   return {
     accounts: accountRepository(tx),
     tokens: tokenRepository(tx),
@@ -40,7 +40,7 @@ function repositories(tx: Tx, box: SecretBox): Repositories {
     workerPreviews: workerPreviewsRepository(tx),
     previews: previewRepository(tx),
     deployHooks: deployHookRepository(tx),
-    builds: buildRepository(tx),
+    builds: buildRepository(tx, dialect),
   };
 }
 
@@ -48,9 +48,9 @@ export function createStore(db: Db, secretKey: Buffer): Store {
   const box = secretBox(secretKey);
   return {
     db,
-    ...repositories(db.kysely, box),
+    ...repositories(db.kysely, box, db.dialect),
     credentials: credentialLookup(db.kysely),
-    transaction: (fn) => writeTransaction(db, (tx) => fn(repositories(tx, box))),
+    transaction: (fn) => writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect))),
     async ping() {
       await db.kysely.selectFrom("kiln_migrations").select("name").limit(1).execute();
     },
