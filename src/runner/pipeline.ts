@@ -173,7 +173,9 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const trash = `${work}.removing`;
   const moved = await fs.rename(work, trash).then(() => true, () => false);
   await store.transaction((r) => r.builds.finish(uuid, runnerId, outcome, nowIso()));
-  await fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
+  // Not awaited: whoever waits for this build's outcome need not wait for the disk.
+  // Runner.start() clears what a crash left behind.
+  void fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
 }
 
 function checkAbort(signal: AbortSignal): void {

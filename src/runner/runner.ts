@@ -12,7 +12,9 @@
  * only one wins. Errors: a failure inside a build ends that build (terminated) and is logged;
  * it never stops the loop.
  */
+import fs from "node:fs/promises";
 import { hostname } from "node:os";
+import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { BuildSignals } from "../domain/build-events.ts";
@@ -66,6 +68,7 @@ export class Runner {
 
   async start(): Promise<void> {
     const swept = await this.sweep();
+    await this.clearLeftoverWorkspaces();
     this.logger.info({ runner: this.id, slots: this.options.slots, swept }, "runner started");
     this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
@@ -73,6 +76,15 @@ export class Runner {
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, this.options.leaseTtlMs / 3)));
     for (const t of this.timers) t.unref();
     this.schedule();
+  }
+
+  /** Workspaces being removed when a previous process died (`<uuid>.removing`). */
+  private async clearLeftoverWorkspaces(): Promise<void> {
+    const root = path.join(this.options.dataDir, "work");
+    const entries = await fs.readdir(root).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (entry.endsWith(".removing")) await fs.rm(path.join(root, entry), { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 
   /** Stops claiming, terminates the builds in progress, waits until their outcome is stored. */
