@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import { authenticate, authorize } from "../domain/auth.ts";
 import { errors, KilnError } from "../errors.ts";
+import { isUniqueViolation } from "../store/database.ts";
 import { readCredential } from "./credentials.ts";
 import type { AppDeps } from "./deps.ts";
 import { failure, success } from "./envelope.ts";
@@ -160,6 +161,7 @@ function pathPattern(path: string): RegExp {
 
 function toKilnError(error: FastifyError | KilnError): KilnError {
   if (error instanceof KilnError) return error;
+  if (isUniqueViolation(error)) return errors.alreadyExists();
   const status = error.statusCode ?? 500;
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413) return errors.bodyTooLarge();
   if (status >= 400 && status < 500) return errors.invalidBody("request", error.message);

@@ -35,7 +35,8 @@ export interface RepoConnectionRepository {
   /** Including soft-deleted rows (a trigger still shows its connection). */
   get(accountId: string, uuid: string): Promise<RepoConnection | undefined>;
   findByRepo(accountId: string, providerType: string, repoId: string): Promise<RepoConnection | undefined>;
-  insert(connection: RepoConnection): Promise<void>;
+  /** False when a connection for the same repository already exists (a concurrent upsert won). */
+  insert(connection: RepoConnection): Promise<boolean>;
   update(connection: RepoConnection): Promise<void>;
 }
 

@@ -88,3 +88,12 @@ function withStatementCache(sqlite: SQLite.Database, limit = 500): SQLite.Databa
     },
   });
 }
+
+/**
+ * Whether a driver error is a unique-constraint violation: two requests racing to create
+ * the same thing (a repo connection, a hook name). The API answers 409 12010 for it.
+ */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}

@@ -48,7 +48,14 @@ export function repoConnectionRepository(db: Tx): RepoConnectionRepository {
       return row && toConnection(row);
     },
     async insert(connection) {
-      await db.insertInto("repo_connections").values(toRow(connection)).execute();
+      // A concurrent upsert of the same repository may have inserted it first: then nothing
+      // is inserted and the caller re-reads (see upsertRepoConnection).
+      const result = await db
+        .insertInto("repo_connections")
+        .values(toRow(connection))
+        .onConflict((oc) => oc.columns(["account_id", "provider_type", "repo_id"]).doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
     },
     async update(connection) {
       const { uuid, account_id, ...rest } = toRow(connection);
