@@ -13,6 +13,10 @@ export interface BuildRepository {
   /** created_on of the newest build each deploy hook started. */
   latestByDeployHooks(accountId: string, hookUuids: string[]): Promise<Map<string, string>>;
   unfinishedOfTrigger(accountId: string, triggerUuid: string): Promise<Build[]>;
+  /** Stops as `skipped` the queued builds of this trigger and branch other than `newerUuid`. */
+  supersede(triggerUuid: string, branch: string, newerUuid: string, at: string): Promise<{ uuid: string; log_lines: number }[]>;
+  /** The newest build a deploy hook started. */
+  latestOfHook(hookUuid: string): Promise<Build | undefined>;
   /** Queued builds, oldest first, with each account's count of builds in progress. */
   queued(limit: number): Promise<Build[]>;
   inProgressByAccount(): Promise<Map<string, number>>;

@@ -7,11 +7,14 @@ import type { BuildSignals } from "./build-events.ts";
 import { cancelUnfinishedOfTrigger, type CancelOptions } from "./cancel.ts";
 import type { StorePort } from "./ports.ts";
 import type { TriggerLifecycleHooks } from "./triggers.ts";
+import { SlidingWindowLimiter } from "./rate-limit.ts";
 
 export interface BuildServices {
   signals: BuildSignals;
   cancel: CancelOptions;
   hooks: TriggerLifecycleHooks;
+  /** Deploy-hook calls per minute (10 per Worker, 100 per account), per process. */
+  hookLimiter: SlidingWindowLimiter;
 }
 
 export function buildServices(store: StorePort, signals: BuildSignals, timing: { cancelGraceSeconds: number; leaseTtlSeconds: number }): BuildServices {
@@ -21,6 +24,7 @@ export function buildServices(store: StorePort, signals: BuildSignals, timing: {
   return {
     signals,
     cancel,
+    hookLimiter: new SlidingWindowLimiter(),
     hooks: {
       cancelUnfinishedBuilds: (accountId, triggerUuid, by) => cancelUnfinishedOfTrigger(store, signals, accountId, triggerUuid, by, cancel),
     },

@@ -84,6 +84,11 @@ export async function insertBuild(repos: Repositories, input: NewBuild): Promise
     log_lines: 0,
   };
   await repos.builds.insert(build);
+  // A newer build of the same trigger and branch supersedes the ones still waiting (running ones go on).
+  const at = nowIso();
+  for (const older of await repos.builds.supersede(trigger.trigger_uuid, commit.branch, build.build_uuid, at)) {
+    await repos.builds.appendLogs(older.uuid, older.log_lines, [[Date.parse(at), `Build was skipped: superseded by the newer build ${build.build_uuid}`]]);
+  }
   return build;
 }
 
@@ -122,4 +127,20 @@ export function idList(value: string, name: string, max = 20): string[] {
   if (ids.length === 0) throw errors.invalidBody(name, "required");
   if (ids.length > max) throw errors.invalidBody(name, `at most ${max} values`);
   return ids;
+}
+
+/**
+ * Retry (Kiln extension): a new build of the same commit and branch with the configuration
+ * as it is now, source `manual`. A build whose trigger (or Preview) is gone cannot be retried.
+ */
+export async function retryBuild(repos: Repositories, accountId: string, uuid: string): Promise<Build> {
+  const old = await requireBuild(repos, accountId, uuid);
+  const m = old.metadata;
+  const commit: ResolvedCommit = { commit: m.commit_hash, branch: m.branch, message: m.commit_message, author: m.author };
+  if (old.preview_id) {
+    const { trigger, connection } = await previewForBuild(repos, accountId, old.worker_tag, old.preview_id);
+    return insertBuild(repos, { trigger, connection, commit, source: "manual", previewId: old.preview_id });
+  }
+  const { trigger, connection } = await triggerForBuild(repos, accountId, old.trigger_uuid);
+  return insertBuild(repos, { trigger, connection, commit, source: "manual" });
 }

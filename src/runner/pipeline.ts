@@ -17,6 +17,7 @@ import type { StorePort } from "../domain/ports.ts";
 import { cloneUrl } from "../git/url.ts";
 import { Mirrors } from "../git/mirror.ts";
 import { BuildLog } from "./build-log.ts";
+import { parseWranglerOutput, VersionLineScanner } from "./wrangler-output.ts";
 import type { RunnerOptions } from "./runner.ts";
 import { detectSandbox, runStep } from "./sandbox.ts";
 
@@ -110,11 +111,14 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const steps: [string, string][] = [];
     if (build.metadata.build_command.trim()) steps.push(["build", build.metadata.build_command]);
     if (build.metadata.deploy_command.trim()) steps.push(["deploy", build.metadata.deploy_command]);
+    const outputFile = path.join(home, ".wrangler-output.ndjson");
+    const versionLines = new VersionLineScanner();
     for (const [kind, command] of steps) {
       log.line(`Executing user ${kind} command: ${command}`);
+      const deploying = kind === "deploy";
       const result = await runStep(command, {
         cwd,
-        env,
+        env: deploying ? { ...env, WRANGLER_OUTPUT_FILE_PATH: outputFile } : env,
         home,
         workspace: work,
         hideDirs: [options.dataDir],
@@ -122,7 +126,10 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         signal: controller.signal,
         graceMs: options.cancelGraceMs,
         limits: STEP_LIMITS,
-        onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => void log.chunk(chunk, stream),
+        onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => {
+          if (deploying) versionLines.feed(chunk.toString("utf8"));
+          void log.chunk(chunk, stream);
+        },
       });
       if (result.reason !== "exit") break;
       if (result.limitHit) {
@@ -130,6 +137,14 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       }
       if (result.exitCode !== 0) throw new Stop("fail", `Failed: error occurred while running ${kind} command`);
       log.line(`Success: ${kind === "build" ? "Build" : "Deploy"} command completed`);
+      if (deploying) {
+        const fromFile = parseWranglerOutput(await fs.readFile(outputFile, "utf8").catch(() => ""));
+        const version = { ...versionLines.end(), ...fromFile };
+        if (version.version_id || version.preview_url) {
+          const at = nowIso();
+          await store.transaction((r) => r.builds.update(uuid, runnerId, version, at));
+        }
+      }
     }
     checkAbort(controller.signal);
   } catch (error) {

@@ -12,7 +12,7 @@ import { fromJson, toJson } from "./json.ts";
 import type { BuildsTable } from "./schema.ts";
 import type { Tx } from "./transaction.ts";
 
-type Row = Omit<BuildsTable, "log_lines"> & { log_lines: number };
+type Row = Omit<BuildsTable, "log_lines" | "branch"> & { log_lines: number; branch: string };
 
 export const toBuild = (r: Row): Build => ({
   build_uuid: r.uuid,
@@ -102,8 +102,34 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
           cancel_requested_by: null,
           version_id: b.version_id,
           preview_url: b.preview_url,
+          branch: b.metadata.branch,
         })
         .execute();
+    },
+    async supersede(triggerUuid, branch, newerUuid, at) {
+      const older = await db
+        .selectFrom("builds")
+        .select(["uuid", "log_lines"])
+        .where("trigger_uuid", "=", triggerUuid)
+        .where("branch", "=", branch)
+        .where("status", "=", "queued")
+        .where("uuid", "<>", newerUuid)
+        .execute();
+      const skipped: { uuid: string; log_lines: number }[] = [];
+      for (const b of older) {
+        const result = await db
+          .updateTable("builds")
+          .set({ status: "stopped", build_outcome: "skipped", stopped_on: at, modified_on: at })
+          .where("uuid", "=", b.uuid)
+          .where("status", "=", "queued")
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 1) skipped.push({ uuid: b.uuid, log_lines: Number(b.log_lines) });
+      }
+      return skipped;
+    },
+    async latestOfHook(hookUuid) {
+      const row = await select().where("deploy_hook_uuid", "=", hookUuid).orderBy("created_on", "desc").orderBy("uuid", "desc").limit(1).executeTakeFirst();
+      return row && toBuild(row);
     },
     async get(accountId, uuid) {
       const row = await select().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();

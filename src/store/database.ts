@@ -53,6 +53,10 @@ export function openSqlite(file: string): Db {
 
 function openPostgres(url: string, max: number): Db {
   const pool = new pg.Pool({ connectionString: url, max });
+  // An idle connection the server closes (restart, failover, an admin's terminate) is
+  // reported here; unhandled, it would crash the process. The pool drops that client and the
+  // next query opens a fresh one, so there is nothing else to do.
+  pool.on("error", () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = "";

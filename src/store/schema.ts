@@ -173,6 +173,7 @@ export interface BuildsTable {
   version_id: string | null;
   preview_url: string | null;
   log_lines: Generated<number>;
+  branch: Generated<string>;
 }
 
 export interface BuildLogsTable {

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Build } from "../../domain/build-types.ts";
-import { idList, insertBuild, previewForBuild, requireBuild, triggerForBuild } from "../../domain/builds.ts";
+import { idList, insertBuild, previewForBuild, requireBuild, retryBuild, triggerForBuild } from "../../domain/builds.ts";
 import { cancelBuild } from "../../domain/cancel.ts";
 import { decodeCursor, pageLogs, pageRange } from "../../domain/log-cursor.ts";
 import type { Repositories } from "../../domain/ports.ts";
@@ -221,7 +221,25 @@ export const cancelBuildByUuid = defineRoute({
   },
 });
 
+export const retryBuildByUuid = defineRoute({
+  method: "POST",
+  path: "/accounts/:account_id/builds/builds/:build_uuid/retry",
+  operationId: "retryBuildByUuid",
+  summary: "Start a new build of the same commit and branch with the configuration as it is now",
+  tag: "Builds",
+  auth: "write",
+  kilnStatus: "extension",
+  params: buildParams,
+  result: insertBuildSchema,
+  async handler({ params, deps }) {
+    const created = await deps.store.transaction((repos) => retryBuild(repos, params.account_id, params.build_uuid));
+    deps.builds.signals.queued(created.build_uuid);
+    return ok({ build_uuid: created.build_uuid, created_on: created.created_on });
+  },
+});
+
 export const buildRoutes = [
+  retryBuildByUuid,
   createManualBuild,
   createPreviewBuild,
   getBuildsByVersionIds,

@@ -6,6 +6,7 @@ import { userRoutes } from "./user.ts";
 import { triggerRoutes } from "./triggers.ts";
 import { workerRoutes } from "./workers.ts";
 import { buildRoutes } from "./builds.ts";
+import { deployHookTriggerRoutes } from "./deploy-hook-trigger.ts";
 import { repoConnectionRoutes } from "./repo-connections.ts";
 import { buildTokenRoutes } from "./build-tokens.ts";
 import { envVarRoutes } from "./env-vars.ts";
@@ -13,4 +14,4 @@ import { deployHookRoutes } from "./deploy-hooks.ts";
 import { limitRoutes } from "./limits.ts";
 import { autofillRoutes } from "./autofill.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes];

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import * as m0001 from "./0001_foundation.ts";
 import * as m0002 from "./0002_configuration.ts";
 import * as m0003 from "./0003_builds.ts";
+import * as m0004 from "./0004_build_branch.ts";
 
 export interface Migration {
   name: string;
@@ -14,4 +15,5 @@ export const migrations: Migration[] = [
   { name: "0001_foundation", ...m0001 },
   { name: "0002_configuration", ...m0002 },
   { name: "0003_builds", ...m0003 },
+  { name: "0004_build_branch", ...m0004 },
 ];
