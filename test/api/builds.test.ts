@@ -202,6 +202,32 @@ for (const dialect of dialects()) {
       assert.deepEqual(twice.body.result, r.body.result, "cancelling again answers the stored result");
     });
 
+    it("cancels a build caught while initializing (fetching the commit)", async () => {
+      const s = await setupTrigger(h, repo, { build: "echo SHOULD-NOT-RUN" }, "cancelinit");
+      let caught = false;
+      for (let attempt = 0; attempt < 20 && !caught; attempt++) {
+        const uuid = await startBuild(h, s);
+        const seen = await waitFor("initializing or later", async () => {
+          const b = await h.store.builds.getByUuid(uuid);
+          return b && b.status !== "queued" ? b.status : undefined;
+        }, 10_000);
+        const r = await h.call("PUT", `/client/v4/accounts/${s.accountId}/builds/builds/${uuid}/cancel`, { token: s.write });
+        if (seen !== "initializing" || r.status !== 200) {
+          await waitForStatus(h, s, uuid, "stopped");
+          continue;
+        }
+        caught = true;
+        const b = await getBuild(h, s, uuid);
+        assert.equal(b.status, "stopped");
+        assert.equal(b.build_outcome, "cancelled");
+        const t = texts((await allLogs(h, s, uuid)).lines);
+        assert.ok(!t.includes("SHOULD-NOT-RUN"));
+        assert.match(t.at(-1) ?? "", /^Build was cancelled by token /);
+        assert.deepEqual(buildProcesses(uuid), []);
+      }
+      assert.ok(caught, "a build was caught in initializing at least once in 20 tries");
+    });
+
     it("cancel: finished build → 409 12009; unknown, malformed, foreign → 404 12000; Read → 403; no auth → 400 9106", async () => {
       const s = await setupTrigger(h, repo, { deploy: "true" }, "cancelerrors");
       const uuid = await startBuild(h, s);
