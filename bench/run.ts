@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, builds)
+ * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, builds, cache)
  * and prints one JSON summary. Figures go to docs/benchmarks.md.
  */
 import os from "node:os";
@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   logs: async () => (await import("./logs.ts")).benchLogs(),
   cancel: async () => (await import("./cancel.ts")).benchCancel(),
   builds: async () => (await import("./builds.ts")).benchBuilds(),
+  cache: async () => (await import("./cache.ts")).benchCache(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -134,6 +134,8 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
       const query = spec.query ? parsePart(spec.query, request.query, "query") : {};
       const body = spec.body ? parsePart(spec.body, request.body, "body") : undefined;
       const out = await spec.handler({ params, query, body, principal, deps, request, reply });
+      // Escape hatch: a handler that hijacked the reply (the SSE log stream) answered on its own.
+      if (reply.sent) return reply;
       if (validateResponses) {
         const checked = spec.result.safeParse(out.result);
         if (!checked.success) {

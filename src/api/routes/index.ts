@@ -13,5 +13,6 @@ import { envVarRoutes } from "./env-vars.ts";
 import { deployHookRoutes } from "./deploy-hooks.ts";
 import { limitRoutes } from "./limits.ts";
 import { autofillRoutes } from "./autofill.ts";
+import { logStreamRoutes } from "./log-stream.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes];

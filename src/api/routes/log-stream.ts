@@ -1,0 +1,150 @@
+/**
+ * Kiln extension: a build's log as Server-Sent Events (kiln.md §2.4 "Live stream").
+ *
+ *   GET …/builds/builds/{build_uuid}/logs/stream
+ *
+ * One `line` event per log line, `id:` its 0-based index, `data:` the JSON `[timestampMs, text]`.
+ * Resumable: `Last-Event-ID: N` continues with line N+1; `?from=N` (for clients that cannot set
+ * headers) starts at line N; the header wins when both are present (an EventSource reconnects
+ * with the header to the same URL). Once the build is stopped and every line has been sent, a
+ * final `end` event carries `{build_outcome, status: "stopped"}` and the stream closes.
+ *
+ * Auth, params and the 404 for an unknown or foreign build go through the usual route wrapper
+ * and envelope; only then is the reply hijacked. While the build runs the store is polled
+ * (`pollMs`); a `: ping` comment goes out after `heartbeatMs` without a write. Writes respect
+ * back-pressure. A client that disconnects stops the loop at once (no timer or listener stays).
+ */
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
+import { z } from "zod";
+import { requireBuild } from "../../domain/builds.ts";
+import { errors } from "../../errors.ts";
+import { defineRoute, ok } from "../route.ts";
+import { accountParams, uuid } from "../schemas/common.ts";
+
+/** Tunables (tests shorten them). */
+export const logStreamOptions = { pollMs: 100, heartbeatMs: 15_000, batchLines: 1000 };
+
+/** Times a stream waited for 'drain' (tests check that back-pressure is respected). */
+export const logStreamStats = { drainWaits: 0 };
+
+let active = 0;
+/** Streams currently open in this process (tests check that a disconnect frees its stream). */
+export const activeLogStreams = (): number => active;
+
+const INDEX = /^\d{1,15}$/;
+
+export const streamBuildLogs = defineRoute({
+  method: "GET",
+  path: "/accounts/:account_id/builds/builds/:build_uuid/logs/stream",
+  operationId: "streamBuildLogs",
+  summary:
+    "Live log as Server-Sent Events (text/event-stream, not the envelope): `line` events with id = 0-based index and data = JSON [timestampMs, text], resumable with Last-Event-ID (or ?from=first index); a final `end` event with {build_outcome, status}",
+  tag: "Builds",
+  auth: "read",
+  kilnStatus: "extension",
+  params: accountParams.extend({ build_uuid: uuid }),
+  query: z.object({ from: z.string().regex(INDEX, "must be a line index").optional() }),
+  // Never sent: the reply is hijacked and the answer is text/event-stream (see the summary).
+  result: z.null(),
+  async handler({ params, query, deps, request, reply }) {
+    const build = await requireBuild(deps.store, params.account_id, params.build_uuid);
+    const header = request.headers["last-event-id"];
+    let next = query.from === undefined ? 0 : Number(query.from);
+    if (header !== undefined) {
+      const value = Array.isArray(header) ? header[0] : header;
+      if (!value || !INDEX.test(value.trim())) throw errors.invalidBody("Last-Event-ID", "must be a line index");
+      next = Number(value.trim()) + 1;
+    }
+
+    reply.hijack();
+    const raw = reply.raw;
+    const server = reply.server.server;
+    // Only a listening server can be shut down underneath us; inject() never listens.
+    const watchShutdown = server.listening;
+    let closed = false;
+    let wake: (() => void) | undefined;
+    const onClose = () => {
+      closed = true;
+      wake?.();
+    };
+    raw.on("close", onClose);
+    // The client may have gone while the build was read: its 'close' has been emitted already.
+    if (raw.destroyed || !raw.socket || raw.socket.destroyed) closed = true;
+    active++;
+    try {
+      const inherited = Object.entries(reply.getHeaders()).filter((e): e is [string, string | number | string[]] => e[1] !== undefined);
+      raw.writeHead(200, {
+        ...Object.fromEntries(inherited),
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+      });
+      raw.flushHeaders();
+      let lastWrite = Date.now();
+      const send = async (text: string) => {
+        lastWrite = Date.now();
+        // Checked synchronously before listening: a socket already closed never emits 'close' again.
+        if (!raw.write(text) && !closed && !raw.destroyed) {
+          logStreamStats.drainWaits++;
+          await drained(raw);
+        }
+      };
+      let current = build;
+      for (;;) {
+        // Lines up to the count read with the status: when that row says stopped, its count is final.
+        while (!closed && next < current.log_lines) {
+          const limit = Math.min(logStreamOptions.batchLines, current.log_lines - next);
+          const lines = await deps.store.builds.readLogs(current.build_uuid, next, limit);
+          if (lines.length === 0) break;
+          let chunk = "";
+          for (const line of lines) chunk += `id: ${next++}\nevent: line\ndata: ${JSON.stringify(line)}\n\n`;
+          await send(chunk);
+        }
+        if (closed) return ok(null);
+        if (current.status === "stopped" && next >= current.log_lines) {
+          await send(`event: end\ndata: ${JSON.stringify({ build_outcome: current.build_outcome, status: "stopped" })}\n\n`);
+          raw.end();
+          return ok(null);
+        }
+        if (Date.now() - lastWrite >= logStreamOptions.heartbeatMs) await send(": ping\n\n");
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, logStreamOptions.pollMs);
+          function done() {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          }
+          wake = done;
+        });
+        if (closed || (watchShutdown && !server.listening)) return ok(null);
+        const fresh = await deps.store.builds.get(params.account_id, params.build_uuid);
+        // Deleted meanwhile (pruned): nothing more will come.
+        if (!fresh) return ok(null);
+        current = fresh;
+      }
+    } catch (error) {
+      // Headers are gone: no envelope can follow. Log and cut the connection.
+      if (!closed) request.log.error({ err: error }, "log stream failed");
+      return ok(null);
+    } finally {
+      active--;
+      raw.off("close", onClose);
+      wake = undefined;
+      if (!raw.writableEnded) raw.destroy();
+    }
+  },
+});
+
+/** Resolves once the socket drained or closed (a closed socket never drains). */
+async function drained(raw: ServerResponse): Promise<void> {
+  const ac = new AbortController();
+  try {
+    await Promise.race([once(raw, "drain", { signal: ac.signal }), once(raw, "close", { signal: ac.signal })]);
+  } finally {
+    ac.abort();
+  }
+}
+
+export const logStreamRoutes = [streamBuildLogs];

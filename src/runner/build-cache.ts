@@ -1,0 +1,407 @@
+/**
+ * The build cache (behaviour.md §2.3; design brief "Build cache"): per trigger, the package
+ * manager's cache directory, restored into the build's HOME before the install step and saved
+ * after a successful build. Local to one runner host, under `<dataDir>/cache` (the `root`).
+ *
+ * Layout:
+ *   <root>/<trigger_uuid>/g<generation>-<name>/manifest.json   { version, generation, name, size_bytes, saved_on, last_read }
+ *   <root>/<trigger_uuid>/g<generation>-<name>/data/           the saved directory tree
+ *   <root>/<trigger_uuid>/.tmp-g<generation>-<name>-<pid>-<rand>/  a save in progress (renamed into place when complete)
+ * `name` is the logical cache ("deps" by default; e.g. "build-output" later).
+ *
+ * Generations: a purge bumps the trigger's generation in the database; an entry of an older
+ * generation is treated as absent and deleted (by restore, save and enforceLimits).
+ * Atomicity: a save writes a temporary directory and renames it into place, so a complete-looking
+ * entry is complete; an entry without a readable manifest or data dir is corrupt and is deleted.
+ * Errors: cache problems never throw (restore answers "discarded"/"miss", save answers
+ * "failed"); invalid arguments (a trigger uuid or name that is not a plain path segment) throw TypeError.
+ */
+import { randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { PackageManager } from "./tools.ts";
+
+export const GiB = 1024 ** 3;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** A temporary save dir whose process is gone, or older than this, is debris. */
+const STALE_TMP_MS = 6 * 60 * 60 * 1000;
+
+export interface CacheManifest {
+  version: 1;
+  generation: number;
+  name: string;
+  size_bytes: number;
+  saved_on: string;
+  last_read: string | null;
+}
+
+export type RestoreResult = "hit" | "miss" | "discarded";
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface RestoreOptions {
+  /** `<dataDir>/cache` (see cacheRoot). */
+  root: string;
+  triggerUuid: string;
+  generation: number;
+  /** Where the cache goes, e.g. cacheDirFor(manager, home).dir; created (with missing parents) when absent. */
+  target: string;
+  /** Logical cache name (default "deps"). */
+  name?: string;
+  /** chown the restored tree (and the parents restore created) to this user, symlinks not followed. */
+  owner?: Owner;
+  now?: Date;
+}
+
+export interface SaveOptions {
+  root: string;
+  triggerUuid: string;
+  generation: number;
+  /** The directory to save (e.g. cacheDirFor(manager, home).dir). */
+  source: string;
+  /**
+   * When given, `source` must resolve (realpath) inside it, e.g. the build's work dir: a build
+   * that replaced its HOME or cache dir with a symlink out of it saves nothing.
+   */
+  within?: string;
+  name?: string;
+  now?: Date;
+  /** An entry larger than this is not kept (default 10 GiB). */
+  maxBytes?: number;
+}
+
+export type SaveResult =
+  | { status: "saved"; sizeBytes: number }
+  | { status: "skipped"; reason: string }
+  | { status: "failed"; error: string };
+
+export interface LimitOptions {
+  maxBytesPerTrigger?: number;
+  maxAgeDays?: number;
+  now?: Date;
+}
+
+/** `<dataDir>/cache`. */
+export function cacheRoot(dataDir: string): string {
+  return path.join(dataDir, "cache");
+}
+
+/**
+ * The package manager's cache directory inside the build's HOME, and the environment variables
+ * that make the manager use it (add them to the build's env for every step).
+ */
+export function cacheDirFor(manager: PackageManager, home: string): { dir: string; env: Record<string, string> } {
+  switch (manager) {
+    case "npm": {
+      const dir = path.join(home, ".npm");
+      return { dir, env: { npm_config_cache: dir } };
+    }
+    case "pnpm": {
+      // Explicit: without it pnpm puts the store at the filesystem root when HOME is on another filesystem.
+      const dir = path.join(home, ".local", "share", "pnpm", "store");
+      return { dir, env: { npm_config_store_dir: dir, pnpm_config_store_dir: dir } };
+    }
+    case "yarn": {
+      // Yarn 1 uses YARN_CACHE_FOLDER; Yarn 2+ (global cache on by default) keeps its cache under
+      // YARN_GLOBAL_FOLDER/cache, here inside the same directory.
+      const dir = path.join(home, ".cache", "yarn");
+      return { dir, env: { YARN_CACHE_FOLDER: dir, YARN_GLOBAL_FOLDER: path.join(dir, "berry") } };
+    }
+    case "bun": {
+      const dir = path.join(home, ".bun", "install", "cache");
+      return { dir, env: { BUN_INSTALL_CACHE_DIR: dir } };
+    }
+  }
+}
+
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+function checkArgs(triggerUuid: string, generation: number, name: string): void {
+  if (!SEGMENT.test(triggerUuid)) throw new TypeError(`invalid trigger uuid ${JSON.stringify(triggerUuid)}`);
+  if (!SEGMENT.test(name)) throw new TypeError(`invalid cache name ${JSON.stringify(name)}`);
+  if (!Number.isSafeInteger(generation) || generation < 0) throw new TypeError(`invalid cache generation ${generation}`);
+}
+
+const ENTRY = /^g(\d+)-([A-Za-z0-9][A-Za-z0-9_-]*)$/;
+const TMP = /^\.tmp-g(\d+)-([A-Za-z0-9][A-Za-z0-9_-]*)-(\d+)-[0-9a-f]+$/;
+
+function entryName(generation: number, name: string): string {
+  return `g${generation}-${name}`;
+}
+
+/** Copies the saved cache into `target`. Never throws for cache problems. */
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const name = opts.name ?? "deps";
+  checkArgs(opts.triggerUuid, opts.generation, name);
+  const dir = path.join(opts.root, opts.triggerUuid);
+  const now = opts.now ?? new Date();
+  let discarded = false;
+
+  // Older generations (purged) and debris of saves that died half-way go first.
+  for (const entry of await list(dir)) {
+    const e = ENTRY.exec(entry);
+    if (e && Number(e[1]) < opts.generation) {
+      await remove(path.join(dir, entry));
+      continue;
+    }
+    const t = TMP.exec(entry);
+    if (t && t[2] === name && Number(t[1]) <= opts.generation && (await staleTmp(path.join(dir, entry), Number(t[3]), now))) {
+      await remove(path.join(dir, entry));
+      discarded = true;
+    }
+  }
+
+  const entry = path.join(dir, entryName(opts.generation, name));
+  if (!(await exists(entry))) return discarded ? "discarded" : "miss";
+  const manifest = await readManifest(entry);
+  const dataDir = path.join(entry, "data");
+  if (!manifest || manifest.generation !== opts.generation || manifest.name !== name || !(await isDir(dataDir))) {
+    await remove(entry);
+    return "discarded";
+  }
+
+  const createdFrom = await fs.mkdir(path.dirname(opts.target), { recursive: true }).catch(() => undefined);
+  const targetExisted = await exists(opts.target);
+  try {
+    await fs.cp(dataDir, opts.target, { recursive: true, force: true, verbatimSymlinks: true, preserveTimestamps: true, filter: copyable });
+  } catch {
+    // Removed under us (a purge or eviction) is a miss; anything else is a broken entry.
+    if (!targetExisted) await remove(opts.target);
+    if (!(await exists(entry))) return "miss";
+    await remove(entry);
+    return "discarded";
+  }
+  if (opts.owner) {
+    try {
+      await chownTree(createdFrom ?? opts.target, opts.owner);
+    } catch {
+      // best effort: the sandbox gives HOME to the build user before each step anyway
+    }
+  }
+  await writeManifest(entry, { ...manifest, last_read: now.toISOString() }).catch(() => undefined);
+  return "hit";
+}
+
+/** Saves `source` as the trigger's cache of this generation: temp dir, then rename. Never throws for cache problems. */
+export async function save(opts: SaveOptions): Promise<SaveResult> {
+  const name = opts.name ?? "deps";
+  checkArgs(opts.triggerUuid, opts.generation, name);
+  const now = opts.now ?? new Date();
+  const maxBytes = opts.maxBytes ?? 10 * GiB;
+  const dir = path.join(opts.root, opts.triggerUuid);
+
+  let st: Stats;
+  try {
+    st = await fs.lstat(opts.source);
+  } catch {
+    return { status: "skipped", reason: "nothing to save" };
+  }
+  if (!st.isDirectory()) return { status: "skipped", reason: "the cache directory is not a directory" };
+  if (opts.within !== undefined) {
+    const real = await fs.realpath(opts.source).catch(() => "");
+    const base = await fs.realpath(opts.within).catch(() => "");
+    if (!real || !base || !(real === base || real.startsWith(base.endsWith("/") ? base : `${base}/`))) {
+      return { status: "skipped", reason: "the cache directory resolves outside the build" };
+    }
+  }
+
+  const tmp = path.join(dir, `.tmp-${entryName(opts.generation, name)}-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const final = path.join(dir, entryName(opts.generation, name));
+  try {
+    await fs.mkdir(tmp, { recursive: true });
+    await fs.cp(opts.source, path.join(tmp, "data"), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, filter: copyable });
+    const size = await treeSize(path.join(tmp, "data"));
+    if (size > maxBytes) {
+      await remove(tmp);
+      return { status: "skipped", reason: `the cache is ${size} bytes, over the limit of ${maxBytes}` };
+    }
+    const manifest: CacheManifest = { version: 1, generation: opts.generation, name, size_bytes: size, saved_on: now.toISOString(), last_read: null };
+    await writeManifest(tmp, manifest);
+    // Replace any previous entry: move it aside (rename is atomic), move the new one in, drop the old.
+    let old: string | undefined;
+    if (await exists(final)) {
+      old = path.join(dir, `.old-${entryName(opts.generation, name)}-${randomBytes(6).toString("hex")}`);
+      await fs.rename(final, old).catch(() => (old = undefined));
+    }
+    await fs.rename(tmp, final);
+    if (old) await remove(old);
+    for (const entry of await list(dir)) {
+      const e = ENTRY.exec(entry);
+      if (e && Number(e[1]) < opts.generation) await remove(path.join(dir, entry));
+    }
+    return { status: "saved", sizeBytes: size };
+  } catch (error) {
+    await remove(tmp);
+    return { status: "failed", error: (error as Error).message };
+  }
+}
+
+export interface EvictionReport {
+  /** Paths deleted (entries, debris, empty trigger dirs). */
+  deleted: string[];
+  bytesFreed: number;
+}
+
+/**
+ * Per trigger: deletes entries not read for `maxAgeDays` (never read: since saved), corrupt
+ * entries and stale temporary dirs; then, while the trigger's entries add up to more than
+ * `maxBytesPerTrigger`, deletes the least recently read. Empty trigger dirs go too.
+ */
+export async function enforceLimits(root: string, opts: LimitOptions = {}): Promise<EvictionReport> {
+  const maxBytes = opts.maxBytesPerTrigger ?? 10 * GiB;
+  const maxAgeMs = (opts.maxAgeDays ?? 7) * DAY_MS;
+  const now = opts.now ?? new Date();
+  const report: EvictionReport = { deleted: [], bytesFreed: 0 };
+  const drop = async (p: string, bytes = 0) => {
+    await remove(p);
+    report.deleted.push(p);
+    report.bytesFreed += bytes;
+  };
+
+  for (const trigger of await list(root)) {
+    const tdir = path.join(root, trigger);
+    if (trigger.startsWith(".purge-")) {
+      await drop(tdir);
+      continue;
+    }
+    if (!(await isDir(tdir))) continue;
+    const live: { path: string; size: number; lastUsed: number }[] = [];
+    for (const entry of await list(tdir)) {
+      const p = path.join(tdir, entry);
+      const t = TMP.exec(entry);
+      if (t) {
+        if (await staleTmp(p, Number(t[3]), now)) await drop(p);
+        continue;
+      }
+      if (entry.startsWith(".old-")) {
+        if (await staleTmp(p, -1, now)) await drop(p);
+        continue;
+      }
+      if (!ENTRY.test(entry)) continue;
+      const m = await readManifest(p);
+      if (!m) {
+        await drop(p);
+        continue;
+      }
+      const lastUsed = Date.parse(m.last_read ?? m.saved_on);
+      if (!Number.isFinite(lastUsed) || now.getTime() - lastUsed > maxAgeMs) {
+        await drop(p, m.size_bytes);
+        continue;
+      }
+      live.push({ path: p, size: m.size_bytes, lastUsed });
+    }
+    live.sort((a, b) => a.lastUsed - b.lastUsed);
+    let total = live.reduce((sum, e) => sum + e.size, 0);
+    while (total > maxBytes && live.length > 0) {
+      const victim = live.shift()!;
+      await drop(victim.path, victim.size);
+      total -= victim.size;
+    }
+    if ((await list(tdir)).length === 0) await fs.rmdir(tdir).then(() => report.deleted.push(tdir), () => undefined);
+  }
+  return report;
+}
+
+/** Deletes every cache of the trigger (all generations): renamed away at once, then removed. */
+export async function purge(root: string, triggerUuid: string): Promise<void> {
+  checkArgs(triggerUuid, 0, "deps");
+  const dir = path.join(root, triggerUuid);
+  const trash = path.join(root, `.purge-${triggerUuid}-${randomBytes(6).toString("hex")}`);
+  const moved = await fs.rename(dir, trash).then(() => true, () => false);
+  await remove(moved ? trash : dir);
+}
+
+// ---- helpers ----
+
+/** Regular files, directories and symlinks only (fs.cp refuses sockets and FIFOs). */
+async function copyable(src: string): Promise<boolean> {
+  try {
+    const st = await fs.lstat(src);
+    return st.isFile() || st.isDirectory() || st.isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+async function treeSize(p: string): Promise<number> {
+  const st = await fs.lstat(p);
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await fs.readdir(p)) total += await treeSize(path.join(p, name));
+  return total;
+}
+
+/** lchown every entry of the tree: symlinks are changed themselves, never followed. */
+async function chownTree(p: string, owner: Owner): Promise<void> {
+  const st = await fs.lstat(p);
+  if (st.uid !== owner.uid || st.gid !== owner.gid) await fs.lchown(p, owner.uid, owner.gid);
+  if (!st.isDirectory()) return;
+  for (const name of await fs.readdir(p)) await chownTree(path.join(p, name), owner);
+}
+
+async function readManifest(entry: string): Promise<CacheManifest | null> {
+  try {
+    const m = JSON.parse(await fs.readFile(path.join(entry, "manifest.json"), "utf8")) as Partial<CacheManifest> | null;
+    if (
+      !m ||
+      m.version !== 1 ||
+      !Number.isSafeInteger(m.generation) ||
+      typeof m.name !== "string" ||
+      typeof m.size_bytes !== "number" ||
+      typeof m.saved_on !== "string" ||
+      !(m.last_read === null || typeof m.last_read === "string")
+    ) {
+      return null;
+    }
+    return m as CacheManifest;
+  } catch {
+    return null;
+  }
+}
+
+/** manifest.json replaced atomically (write aside, rename). */
+async function writeManifest(entry: string, m: CacheManifest): Promise<void> {
+  const tmp = path.join(entry, `.manifest-${randomBytes(4).toString("hex")}.json`);
+  await fs.writeFile(tmp, `${JSON.stringify(m)}\n`);
+  await fs.rename(tmp, path.join(entry, "manifest.json"));
+}
+
+/** A temp dir is debris when its process is gone (pid ≤ 0: unknown) or it is older than STALE_TMP_MS. */
+async function staleTmp(p: string, pid: number, now: Date): Promise<boolean> {
+  if (pid > 0 && pid !== process.pid && !alive(pid)) return true;
+  try {
+    const st = await fs.lstat(p);
+    return now.getTime() - st.mtimeMs > STALE_TMP_MS;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function list(dir: string): Promise<string[]> {
+  return fs.readdir(dir).catch(() => [] as string[]);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(() => true, () => false);
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return fs.lstat(p).then((st) => st.isDirectory(), () => false);
+}
+
+async function remove(p: string): Promise<void> {
+  await fs.rm(p, { recursive: true, force: true }).catch(() => undefined);
+}
