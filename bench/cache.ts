@@ -13,7 +13,7 @@ import { startHarness } from "../test/helpers/harness.ts";
 
 const ROUNDS = Number(process.env.BENCH_CACHE_ROUNDS ?? 5);
 
-function project(): FileChanges {
+export function npmProject(): FileChanges {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-cache-bench-"));
   const files: FileChanges = {};
   const deps: Record<string, string> = {};
@@ -41,7 +41,7 @@ function project(): FileChanges {
 }
 
 export async function benchCache(): Promise<Record<string, unknown>> {
-  const repo = makeRepo({ name: "cache-bench", files: project() });
+  const repo = makeRepo({ name: "cache-bench", files: npmProject() });
   const h = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, logLevel: "warn" });
   const results: Record<string, unknown> = {};
   try {

@@ -18,6 +18,9 @@ import { cloneUrl } from "../git/url.ts";
 import { Mirrors } from "../git/mirror.ts";
 import { BuildLog } from "./build-log.ts";
 import { parseWranglerOutput, VersionLineScanner } from "./wrangler-output.ts";
+import { cacheDirFor, cacheRoot, enforceLimits, restore, save } from "./build-cache.ts";
+import { resolveUser } from "./sandbox-mode.ts";
+import { detectedToolsLine, detectProject, installCommand, installLine, managerVersionWarning, missingToolLine, nodeVersionWarning, toolVersions } from "./tools.ts";
 import type { RunnerOptions } from "./runner.ts";
 import { detectSandbox, runStep } from "./sandbox.ts";
 
@@ -109,16 +112,43 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const env = buildEnv(build, worker?.name ?? "", tokenSecret, vars, home);
     const cwd = path.join(workspace, path.normalize(`/${build.metadata.root_directory || "/"}`));
     const steps: [string, string][] = [];
+    // Tool detection, build cache restore and the install step (behaviour.md §1.4, §2.3, §3).
+    let stepEnv = env;
+    let cache: { dir: string; generation: number } | undefined;
+    const project = await detectProject(cwd, env);
+    if (project.hasPackageJson) {
+      const pm = project.packageManager;
+      const versions = await toolVersions(["node", pm], { PATH: env.PATH ?? "" });
+      if (versions[pm] == null) throw new Stop("fail", missingToolLine(project));
+      log.line(detectedToolsLine(pm, versions));
+      for (const warning of [nodeVersionWarning(project, versions.node ?? null), managerVersionWarning(project, versions[pm] ?? null)]) {
+        if (warning) log.line(warning);
+      }
+      if (build.metadata.build_caching_enabled) {
+        const dirs = cacheDirFor(pm, home);
+        // The trigger's own variables win over the cache location.
+        stepEnv = { ...dirs.env, ...env };
+        const generation = (await store.triggers.get(build.account_id, build.trigger_uuid))?.cache_generation ?? 0;
+        cache = { dir: dirs.dir, generation };
+        log.line("Restoring from dependencies cache");
+        const owner = process.getuid?.() === 0 ? await resolveUser(options.buildUser) : undefined;
+        const restored = await restore({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation, target: dirs.dir, ...(owner ? { owner } : {}) });
+        if (restored === "hit") log.line("Success: Dependencies restored from build cache.");
+        else if (restored === "discarded") log.line("The dependencies cache was incomplete or corrupt and has been discarded.");
+      }
+      const install = installCommand(project, stepEnv, versions[pm] ?? null);
+      if (install) steps.push(["install", install]);
+    }
     if (build.metadata.build_command.trim()) steps.push(["build", build.metadata.build_command]);
     if (build.metadata.deploy_command.trim()) steps.push(["deploy", build.metadata.deploy_command]);
     const outputFile = path.join(home, ".wrangler-output.ndjson");
     const versionLines = new VersionLineScanner();
     for (const [kind, command] of steps) {
-      log.line(`Executing user ${kind} command: ${command}`);
+      log.line(kind === "install" ? installLine(command) : `Executing user ${kind} command: ${command}`);
       const deploying = kind === "deploy";
       const result = await runStep(command, {
         cwd,
-        env: deploying ? { ...env, WRANGLER_OUTPUT_FILE_PATH: outputFile } : env,
+        env: deploying ? { ...stepEnv, WRANGLER_OUTPUT_FILE_PATH: outputFile } : stepEnv,
         home,
         workspace: work,
         hideDirs: [options.dataDir],
@@ -135,8 +165,10 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       if (result.limitHit) {
         throw new Stop("terminated", `Build was terminated: it hit the ${result.limitHit === "pids" ? "process" : "memory"} limit of the build environment`);
       }
-      if (result.exitCode !== 0) throw new Stop("fail", `Failed: error occurred while running ${kind} command`);
-      log.line(`Success: ${kind === "build" ? "Build" : "Deploy"} command completed`);
+      if (result.exitCode !== 0) {
+        throw new Stop("fail", kind === "install" ? "Failed: error occurred while installing project dependencies" : `Failed: error occurred while running ${kind} command`);
+      }
+      if (kind !== "install") log.line(`Success: ${kind === "build" ? "Build" : "Deploy"} command completed`);
       if (deploying) {
         const fromFile = parseWranglerOutput(await fs.readFile(outputFile, "utf8").catch(() => ""));
         const version = { ...versionLines.end(), ...fromFile };
@@ -147,6 +179,12 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       }
     }
     checkAbort(controller.signal);
+    if (cache) {
+      // Saved only after a successful build, before the workspace goes.
+      const saved = await save({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation: cache.generation, source: cache.dir, within: work });
+      if (saved.status === "saved") log.line("Success: Dependencies cache saved.");
+      void enforceLimits(cacheRoot(options.dataDir)).catch(() => undefined);
+    }
   } catch (error) {
     if (error instanceof Stop) {
       outcome = error.outcome;

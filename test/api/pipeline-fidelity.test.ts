@@ -7,6 +7,7 @@ import { allLogs, getBuild, setupTrigger, startBuild, waitForStatus } from "../h
 import { dialects } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { errorCodes, startHarness, type Harness } from "../helpers/harness.ts";
+import { npmProject } from "../../bench/cache.ts";
 
 const VERSION = "0f2a6a4e-5c1b-4b7e-9d3a-8e6f1c2b3a4d";
 const texts = (lines: [number, string][]) => lines.map(([, t]) => t);
@@ -149,6 +150,34 @@ for (const dialect of dialects()) {
       assert.equal(limited.status, 429);
       assert.deepEqual(limited.body.errors, [{ code: 10429, message: "Too many requests" }]);
       assert.ok(Number(limited.headers["retry-after"]) >= 1 && Number(limited.headers["retry-after"]) <= 60);
+    });
+
+    it("detects tools, installs dependencies, restores the build cache on the next build, and not after a purge", async () => {
+      const npmRepo = makeRepo({ name: `npm-${dialect}`, dir: repo.dir, files: npmProject() });
+      const s = await setupTrigger(h, npmRepo, { build: "node -e \"console.log('dep says ' + require('alpha'))\"" }, "install");
+      await h.call("PATCH", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}`, { token: s.write, body: { build_caching_enabled: true } });
+      const run = async () => {
+        const uuid = await startBuild(h, s);
+        const b = await waitForStatus(h, s, uuid, "stopped", 120_000);
+        const t = texts((await allLogs(h, s, uuid)).lines);
+        assert.equal(b.build_outcome, "success", t.join("\n"));
+        return t;
+      };
+      const first = await run();
+      assert.ok(first.some((l) => /^Detected the following tools from environment: npm@\d+\.\d+\.\d+, nodejs@\d+\.\d+\.\d+$/.test(l)), first.join("\n"));
+      assert.ok(first.includes("Installing project dependencies: npm clean-install --progress=false"));
+      assert.ok(first.includes("dep says alpha"));
+      assert.ok(!first.includes("Success: Dependencies restored from build cache."));
+      const second = await run();
+      assert.ok(second.includes("Success: Dependencies restored from build cache."), second.join("\n"));
+      const purge = await h.call("POST", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}/purge_build_cache`, { token: s.write });
+      assert.equal(purge.status, 200);
+      const third = await run();
+      assert.ok(!third.includes("Success: Dependencies restored from build cache."), "a purge means a miss");
+      await h.store.transaction((r) => r.envVars.upsert("trigger", s.triggerUuid, [{ key: "SKIP_DEPENDENCY_INSTALL", is_secret: false, value: "1", created_on: new Date().toISOString() }]));
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped", 120_000);
+      assert.ok(!texts((await allLogs(h, s, uuid)).lines).some((l) => l.startsWith("Installing project dependencies")));
     });
 
     it("retry builds the same commit with today's configuration, source manual; not after the trigger is gone", async () => {
