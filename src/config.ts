@@ -39,13 +39,25 @@ export const runnerOptions: OptionSpec[] = [
   { key: "buildUser", flag: "build-user", env: "KILN_BUILD_USER", arg: "user", description: "unprivileged user builds run as when Kiln runs as root (default nobody)" },
 ];
 
+/** Git providers: clone credentials, webhook secrets, status reporting (design brief §2.5, §2.6). */
+export const providerOptions: OptionSpec[] = [
+  { key: "githubToken", flag: "github-token", env: "KILN_GITHUB_TOKEN", arg: "token", description: "GitHub token: clones private repositories, reports commit statuses" },
+  { key: "gitlabToken", flag: "gitlab-token", env: "KILN_GITLAB_TOKEN", arg: "token", description: "GitLab token: clones private repositories, reports commit statuses" },
+  { key: "githubApiUrl", flag: "github-api-url", env: "KILN_GITHUB_API_URL", arg: "url", description: "GitHub API base (GitHub Enterprise: https://host/api/v3; default https://api.github.com)" },
+  { key: "gitlabApiUrl", flag: "gitlab-api-url", env: "KILN_GITLAB_API_URL", arg: "url", description: "GitLab API base (self-managed: https://host/api/v4; default https://gitlab.com/api/v4)" },
+  { key: "publicUrl", flag: "public-url", env: "KILN_PUBLIC_URL", arg: "url", description: "Kiln's address as users reach it, for the links in commit statuses (default http://host:port)" },
+];
+
 /** Options of `kiln serve`. */
 export const serveOptions: OptionSpec[] = [
   { key: "host", flag: "host", env: "KILN_HOST", arg: "host", description: "address to listen on" },
   { key: "port", flag: "port", env: "KILN_PORT", arg: "port", description: "port to listen on (0 picks a free one)" },
   { key: "runner", flag: "no-runner", env: "KILN_NO_RUNNER", description: "serve the API only; builds run on `kiln runner` nodes" },
+  { key: "githubWebhookSecret", flag: "github-webhook-secret", env: "KILN_GITHUB_WEBHOOK_SECRET", arg: "secret", description: "secret of the single-tenant POST /webhooks/github (matches every account)" },
+  { key: "gitlabWebhookToken", flag: "gitlab-webhook-token", env: "KILN_GITLAB_WEBHOOK_TOKEN", arg: "token", description: "token of the single-tenant POST /webhooks/gitlab (matches every account)" },
   ...storeOptions,
   ...runnerOptions,
+  ...providerOptions,
 ];
 
 const positive = (max: number) =>
@@ -56,6 +68,14 @@ const port = z.coerce
   .int("must be a whole number")
   .min(0, "must be between 0 and 65535")
   .max(65535, "must be between 0 and 65535");
+
+/** A secret from the operator: never echoed back in a message. */
+const secretText = z.string().min(8, "must be at least 8 characters").max(4096, "must be at most 4096 characters");
+/** An http(s) base URL, kept without its trailing slash. */
+const httpUrl = z
+  .string()
+  .regex(/^https?:\/\/[^\s]+$/, "must be an http:// or https:// URL")
+  .transform((v) => v.replace(/\/+$/, ""));
 
 export const configSchema = z.object({
   host: z.string().min(1, "must not be empty").default("127.0.0.1"),
@@ -80,6 +100,13 @@ export const configSchema = z.object({
   leaseTtl: positive(3600).default(30),
   logCap: positive(2 ** 40).int("must be a whole number").min(65_536, "must be at least 65536").default(64 * 1024 * 1024),
   buildUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name").default("nobody"),
+  githubToken: secretText.optional(),
+  gitlabToken: secretText.optional(),
+  githubApiUrl: httpUrl.default("https://api.github.com"),
+  gitlabApiUrl: httpUrl.default("https://gitlab.com/api/v4"),
+  publicUrl: httpUrl.optional(),
+  githubWebhookSecret: secretText.optional(),
+  gitlabWebhookToken: secretText.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -85,6 +85,9 @@ export const errors = {
   triggerLimit: () => one(409, 12011, "Trigger limit reached"),
   unknownRef: () => one(400, 12012, "Unknown branch or commit"),
   cancelNotConfirmed: () => one(503, 12013, "Cancel not confirmed yet"),
+  // Webhooks (design brief §2.5): the same answer for a wrong secret and an unknown account.
+  webhookUnauthorized: () => one(401, 10401, "Webhook signature or token is missing or does not match"),
+  webhookPayload: (problem: string) => one(400, 10400, `Malformed webhook payload: ${problem}`),
 } as const;
 
 export type ErrorName = keyof typeof errors;

@@ -27,6 +27,8 @@ export interface AppOptions {
   /** Check every answer against its route's result schema (tests turn this on). */
   validateResponses?: boolean;
   routes?: RouteSpec[];
+  /** Routes outside the Cloudflare API (the webhook endpoints), registered with the same error handling. */
+  plugins?: ((fastify: FastifyInstance, deps: AppDeps) => Promise<void>)[];
 }
 
 export interface KilnApp {
@@ -95,6 +97,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   });
 
   for (const spec of routes) registerRoute(fastify, spec, deps, options.validateResponses ?? false);
+  for (const plugin of options.plugins ?? []) await plugin(fastify, deps);
 
   const document = openApiDocument(routes);
   fastify.get(`${API_PREFIX}/openapi.json`, async () => document);

@@ -4,7 +4,9 @@
  */
 import type { Command } from "commander";
 import { storeOptions } from "../config.ts";
-import { createAccount, createToken, createUser, createWorker, revokeToken } from "../domain/admin.ts";
+import { accountWebhookSecret, AdminError, createAccount, createToken, createUser, createWorker, revokeToken } from "../domain/admin.ts";
+import { DELIVERIES_KEPT } from "../domain/delivery-types.ts";
+import { listDeliveries } from "../domain/webhook-builds.ts";
 import { HEX_ID_FORMAT } from "../domain/ids.ts";
 import { setAccountLimits } from "../domain/limits.ts";
 import { PERMISSION_GROUPS, type ApiToken, type PermissionGroup } from "../domain/types.ts";
@@ -67,6 +69,41 @@ export function registerAdmin(program: Command): void {
     emit(Boolean(opts.json), { accounts: items }, table(items, ["id", "name", "created_on"]));
   });
   registerSetLimits(account);
+  leaf(account, "webhook-secret", "show the account's webhook secret (for /webhooks/github|gitlab/<account id>), or rotate it")
+    .option("--account <id>", "account id")
+    .option("--rotate", "replace it with a new one (deliveries signed with the old one are refused from now on)")
+    .action(async (opts: Opts) => {
+      const accountId = accountFlag(opts);
+      const shown = await withStore(opts, (store) => store.transaction((repos) => accountWebhookSecret(repos, accountId, Boolean(opts.rotate))));
+      emit(Boolean(opts.json), shown, shown.webhook_secret);
+    });
+
+  const deliveries = program.command("deliveries").description("webhook deliveries received (the last 1000 per account)");
+  leaf(deliveries, "list", "list an account's webhook deliveries, newest first")
+    .option("--account <id>", "account id")
+    .option("--limit <n>", "at most this many (default 1000)")
+    .action(async (opts: Opts) => {
+      const accountId = accountFlag(opts);
+      const limit = opts.limit === undefined ? DELIVERIES_KEPT : Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > DELIVERIES_KEPT) {
+        throw new UsageError(`invalid --limit ${JSON.stringify(String(opts.limit))}: use an integer from 1 to ${DELIVERIES_KEPT}`);
+      }
+      const list = await withStore(opts, async (store) => {
+        if (!(await store.accounts.get(accountId))) throw new AdminError(`no account with id ${accountId}`);
+        return listDeliveries(store, accountId, limit);
+      });
+      const rows = list.map((d) => ({
+        received_on: d.received_on,
+        provider: d.provider,
+        event: d.event,
+        delivery_id: d.delivery_id ?? "",
+        status: d.status,
+        outcome: d.outcome,
+        builds: d.result.builds.length,
+        skipped: d.result.skipped.map((s) => s.reason).join(","),
+      }));
+      emit(Boolean(opts.json), { deliveries: list }, table(rows, ["received_on", "provider", "event", "delivery_id", "status", "outcome", "builds", "skipped"]));
+    });
 
   const user = program.command("user").description("manage users (email + global API key)");
   leaf(user, "create", "create a user with a global API key (shown once)")

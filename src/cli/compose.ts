@@ -12,16 +12,33 @@ import { Mirrors, mirrorsDir } from "../git/mirror.ts";
 import { gitCommitResolver } from "../git/resolver.ts";
 import { Runner } from "../runner/runner.ts";
 import type { Store } from "../store/index.ts";
+import { providerCredential, type GitCredential } from "../git/url.ts";
+import { StatusReporter } from "../webhooks/status-reporter.ts";
+import { webhookRoutes } from "../webhooks/routes.ts";
+import type { FastifyInstance } from "fastify";
 
 export interface Kiln {
   deps: AppDeps;
   signals: BuildSignals;
   runner: Runner | undefined;
+  /** Sends build statuses back to GitHub and GitLab (every node runs one; claims keep them apart). */
+  reporter: StatusReporter;
+  /** HTTP routes outside the Cloudflare API (the webhook endpoints), registered by createApp. */
+  plugins: ((fastify: FastifyInstance, deps: AppDeps) => Promise<void>)[];
+}
+
+/** The server's token for a provider's private repositories, as git's Basic credentials. */
+export function gitCredentials(config: Config): (providerType: string) => GitCredential | undefined {
+  return (providerType) => {
+    const token = providerType === "github" ? config.githubToken : providerType.startsWith("gitlab") ? config.gitlabToken : undefined;
+    return token === undefined ? undefined : providerCredential(providerType, token);
+  };
 }
 
 export function composeKiln(config: Config, store: Store, logger: Logger): Kiln {
   const signals = localSignals();
   const mirrors = new Mirrors({ dir: mirrorsDir(config.dataDir) });
+  const credentials = gitCredentials(config);
   const deps: AppDeps = {
     store,
     logger,
@@ -30,6 +47,7 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
     commits: gitCommitResolver({
       mirrors,
       template: config.gitUrlTemplate,
+      credentials,
       onError: (error, connection) => logger.warn({ err: error, repo: connection.repo_name }, "could not resolve a ref"),
     }),
   };
@@ -46,11 +64,22 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
           buildUser: config.buildUser,
           dataDir: config.dataDir,
           gitUrlTemplate: config.gitUrlTemplate,
+          gitCredentials: credentials,
         },
         mirrors,
         logger.child({ component: "runner" }),
       )
     : undefined;
-  return { deps, signals, runner };
+  const reporter = new StatusReporter(
+    store,
+    signals,
+    {
+      github: config.githubToken === undefined ? undefined : { apiUrl: config.githubApiUrl, token: config.githubToken },
+      gitlab: config.gitlabToken === undefined ? undefined : { apiUrl: config.gitlabApiUrl, token: config.gitlabToken },
+      publicUrl: config.publicUrl ?? `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`,
+    },
+    logger.child({ component: "status-reporter" }),
+  );
+  return { deps, signals, runner, reporter, plugins: [webhookRoutes] };
 }
 

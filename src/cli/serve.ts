@@ -26,12 +26,14 @@ export async function serve(config: Config): Promise<void> {
   const boot = await bootstrapIfEmpty(store);
   const { composeKiln } = await import("./compose.ts");
   const kiln = composeKiln(config, store, logger);
-  const { fastify } = await createApp(kiln.deps);
+  const { fastify } = await createApp(kiln.deps, { plugins: kiln.plugins });
   await kiln.runner?.start();
   await fastify.listen({ host: config.host, port: config.port });
   const address = fastify.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   const base = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  if (config.publicUrl === undefined) kiln.reporter.publicUrl = base;
+  kiln.reporter.start();
   logger.info({ url: `${base}/client/v4` }, "listening");
   if (boot) process.stdout.write(bootstrapBlock(boot, base));
 
@@ -45,6 +47,7 @@ export async function serve(config: Config): Promise<void> {
     void fastify
       .close()
       .then(() => kiln.runner?.stop())
+      .then(() => kiln.reporter.stop())
       .then(() => store.close())
       .then(() => {
         logger.info("stopped");

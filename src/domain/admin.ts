@@ -3,6 +3,7 @@
  * users, API tokens and Workers. Secrets are generated here, returned once, and stored
  * only as digests.
  */
+import { randomBytes } from "node:crypto";
 import { hashSecret, newGlobalKey, newHexId, newTokenValue, newUuid, nowIso } from "./ids.ts";
 import type { Repositories, StorePort } from "./ports.ts";
 import type { Account, ApiToken, PermissionGroup, Worker } from "./types.ts";
@@ -18,7 +19,24 @@ export class AdminError extends Error {
 export async function createAccount(repos: Repositories, name: string): Promise<Account> {
   const account: Account = { id: newHexId(), name, created_on: nowIso() };
   await repos.accounts.create(account);
+  // Every account gets its own webhook secret (design brief §2.5): no tenant verifies another's pushes.
+  await repos.accounts.setWebhookSecret(account.id, newWebhookSecret());
   return account;
+}
+
+const newWebhookSecret = (): string => randomBytes(32).toString("base64url");
+
+/**
+ * The account's webhook secret, shown to its operator: made when missing (accounts created
+ * before webhooks existed), replaced with `rotate` (deliveries signed with the old one then fail).
+ */
+export async function accountWebhookSecret(repos: Repositories, accountId: string, rotate: boolean): Promise<{ account_id: string; webhook_secret: string; rotated: boolean }> {
+  await requireAccount(repos, accountId);
+  const current = await repos.accounts.webhookSecret(accountId);
+  if (current !== undefined && !rotate) return { account_id: accountId, webhook_secret: current, rotated: false };
+  const secret = newWebhookSecret();
+  await repos.accounts.setWebhookSecret(accountId, secret);
+  return { account_id: accountId, webhook_secret: secret, rotated: current !== undefined };
 }
 
 async function requireAccount(repos: Repositories, id: string): Promise<Account> {

@@ -2,8 +2,24 @@
 import type { Build, BuildOutcome, BuildStatus, LogLine } from "./build-types.ts";
 import type { Page, Paged } from "./types.ts";
 
+export interface DueReport {
+  build: Build;
+  /** The status last reported, null before the first report. */
+  reported: BuildStatus | null;
+  attempts: number;
+  next_on: string | null;
+}
+
 export interface BuildRepository {
-  insert(build: Build): Promise<void>;
+  /** `reportStatus`: the build's status is to be reported back to its git provider. */
+  insert(build: Build, options?: { reportStatus?: boolean }): Promise<void>;
+  /** Whether any build of this trigger (and Preview, or none) builds this commit. */
+  existsForCommit(triggerUuid: string, previewId: string | null, commit: string): Promise<boolean>;
+  /** Builds whose status has moved past the one last reported to the git provider, oldest first. */
+  reportsDue(now: string, limit: number): Promise<DueReport[]>;
+  /** Takes a due report until `until` (no other node reports it meanwhile); false when someone else did. */
+  claimReport(uuid: string, seenNextOn: string | null, until: string): Promise<boolean>;
+  recordReport(uuid: string, record: { state: BuildStatus | null; attempts: number; next_on: string | null; pending: boolean }): Promise<void>;
   get(accountId: string, uuid: string): Promise<Build | undefined>;
   getByUuid(uuid: string): Promise<Build | undefined>;
   listByWorker(accountId: string, workerTag: string, page: Page): Promise<Paged<Build>>;

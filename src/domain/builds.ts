@@ -20,12 +20,17 @@ export interface ResolvedCommit {
 /** Resolves a branch and/or commit of a repository; undefined when git cannot. */
 export interface CommitResolver {
   resolve(connection: RepoConnection, ref: { branch?: string | undefined; commit?: string | undefined }): Promise<ResolvedCommit | undefined>;
+  /** Paths `head` changed since it forked from `base` (a pull request's changes); undefined when git cannot tell. */
+  changedFiles(connection: RepoConnection, base: string, head: string): Promise<string[] | undefined>;
 }
 
 /** Wakes runners when a build is queued (in-process event, or NOTIFY in a fleet). */
 export interface QueueSignal {
   queued(build: Build): void;
 }
+
+/** Providers a build reports its status back to (design brief §2.5, behaviour.md §6.4). */
+const REPORTED_PROVIDERS: ReadonlySet<string> = new Set(["github", "gitlab", "gitlab_internal"]);
 
 export interface NewBuild {
   trigger: Trigger;
@@ -83,7 +88,7 @@ export async function insertBuild(repos: Repositories, input: NewBuild): Promise
     preview_url: null,
     log_lines: 0,
   };
-  await repos.builds.insert(build);
+  await repos.builds.insert(build, { reportStatus: REPORTED_PROVIDERS.has(connection.provider_type) });
   // A newer build of the same trigger and branch supersedes the ones still waiting (running ones go on).
   const at = nowIso();
   for (const older of await repos.builds.supersede(trigger.trigger_uuid, commit.branch, build.build_uuid, at)) {

@@ -15,6 +15,7 @@ import type {
 } from "./config-types.ts";
 import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
 import type { BuildRepository } from "./build-ports.ts";
+import type { DeliveryRepository } from "./delivery-types.ts";
 
 export interface CredentialLookup {
   /** The token whose value hashes to `valueHash`, revoked or expired ones included. */
@@ -29,12 +30,18 @@ export interface AccountRepository {
   count(): Promise<number>;
   setLimits(id: string, limits: { build_minutes_limit?: number | null; concurrency_limit?: number | null }): Promise<void>;
   limits(id: string): Promise<{ build_minutes_limit: number | null; concurrency_limit: number | null } | undefined>;
+  /** The opened webhook secret; undefined when the account has none (or does not exist). */
+  webhookSecret(id: string): Promise<string | undefined>;
+  /** False when the account does not exist. */
+  setWebhookSecret(id: string, secret: string): Promise<boolean>;
 }
 
 export interface RepoConnectionRepository {
   /** Including soft-deleted rows (a trigger still shows its connection). */
   get(accountId: string, uuid: string): Promise<RepoConnection | undefined>;
   findByRepo(accountId: string, providerType: string, repoId: string): Promise<RepoConnection | undefined>;
+  /** Live connections of a provider repository: in one account, or in every account. */
+  liveByRepo(providerTypes: readonly string[], repoId: string, accountId?: string): Promise<RepoConnection[]>;
   /** False when a connection for the same repository already exists (a concurrent upsert won). */
   insert(connection: RepoConnection): Promise<boolean>;
   update(connection: RepoConnection): Promise<void>;
@@ -55,6 +62,8 @@ export interface TriggerRepository {
   get(accountId: string, uuid: string): Promise<Trigger | undefined>;
   /** Every trigger of a Worker, soft-deleted ones included, oldest first. */
   listByWorker(accountId: string, workerTag: string): Promise<Trigger[]>;
+  /** Live triggers building from a repository connection, by Worker, oldest first. */
+  liveByConnection(accountId: string, connectionUuid: string): Promise<Trigger[]>;
   insert(trigger: Trigger): Promise<void>;
   update(trigger: Trigger): Promise<void>;
   softDelete(accountId: string, uuid: string, at: string): Promise<boolean>;
@@ -130,6 +139,7 @@ export interface Repositories {
   previews: PreviewRepository;
   deployHooks: DeployHookRepository;
   builds: BuildRepository;
+  deliveries: DeliveryRepository;
 }
 
 export interface StorePort extends Repositories {

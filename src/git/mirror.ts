@@ -300,11 +300,15 @@ export class Mirror {
       });
   }
 
-  /** Paths that differ between two commits (renames appear as their old and new path). */
-  async changedFiles(fromSha: string, toSha: string): Promise<string[]> {
+  /**
+   * Paths that differ between two commits (renames appear as their old and new path). With
+   * `sinceMergeBase`, what `toSha` changed since it forked from `fromSha` (a pull request's diff).
+   */
+  async changedFiles(fromSha: string, toSha: string, sinceMergeBase = false): Promise<string[]> {
     assertHex(fromSha);
     assertHex(toSha);
-    const out = await this.run(["diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", `${fromSha}^{commit}`, `${toSha}^{commit}`]);
+    const range = sinceMergeBase ? [`${fromSha}...${toSha}`] : [`${fromSha}^{commit}`, `${toSha}^{commit}`];
+    const out = await this.run(["diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", ...range]);
     return out.stdout.toString("utf8").split("\0").filter(Boolean);
   }
 

@@ -95,7 +95,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     log.line("Cloning repository...");
     try {
       const url = cloneUrl(build.metadata, options.gitUrlTemplate);
-      await ctx.mirrors.checkout(url, build.metadata.commit_hash, workspace, { signal: controller.signal });
+      const credential = options.gitCredentials?.(build.metadata.provider_type);
+      await ctx.mirrors.checkout(url, build.metadata.commit_hash, workspace, { signal: controller.signal, ...(credential ? { credential } : {}) });
     } catch (error) {
       if (controller.signal.aborted) throw error;
       throw new Stop("fail", `Failed: error occurred while cloning repository: ${(error as Error).message}`);

@@ -23,6 +23,7 @@ import { nowIso } from "../domain/ids.ts";
 import type { StorePort } from "../domain/ports.ts";
 import { pickBuilds } from "../domain/scheduler.ts";
 import type { Mirrors } from "../git/mirror.ts";
+import type { GitCredential } from "../git/url.ts";
 import { runBuild, type PipelineContext } from "./pipeline.ts";
 
 export interface RunnerOptions {
@@ -35,6 +36,8 @@ export interface RunnerOptions {
   /** Kiln's data dir: hidden inside the sandbox; workspaces and git mirrors live under it. */
   dataDir: string;
   gitUrlTemplate: string | undefined;
+  /** The server's token for a provider's private repositories, given to git through its environment. */
+  gitCredentials?: (providerType: string) => GitCredential | undefined;
   /** How often to look for queued builds without a signal (other processes queue too). */
   pollMs?: number;
 }

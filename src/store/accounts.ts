@@ -1,9 +1,18 @@
 import type { AccountRepository } from "../domain/ports.ts";
 import type { Account, Page, Paged } from "../domain/types.ts";
+import type { SecretBox } from "../domain/secrets.ts";
 import type { Tx } from "./transaction.ts";
 
-export function accountRepository(db: Tx): AccountRepository {
+export function accountRepository(db: Tx, box: SecretBox): AccountRepository {
   return {
+    async webhookSecret(id) {
+      const row = await db.selectFrom("accounts").select("webhook_secret").where("id", "=", id).executeTakeFirst();
+      return row?.webhook_secret ? box.open(row.webhook_secret) : undefined;
+    },
+    async setWebhookSecret(id, secret) {
+      const result = await db.updateTable("accounts").set({ webhook_secret: box.seal(secret) }).where("id", "=", id).executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
     async create(account: Account) {
       await db.insertInto("accounts").values(account).execute();
     },

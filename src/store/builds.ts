@@ -3,16 +3,16 @@
  * (graphile-worker's `locked_by`): a runner that lost its claim cannot overwrite the outcome
  * another node stored, and `status <> 'stopped'` makes the first final write the only one.
  */
-import { CompiledQuery, sql } from "kysely";
+import { CompiledQuery, sql, type Selectable } from "kysely";
 import type { DialectName } from "./database.ts";
 import type { BuildRepository } from "../domain/build-ports.ts";
-import type { Build, BuildMetadata, LogLine } from "../domain/build-types.ts";
+import type { Build, BuildMetadata, BuildStatus, LogLine } from "../domain/build-types.ts";
 import type { Page, Paged } from "../domain/types.ts";
 import { fromJson, toJson } from "./json.ts";
 import type { BuildsTable } from "./schema.ts";
 import type { Tx } from "./transaction.ts";
 
-type Row = Omit<BuildsTable, "log_lines" | "branch"> & { log_lines: number; branch: string };
+type Row = Selectable<BuildsTable>;
 
 export const toBuild = (r: Row): Build => ({
   build_uuid: r.uuid,
@@ -76,7 +76,7 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
     return { items: rows.map(toBuild), total: Number(counted.n) };
   };
   return {
-    async insert(b) {
+    async insert(b, options = {}) {
       await db
         .insertInto("builds")
         .values({
@@ -103,7 +103,53 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
           version_id: b.version_id,
           preview_url: b.preview_url,
           branch: b.metadata.branch,
+          commit_hash: b.metadata.commit_hash,
+          report_pending: options.reportStatus ? 1 : 0,
         })
+        .execute();
+    },
+    async existsForCommit(triggerUuid, previewId, commit) {
+      const row = await db
+        .selectFrom("builds")
+        .select("uuid")
+        .where("trigger_uuid", "=", triggerUuid)
+        .where("commit_hash", "=", commit)
+        .where("preview_id", previewId === null ? "is" : "=", previewId)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+    async reportsDue(now, limit) {
+      // A build is due when its status moved past the one last reported and no back-off or
+      // other node's claim holds it.
+      const rows = await select()
+        .where("report_pending", "=", 1)
+        .where((eb) => eb.or([eb("report_state", "is", null), eb("report_state", "<>", eb.ref("status"))]))
+        .where((eb) => eb.or([eb("report_next_on", "is", null), eb("report_next_on", "<=", now)]))
+        .orderBy("created_on")
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({ build: toBuild(r), reported: r.report_state as BuildStatus | null, attempts: Number(r.report_attempts), next_on: r.report_next_on }));
+    },
+    async claimReport(uuid, seenNextOn, until) {
+      const result = await db
+        .updateTable("builds")
+        .set({ report_next_on: until })
+        .where("uuid", "=", uuid)
+        .where("report_next_on", seenNextOn === null ? "is" : "=", seenNextOn)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async recordReport(uuid, record) {
+      await db
+        .updateTable("builds")
+        .set({
+          report_state: record.state,
+          report_attempts: record.attempts,
+          report_next_on: record.next_on,
+          report_pending: record.pending ? 1 : 0,
+        })
+        .where("uuid", "=", uuid)
         .execute();
     },
     async supersede(triggerUuid, branch, newerUuid, at) {

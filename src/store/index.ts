@@ -17,6 +17,7 @@ import { envVarRepository } from "./env-vars.ts";
 import { previewRepository, workerPreviewsRepository } from "./previews.ts";
 import { deployHookRepository } from "./deploy-hooks.ts";
 import { buildRepository } from "./builds.ts";
+import { deliveryRepository } from "./deliveries.ts";
 import type { SecretBox } from "../domain/secrets.ts";
 import { secretBox } from "../domain/secrets.ts";
 
@@ -29,7 +30,7 @@ export interface Store extends StorePort {
 
 function repositories(tx: Tx, box: SecretBox, dialect: DialectName): Repositories {
   return {
-    accounts: accountRepository(tx),
+    accounts: accountRepository(tx, box),
     tokens: tokenRepository(tx),
     users: userRepository(tx),
     workers: workerRepository(tx),
@@ -41,6 +42,7 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName): Repositorie
     previews: previewRepository(tx),
     deployHooks: deployHookRepository(tx),
     builds: buildRepository(tx, dialect),
+    deliveries: deliveryRepository(tx),
   };
 }
 

@@ -47,6 +47,16 @@ export function repoConnectionRepository(db: Tx): RepoConnectionRepository {
         .executeTakeFirst();
       return row && toConnection(row);
     },
+    async liveByRepo(providerTypes, repoId, accountId) {
+      let q = db
+        .selectFrom("repo_connections")
+        .selectAll()
+        .where("provider_type", "in", providerTypes)
+        .where("repo_id", "=", repoId)
+        .where("deleted_on", "is", null);
+      if (accountId !== undefined) q = q.where("account_id", "=", accountId);
+      return (await q.orderBy("account_id").execute()).map(toConnection);
+    },
     async insert(connection) {
       // A concurrent upsert of the same repository may have inserted it first: then nothing
       // is inserted and the caller re-reads (see upsertRepoConnection).

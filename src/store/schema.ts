@@ -14,6 +14,8 @@ export interface AccountsTable {
   build_minutes_limit: number | null;
   /** Concurrent builds; null = the default (6). */
   concurrency_limit: number | null;
+  /** Sealed secret verifying this account's webhook deliveries; null until one is made. */
+  webhook_secret: Generated<string | null>;
 }
 
 export interface UsersTable {
@@ -174,6 +176,24 @@ export interface BuildsTable {
   preview_url: string | null;
   log_lines: Generated<number>;
   branch: Generated<string>;
+  commit_hash: Generated<string>;
+  report_pending: Generated<Flag>;
+  report_state: Generated<string | null>;
+  report_attempts: Generated<number>;
+  report_next_on: Generated<string | null>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  account_id: string;
+  provider: string;
+  delivery_id: string | null;
+  event: string;
+  received_on: string;
+  status: number;
+  outcome: string;
+  /** JSON. */
+  result: string;
 }
 
 export interface BuildLogsTable {
@@ -200,4 +220,5 @@ export interface Database {
   deploy_hooks: DeployHooksTable;
   builds: BuildsTable;
   build_logs: BuildLogsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

@@ -67,6 +67,19 @@ export function triggerRepository(db: Tx): TriggerRepository {
         .execute();
       return rows.map(toTrigger);
     },
+    async liveByConnection(accountId, connectionUuid) {
+      const rows = await db
+        .selectFrom("triggers")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .where("repo_connection_uuid", "=", connectionUuid)
+        .where("deleted_on", "is", null)
+        .orderBy("worker_tag")
+        .orderBy("created_on")
+        .orderBy("uuid")
+        .execute();
+      return rows.map(toTrigger);
+    },
     async insert(trigger) {
       await db.insertInto("triggers").values(toRow(trigger)).execute();
     },

@@ -51,7 +51,7 @@ export async function startHarness(
   const logger = pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
   const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, ...configOverrides }, {});
   const kiln = composeKiln(config, store, logger);
-  const { fastify } = await createApp(kiln.deps, { validateResponses: true, ...options });
+  const { fastify } = await createApp(kiln.deps, { validateResponses: true, plugins: kiln.plugins, ...options });
   // API-only suites leave the runner idle; build suites ask for it with { runner: true }.
   if (configOverrides.runner === true) await kiln.runner?.start();
   return {
@@ -88,6 +88,7 @@ export async function startHarness(
     async close() {
       await fastify.close();
       await kiln.runner?.stop();
+      await kiln.reporter.stop();
       await store.close();
       await db.cleanup();
     },

@@ -3,6 +3,7 @@ import * as m0001 from "./0001_foundation.ts";
 import * as m0002 from "./0002_configuration.ts";
 import * as m0003 from "./0003_builds.ts";
 import * as m0004 from "./0004_build_branch.ts";
+import * as m0005 from "./0005_webhooks.ts";
 
 export interface Migration {
   name: string;
@@ -16,4 +17,5 @@ export const migrations: Migration[] = [
   { name: "0002_configuration", ...m0002 },
   { name: "0003_builds", ...m0003 },
   { name: "0004_build_branch", ...m0004 },
+  { name: "0005_webhooks", ...m0005 },
 ];
