@@ -21,12 +21,13 @@ export async function setupTrigger(
   repo: TestRepo,
   commands: { build?: string; deploy?: string; env?: Record<string, { is_secret: boolean; value: string }> },
   name = "app",
+  providerType: "github" | "gitlab" = "github",
 ): Promise<BuildSetup> {
   const accountId = (await h.account(name)).id;
   const write = (await h.token([accountId], ["Workers CI Write"], { name: "ci-writer" })).value;
   const read = (await h.token([accountId], ["Workers CI Read"])).value;
   const worker = await h.worker(accountId, name);
-  const connection = await seedConnection(h, accountId, { name: repo.name, id: `repo-${repo.name}-${accountId.slice(0, 6)}` });
+  const connection = await seedConnection(h, accountId, { name: repo.name, id: `repo-${repo.name}-${accountId.slice(0, 6)}` }, providerType);
   const { token, secret } = await seedBuildToken(h, accountId);
   const created = await h.call("POST", `/client/v4/accounts/${accountId}/builds/triggers`, {
     token: write,

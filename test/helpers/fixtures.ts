@@ -15,12 +15,13 @@ export async function seedConnection(
   h: Harness,
   accountId: string,
   repo = { name: "app", id: String(1_000_000_000 + Math.floor(Math.random() * 1_000_000_000)) },
+  providerType: RepoConnection["provider_type"] = "github",
 ): Promise<RepoConnection> {
   const now = new Date().toISOString();
   const connection: RepoConnection = {
     repo_connection_uuid: newUuid(),
     account_id: accountId,
-    provider_type: "github",
+    provider_type: providerType,
     provider_account_id: "315958746",
     provider_account_name: "acme",
     repo_id: repo.id,
