@@ -45,10 +45,15 @@ export async function startHarness(
   dialect: "sqlite" | "postgres",
   options: AppOptions = {},
   configOverrides: Partial<Record<keyof Config, unknown>> = {},
+  /** `logs`: every server log line (debug level) is pushed here, for tests that check what is logged. */
+  extras: { logs?: string[] } = {},
 ): Promise<Harness> {
   const db = await makeDatabase(dialect);
   const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
-  const logger = pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
+  const captured = extras.logs;
+  const logger = captured
+    ? pino({ level: "debug" }, { write: (line: string) => void captured.push(line) })
+    : pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
   const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, ...configOverrides }, {});
   const kiln = composeKiln(config, store, logger);
   const { fastify } = await createApp(kiln.deps, { validateResponses: true, plugins: kiln.plugins, ...options });
