@@ -36,6 +36,7 @@ export const runnerOptions: OptionSpec[] = [
   { key: "cancelGrace", flag: "cancel-grace", env: "KILN_CANCEL_GRACE", arg: "seconds", description: "SIGTERM → SIGKILL grace on cancel (default 5)" },
   { key: "leaseTtl", flag: "lease-ttl", env: "KILN_LEASE_TTL", arg: "seconds", description: "a runner silent this long loses its builds (default 30)" },
   { key: "logCap", flag: "log-cap", env: "KILN_LOG_CAP", arg: "bytes", description: "per-build log cap; past it head and tail are kept (default 67108864)" },
+  { key: "drainTimeout", flag: "drain-timeout", env: "KILN_DRAIN_TIMEOUT", arg: "seconds", description: "on SIGTERM, running builds may finish for this long before they are terminated (default 60)" },
   { key: "buildUser", flag: "build-user", env: "KILN_BUILD_USER", arg: "user", description: "unprivileged user builds run as when Kiln runs as root (default nobody)" },
 ];
 
@@ -48,12 +49,20 @@ export const providerOptions: OptionSpec[] = [
   { key: "publicUrl", flag: "public-url", env: "KILN_PUBLIC_URL", arg: "url", description: "Kiln's address as users reach it, for the links in commit statuses (default http://host:port)" },
 ];
 
+/** Options of `kiln runner` (a runner node: no HTTP). */
+export const runnerCommandOptions: OptionSpec[] = [
+  ...storeOptions,
+  ...runnerOptions,
+  ...providerOptions.filter((o) => o.key === "githubToken" || o.key === "gitlabToken"),
+];
+
 /** Options of `kiln serve`. */
 export const serveOptions: OptionSpec[] = [
   { key: "host", flag: "host", env: "KILN_HOST", arg: "host", description: "address to listen on" },
   { key: "port", flag: "port", env: "KILN_PORT", arg: "port", description: "port to listen on (0 picks a free one)" },
   { key: "runner", flag: "no-runner", env: "KILN_NO_RUNNER", description: "serve the API only; builds run on `kiln runner` nodes" },
   { key: "githubWebhookSecret", flag: "github-webhook-secret", env: "KILN_GITHUB_WEBHOOK_SECRET", arg: "secret", description: "secret of the single-tenant POST /webhooks/github (matches every account)" },
+  { key: "retentionDays", flag: "retention-days", env: "KILN_RETENTION_DAYS", arg: "days", description: "delete builds, logs and webhook deliveries older than this, hourly (default: keep everything)" },
   { key: "gitlabWebhookToken", flag: "gitlab-webhook-token", env: "KILN_GITLAB_WEBHOOK_TOKEN", arg: "token", description: "token of the single-tenant POST /webhooks/gitlab (matches every account)" },
   ...storeOptions,
   ...runnerOptions,
@@ -98,6 +107,7 @@ export const configSchema = z.object({
   buildTimeout: positive(7 * 24 * 3600).default(1200),
   cancelGrace: z.coerce.number({ error: "must be a number" }).min(0, "must be 0 or more").max(3600, "must be at most 3600").default(5),
   leaseTtl: positive(3600).default(30),
+  drainTimeout: z.coerce.number({ error: "must be a number" }).min(0, "must be 0 or more").max(24 * 3600, "must be at most 86400").default(60),
   logCap: positive(2 ** 40).int("must be a whole number").min(65_536, "must be at least 65536").default(64 * 1024 * 1024),
   buildUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name").default("nobody"),
   githubToken: secretText.optional(),
@@ -106,6 +116,7 @@ export const configSchema = z.object({
   gitlabApiUrl: httpUrl.default("https://gitlab.com/api/v4"),
   publicUrl: httpUrl.optional(),
   githubWebhookSecret: secretText.optional(),
+  retentionDays: positive(36_500).int("must be a whole number").optional(),
   gitlabWebhookToken: secretText.optional(),
 });
 

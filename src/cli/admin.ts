@@ -7,6 +7,7 @@ import { storeOptions } from "../config.ts";
 import { accountWebhookSecret, AdminError, createAccount, createToken, createUser, createWorker, revokeToken } from "../domain/admin.ts";
 import { DELIVERIES_KEPT } from "../domain/delivery-types.ts";
 import { listDeliveries } from "../domain/webhook-builds.ts";
+import { parseAge, prune } from "../domain/retention.ts";
 import { HEX_ID_FORMAT } from "../domain/ids.ts";
 import { setAccountLimits } from "../domain/limits.ts";
 import { PERMISSION_GROUPS, type ApiToken, type PermissionGroup } from "../domain/types.ts";
@@ -76,6 +77,17 @@ export function registerAdmin(program: Command): void {
       const accountId = accountFlag(opts);
       const shown = await withStore(opts, (store) => store.transaction((repos) => accountWebhookSecret(repos, accountId, Boolean(opts.rotate))));
       emit(Boolean(opts.json), shown, shown.webhook_secret);
+    });
+
+  leaf(program, "prune", "delete builds (with their logs) stopped, and webhook deliveries received, longer ago than --older-than")
+    .option("--older-than <age>", "an age such as 30d, 12h or 90m")
+    .action(async (opts: Opts) => {
+      const text = required(opts, "older-than", "olderThan");
+      const ms = parseAge(text);
+      if (ms === undefined) throw new UsageError(`invalid --older-than ${JSON.stringify(text)}: use a number of days, hours or minutes such as 30d, 12h or 90m`);
+      const cutoff = new Date(Date.now() - ms).toISOString();
+      const removed = await withStore(opts, (store) => prune(store, cutoff));
+      emit(Boolean(opts.json), { cutoff, ...removed }, `pruned ${removed.builds} builds (${removed.log_lines} log lines) and ${removed.deliveries} deliveries older than ${cutoff}`);
     });
 
   const deliveries = program.command("deliveries").description("webhook deliveries received (the last 1000 per account)");

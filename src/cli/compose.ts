@@ -12,6 +12,7 @@ import { Mirrors, mirrorsDir } from "../git/mirror.ts";
 import { gitCommitResolver } from "../git/resolver.ts";
 import { Runner } from "../runner/runner.ts";
 import type { Store } from "../store/index.ts";
+import { pgSignals } from "../store/notify.ts";
 import { providerCredential, type GitCredential } from "../git/url.ts";
 import { StatusReporter } from "../webhooks/status-reporter.ts";
 import { webhookRoutes } from "../webhooks/routes.ts";
@@ -25,6 +26,8 @@ export interface Kiln {
   reporter: StatusReporter;
   /** HTTP routes outside the Cloudflare API (the webhook endpoints), registered by createApp. */
   plugins: ((fastify: FastifyInstance, deps: AppDeps) => Promise<void>)[];
+  /** Releases what composing opened (the notification connection); the store is the caller's. */
+  close(): Promise<void>;
 }
 
 /** The server's token for a provider's private repositories, as git's Basic credentials. */
@@ -36,7 +39,9 @@ export function gitCredentials(config: Config): (providerType: string) => GitCre
 }
 
 export function composeKiln(config: Config, store: Store, logger: Logger): Kiln {
-  const signals = localSignals();
+  // On PostgreSQL the nodes of a fleet hear each other through LISTEN/NOTIFY.
+  const fleet = config.database ? pgSignals(config.database, store.db, logger.child({ component: "signals" })) : undefined;
+  const signals: BuildSignals = fleet ?? localSignals();
   const mirrors = new Mirrors({ dir: mirrorsDir(config.dataDir) });
   const credentials = gitCredentials(config);
   const deps: AppDeps = {
@@ -80,6 +85,6 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
     },
     logger.child({ component: "status-reporter" }),
   );
-  return { deps, signals, runner, reporter, plugins: [webhookRoutes] };
+  return { deps, signals, runner, reporter, plugins: [webhookRoutes], close: async () => fleet?.close() };
 }
 

@@ -9,6 +9,7 @@ import { KilnError } from "../errors.ts";
 import { registerAdmin } from "./admin.ts";
 import { EXIT_ERROR, EXIT_USAGE, UsageError } from "./output.ts";
 import { registerServe } from "./serve.ts";
+import { registerRunner } from "./runner.ts";
 import { registerPreviews } from "./previews.ts";
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError(false);
   registerServe(program);
+  registerRunner(program);
   registerAdmin(program);
   registerPreviews(program);
   // Every subcommand reports usage errors through the same exit path.

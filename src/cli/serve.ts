@@ -6,6 +6,10 @@ import { createLogger } from "../logger.ts";
 import { openStore } from "../store/index.ts";
 import { loadSecretKey } from "../secret-key.ts";
 import { addOptions } from "./store-options.ts";
+import { startLeaseReaper } from "../domain/lease-reaper.ts";
+import { prune } from "../domain/retention.ts";
+import type { Store } from "../store/index.ts";
+import type { Logger } from "pino";
 
 export function registerServe(program: Command): void {
   addOptions(program.command("serve").description("run the API server and an embedded runner"), serveOptions).action(async (opts: Record<string, unknown>, command: Command) => {
@@ -34,6 +38,17 @@ export async function serve(config: Config): Promise<void> {
   const base = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   if (config.publicUrl === undefined) kiln.reporter.publicUrl = base;
   kiln.reporter.start();
+  const stopRetention = config.retentionDays === undefined ? undefined : startRetention(store, config.retentionDays, logger);
+  // An API-only node still stops the builds of runners that went silent.
+  const stopReaper = kiln.runner
+    ? undefined
+    : startLeaseReaper(
+        store,
+        kiln.signals,
+        Math.max(250, (config.leaseTtl * 1000) / 6),
+        (error) => logger.warn({ err: error }, "lease reaping failed"),
+        (b) => logger.warn({ build: b.build_uuid, runner: b.runner_id }, "stopped a build whose lease ran out"),
+      );
   logger.info({ url: `${base}/client/v4` }, "listening");
   if (boot) process.stdout.write(bootstrapBlock(boot, base));
 
@@ -44,10 +59,13 @@ export async function serve(config: Config): Promise<void> {
     logger.info({ signal }, "shutting down");
     // Stop accepting, let in-flight requests finish, stop the runner (its builds end as
     // terminated, with their outcome stored), then close the store.
+    stopReaper?.();
+    stopRetention?.();
     void fastify
       .close()
-      .then(() => kiln.runner?.stop())
+      .then(() => kiln.runner?.stop(config.drainTimeout * 1000))
       .then(() => kiln.reporter.stop())
+      .then(() => kiln.close())
       .then(() => store.close())
       .then(() => {
         logger.info("stopped");
@@ -61,6 +79,24 @@ export async function serve(config: Config): Promise<void> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+/** `--retention-days`: prunes at start and every hour (every node may; batches keep them out of each other's way). */
+function startRetention(store: Store, days: number, logger: Logger): () => void {
+  let running = false;
+  const run = () => {
+    if (running) return;
+    running = true;
+    const cutoff = new Date(Date.now() - days * 86_400_000).toISOString();
+    prune(store, cutoff)
+      .then((removed) => logger.info({ cutoff, ...removed }, "retention: pruned"))
+      .catch((error: unknown) => logger.warn({ err: error }, "retention: prune failed"))
+      .finally(() => (running = false));
+  };
+  run();
+  const timer = setInterval(run, 3_600_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export function bootstrapBlock(boot: Bootstrap, base: string): string {

@@ -1,8 +1,10 @@
 /**
- * In-process signals between the API and the embedded runner: a build was queued (wake the
- * scheduler), a cancel was requested (abort that build's one AbortController), a build
- * stopped (release whoever waits on it). In a fleet the same interface is carried by
- * PostgreSQL LISTEN/NOTIFY; storage stays the source of truth and waiters also poll it.
+ * Signals between the API and the runners: a build was queued (wake the schedulers), a cancel
+ * was requested (abort that build's one AbortController), log lines were stored (wake live
+ * readers), a build stopped (release whoever waits on it). In one process they are an
+ * EventEmitter (`localSignals`); in a fleet on PostgreSQL the same interface is carried by
+ * LISTEN/NOTIFY (store/notify.ts). Storage stays the source of truth: every waiter also polls
+ * it, so a lost signal only delays, never loses, what it announces.
  */
 import { EventEmitter } from "node:events";
 
@@ -11,7 +13,11 @@ export interface BuildSignals {
   onQueued(listener: () => void): () => void;
   cancel(buildUuid: string): void;
   onCancel(listener: (buildUuid: string) => void): () => void;
+  /** New log lines of a build are stored. */
+  logs(buildUuid: string): void;
+  onLogs(buildUuid: string, listener: () => void): () => void;
   stopped(buildUuid: string): void;
+  onStopped(buildUuid: string, listener: () => void): () => void;
   /**
    * Resolves true as soon as `isStopped()` holds (checked at once, on every `stopped`
    * signal for this build and every `pollMs`), or false after `timeoutMs`.
@@ -19,19 +25,35 @@ export interface BuildSignals {
   waitStopped(buildUuid: string, isStopped: () => Promise<boolean>, timeoutMs: number, pollMs?: number): Promise<boolean>;
 }
 
-export function localSignals(): BuildSignals {
+/** The in-process bus, also what a fleet transport delivers into (`deliver`). */
+export interface LocalSignals extends BuildSignals {
+  /** Raises a signal in this process only (a fleet transport's incoming notifications). */
+  deliver(kind: SignalKind, buildUuid: string): void;
+}
+
+export type SignalKind = "queued" | "cancel" | "logs" | "stopped";
+
+export function localSignals(): LocalSignals {
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
   const on = <T extends unknown[]>(event: string, listener: (...args: T) => void) => {
     bus.on(event, listener as (...args: unknown[]) => void);
     return () => void bus.off(event, listener as (...args: unknown[]) => void);
   };
+  const deliver = (kind: SignalKind, uuid: string) => {
+    if (kind === "queued" || kind === "cancel") bus.emit(kind, uuid);
+    else bus.emit(`${kind}:${uuid}`);
+  };
   return {
-    queued: (uuid) => void bus.emit("queued", uuid),
+    deliver,
+    queued: (uuid) => deliver("queued", uuid),
     onQueued: (listener) => on("queued", listener),
-    cancel: (uuid) => void bus.emit("cancel", uuid),
+    cancel: (uuid) => deliver("cancel", uuid),
     onCancel: (listener) => on("cancel", listener),
-    stopped: (uuid) => void bus.emit(`stopped:${uuid}`),
+    logs: (uuid) => deliver("logs", uuid),
+    onLogs: (uuid, listener) => on(`logs:${uuid}`, listener),
+    stopped: (uuid) => deliver("stopped", uuid),
+    onStopped: (uuid, listener) => on(`stopped:${uuid}`, listener),
     async waitStopped(uuid, isStopped, timeoutMs, pollMs = 100) {
       if (await isStopped()) return true;
       return new Promise<boolean>((resolve) => {
@@ -42,7 +64,7 @@ export function localSignals(): BuildSignals {
           done = true;
           clearTimeout(timer);
           clearInterval(poll);
-          bus.off(`stopped:${uuid}`, check);
+          off();
           resolve(value);
         };
         const check = () => {
@@ -58,7 +80,7 @@ export function localSignals(): BuildSignals {
           void isStopped().then(finish, () => finish(false));
         }, timeoutMs);
         const poll = setInterval(check, pollMs);
-        bus.on(`stopped:${uuid}`, check);
+        const off = on(`stopped:${uuid}`, check);
       });
     },
   };

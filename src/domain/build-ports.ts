@@ -35,6 +35,10 @@ export interface BuildRepository {
   latestOfHook(hookUuid: string): Promise<Build | undefined>;
   /** Queued builds, oldest first, with each account's count of builds in progress. */
   queued(limit: number): Promise<Build[]>;
+  /** Queued builds oldest first, locked for this claim (PostgreSQL: FOR UPDATE SKIP LOCKED). */
+  lockQueued(limit: number): Promise<Build[]>;
+  /** The accounts this transaction may claim builds of: those no other claim holds right now. */
+  lockAccounts(accountIds: string[]): Promise<string[]>;
   inProgressByAccount(): Promise<Map<string, number>>;
   concurrencyLimits(accountIds: string[]): Promise<Map<string, number | null>>;
   /** queued → initializing for this runner; false when someone else took it first. */
@@ -42,13 +46,17 @@ export interface BuildRepository {
   /** A fenced update of a build this runner holds and that has not stopped. */
   update(uuid: string, runnerId: string, patch: Partial<{ status: BuildStatus; running_on: string; version_id: string; preview_url: string }>, at: string): Promise<boolean>;
   /** The single final write. Fenced by runner_id when given; never overwrites a stopped build. */
-  finish(uuid: string, runnerId: string | null, outcome: BuildOutcome, at: string, fromStatuses?: BuildStatus[]): Promise<boolean>;
+  finish(uuid: string, runnerId: string | null, outcome: BuildOutcome, at: string, fromStatuses?: BuildStatus[], leaseExpiredBefore?: string): Promise<boolean>;
   requestCancel(uuid: string, by: string, at: string): Promise<boolean>;
   renewLeases(runnerId: string, until: string): Promise<void>;
   /** Builds in progress whose lease ran out before `now`. */
   expired(now: string): Promise<Build[]>;
   /** Builds in progress held by any of these runners. */
   heldBy(runnerIds: string[]): Promise<Build[]>;
+  /** Builds stopped before `cutoff`, oldest first (retention). */
+  stoppedBefore(cutoff: string, limit: number): Promise<string[]>;
+  /** Deletes these builds (if stopped) and their log lines. */
+  removeWithLogs(uuids: string[]): Promise<{ builds: number; log_lines: number }>;
   minutesUsed(accountId: string, sinceIso: string, nowIso: string): Promise<number>;
   appendLogs(uuid: string, firstLine: number, lines: LogLine[]): Promise<void>;
   readLogs(uuid: string, fromLine: number, limit: number): Promise<LogLine[]>;

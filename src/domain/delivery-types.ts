@@ -38,6 +38,8 @@ export interface DeliveryRepository {
   find(accountId: string, provider: GitProvider, deliveryId: string): Promise<Delivery | undefined>;
   /** Newest first. */
   list(accountId: string, limit: number): Promise<Delivery[]>;
+  /** Deletes up to `limit` deliveries received before `cutoff`; answers how many. */
+  removeBefore(cutoff: string, limit: number): Promise<number>;
   /** Drops all but the newest `keep` deliveries of the account. */
   trim(accountId: string, keep: number): Promise<void>;
 }

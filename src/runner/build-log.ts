@@ -14,14 +14,18 @@ export class BuildLog {
   /** Output chunks waiting for the pipeline; the sandbox's stream is paused above the mark. */
   private pending = 0;
 
-  constructor(store: StorePort, buildUuid: string, startLine: number, capBytes: number, secrets: readonly string[]) {
+  /** `onStored`: lines reached the store (wakes live readers, on any node). */
+  constructor(store: StorePort, buildUuid: string, startLine: number, capBytes: number, secrets: readonly string[], onStored?: () => void) {
     this.pipeline = new LogPipeline({
       secrets,
       capBytes,
       startIndex: startLine,
       // Big batches: one transaction and one statement per 2000 lines keeps ingest fast.
       batchLines: 2000,
-      flush: (lines, first) => store.transaction((r) => r.builds.appendLogs(buildUuid, first, lines)),
+      flush: async (lines, first) => {
+        await store.transaction((r) => r.builds.appendLogs(buildUuid, first, lines));
+        onStored?.();
+      },
     });
   }
 

@@ -16,6 +16,7 @@ import { buildMinutesState } from "../domain/limits.ts";
 import type { StorePort } from "../domain/ports.ts";
 import { cloneUrl } from "../git/url.ts";
 import { Mirrors } from "../git/mirror.ts";
+import type { BuildSignals } from "../domain/build-events.ts";
 import { BuildLog } from "./build-log.ts";
 import { parseWranglerOutput, VersionLineScanner } from "./wrangler-output.ts";
 import { cacheDirFor, cacheRoot, enforceLimits, restore, save } from "./build-cache.ts";
@@ -26,6 +27,7 @@ import { detectSandbox, runStep } from "./sandbox.ts";
 
 export interface PipelineContext {
   store: StorePort;
+  signals: BuildSignals;
   runnerId: string;
   options: RunnerOptions;
   logger: Logger;
@@ -61,7 +63,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const abortReason = () => controller.signal.reason as AbortReason | undefined;
 
   const secrets: string[] = [];
-  const log = new BuildLog(store, uuid, build.log_lines, options.logCapBytes, secrets);
+  const log = new BuildLog(store, uuid, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid));
   let outcome: BuildOutcome = "success";
   try {
     log.line("Initializing build environment...");

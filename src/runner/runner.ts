@@ -18,6 +18,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { BuildSignals } from "../domain/build-events.ts";
+import { reapExpiredLeases, stopAbandoned } from "../domain/lease-reaper.ts";
 import type { Build } from "../domain/build-types.ts";
 import { nowIso } from "../domain/ids.ts";
 import type { StorePort } from "../domain/ports.ts";
@@ -77,6 +78,14 @@ export class Runner {
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
     this.timers.push(setInterval(() => this.schedule(), this.options.pollMs ?? 1000));
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, this.options.leaseTtlMs / 3)));
+    // Any node stops the builds of a runner that went silent (its lease ran out).
+    this.timers.push(
+      setInterval(() => {
+        reapExpiredLeases(this.store, this.signals)
+          .then((reaped) => reaped.forEach((b) => this.logger.warn({ build: b.build_uuid, runner: b.runner_id }, "stopped a build whose lease ran out")))
+          .catch((error: unknown) => this.logger.warn({ err: error }, "lease reaping failed"));
+      }, Math.max(250, this.options.leaseTtlMs / 6)),
+    );
     for (const t of this.timers) t.unref();
     this.schedule();
   }
@@ -90,14 +99,24 @@ export class Runner {
     }
   }
 
-  /** Stops claiming, terminates the builds in progress, waits until their outcome is stored. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming; lets the builds in progress run for up to `drainMs` (leases renewed, cancels
+   * obeyed meanwhile), then terminates the rest and waits until every outcome is stored.
+   */
+  async stop(drainMs = 0): Promise<void> {
     this.stopping = true;
+    await this.scheduling;
+    const running = () => Promise.allSettled([...this.active.values()].map((a) => a.done));
+    if (drainMs > 0 && this.active.size > 0) {
+      this.logger.info({ builds: this.active.size, drain_ms: drainMs }, "draining: letting running builds finish");
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+      clearTimeout(timer);
+    }
+    for (const a of this.active.values()) a.controller.abort("shutdown");
+    await running();
     for (const t of this.timers) clearInterval(t);
     for (const u of this.unsubscribe) u();
-    for (const a of this.active.values()) a.controller.abort("shutdown");
-    await Promise.allSettled([...this.active.values()].map((a) => a.done));
-    await this.scheduling;
   }
 
   /** Coalesces wake-ups: one scheduling pass at a time, one more if woken meanwhile. */
@@ -122,7 +141,12 @@ export class Runner {
     const free = this.options.slots - this.active.size;
     if (free <= 0) return;
     const claimed = await this.store.transaction(async (repos) => {
-      const queued = await repos.builds.queued(500);
+      const locked = await repos.builds.lockQueued(500);
+      if (locked.length === 0) return [];
+      // Counting and claiming an account's builds happens under that account's lock, so two
+      // runners never both take the last free place of an account's concurrency.
+      const accounts = new Set(await repos.builds.lockAccounts([...new Set(locked.map((b) => b.account_id))]));
+      const queued = locked.filter((b) => accounts.has(b.account_id));
       if (queued.length === 0) return [];
       const picked = pickBuilds(
         queued,
@@ -147,6 +171,7 @@ export class Runner {
     const controller = new AbortController();
     const context: PipelineContext = {
       store: this.store,
+      signals: this.signals,
       runnerId: this.id,
       options: this.options,
       mirrors: this.mirrors,
@@ -194,30 +219,14 @@ export class Runner {
    * need not wait for the lease).
    */
   async sweep(): Promise<number> {
-    const now = nowIso();
-    const expired = await this.store.builds.expired(now);
-    const host = hostname();
-    const inProgress = await this.store.builds.heldBy(await this.deadLocalRunners());
-    const gone = new Map([...expired, ...inProgress].map((b) => [b.build_uuid, b]));
-    let count = 0;
-    for (const b of gone.values()) {
-      const stopped = await this.store.transaction(async (repos) => {
-        const at = nowIso();
-        const current = await repos.builds.getByUuid(b.build_uuid);
-        if (!current || current.status === "stopped") return false;
-        const outcome = current.cancel_requested_on ? "cancelled" : "terminated";
-        const line =
-          outcome === "cancelled"
-            ? `Build was cancelled by ${current.cancel_requested_by ?? "a user"} (its runner stopped before confirming)`
-            : `Build was terminated: its runner (${current.runner_id ?? "unknown"}) stopped before the build finished`;
-        if (!(await repos.builds.finish(b.build_uuid, null, outcome, at))) return false;
-        await repos.builds.appendLogs(b.build_uuid, current.log_lines, [[Date.parse(at), line]]);
-        return true;
-      });
-      if (stopped) {
+    const reaped = await reapExpiredLeases(this.store, this.signals);
+    for (const b of reaped) this.logger.warn({ build: b.build_uuid, runner: b.runner_id }, "stopped a build whose lease ran out");
+    let count = reaped.length;
+    for (const b of await this.store.builds.heldBy(await this.deadLocalRunners())) {
+      if (await stopAbandoned(this.store, b)) {
         count++;
         this.signals.stopped(b.build_uuid);
-        this.logger.warn({ build: b.build_uuid, runner: b.runner_id, host }, "stopped a build whose runner is gone");
+        this.logger.warn({ build: b.build_uuid, runner: b.runner_id, host: hostname() }, "stopped a build whose runner process is gone");
       }
     }
     return count;

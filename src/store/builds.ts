@@ -227,6 +227,22 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       const rows = await select().where("account_id", "=", accountId).where("trigger_uuid", "=", triggerUuid).where("status", "<>", "stopped").execute();
       return rows.map(toBuild);
     },
+    async lockQueued(limit) {
+      let q = select().where("status", "=", "queued").orderBy("created_on").orderBy("uuid").limit(limit);
+      // Another runner's claim in progress holds its rows: skip them rather than wait.
+      if (dialect === "postgres") q = q.forUpdate().skipLocked();
+      return (await q.execute()).map(toBuild);
+    },
+    async lockAccounts(accountIds) {
+      if (accountIds.length === 0) return [];
+      // SQLite: the write transaction (BEGIN IMMEDIATE) already serializes every claim.
+      if (dialect !== "postgres") return accountIds;
+      // One runner at a time counts and claims an account's builds, so the concurrency limit
+      // holds across the fleet. NO KEY UPDATE does not block the API inserting builds (their
+      // foreign key takes KEY SHARE); SKIP LOCKED leaves a busy account to the next pass.
+      const rows = await db.selectFrom("accounts").select("id").where("id", "in", accountIds).orderBy("id").forNoKeyUpdate().skipLocked().execute();
+      return rows.map((r) => r.id);
+    },
     async queued(limit) {
       const rows = await select().where("status", "=", "queued").orderBy("created_on").orderBy("uuid").limit(limit).execute();
       return rows.map(toBuild);
@@ -264,7 +280,7 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
         .executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
     },
-    async finish(uuid, runnerId, outcome, at, fromStatuses) {
+    async finish(uuid, runnerId, outcome, at, fromStatuses, leaseExpiredBefore) {
       let q = db
         .updateTable("builds")
         .set({ status: "stopped", build_outcome: outcome, stopped_on: at, modified_on: at, lease_expires_on: null })
@@ -272,6 +288,8 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
         .where("status", "<>", "stopped");
       if (runnerId !== null) q = q.where("runner_id", "=", runnerId);
       if (fromStatuses) q = q.where("status", "in", fromStatuses);
+      // A reaper stops a build only if its lease is still out: a renewal that won the race keeps it.
+      if (leaseExpiredBefore !== undefined) q = q.where("lease_expires_on", "<", leaseExpiredBefore);
       const result = await q.executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
     },
@@ -301,6 +319,23 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       if (runnerIds.length === 0) return [];
       const rows = await select().where("status", "in", ["initializing", "running"]).where("runner_id", "in", runnerIds).execute();
       return rows.map(toBuild);
+    },
+    async stoppedBefore(cutoff, limit) {
+      const rows = await db
+        .selectFrom("builds")
+        .select("uuid")
+        .where("status", "=", "stopped")
+        .where("stopped_on", "<", cutoff)
+        .orderBy("stopped_on")
+        .limit(limit)
+        .execute();
+      return rows.map((r) => r.uuid);
+    },
+    async removeWithLogs(uuids) {
+      if (uuids.length === 0) return { builds: 0, log_lines: 0 };
+      const logs = await db.deleteFrom("build_logs").where("build_uuid", "in", uuids).executeTakeFirst();
+      const builds = await db.deleteFrom("builds").where("uuid", "in", uuids).where("status", "=", "stopped").executeTakeFirst();
+      return { builds: Number(builds.numDeletedRows), log_lines: Number(logs.numDeletedRows) };
     },
     async minutesUsed(accountId, sinceIso, nowIso) {
       // Time between running_on and stopped_on (or now), for builds that ran this period.

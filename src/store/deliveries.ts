@@ -49,6 +49,11 @@ export function deliveryRepository(db: Tx): DeliveryRepository {
         .execute();
       return rows.map(toDelivery);
     },
+    async removeBefore(cutoff, limit) {
+      const ids = db.selectFrom("webhook_deliveries").select("id").where("received_on", "<", cutoff).orderBy("received_on").limit(limit);
+      const result = await db.deleteFrom("webhook_deliveries").where("id", "in", ids).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
     async trim(accountId, keep) {
       const edge = await db
         .selectFrom("webhook_deliveries")

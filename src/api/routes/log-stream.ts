@@ -10,9 +10,11 @@
  * final `end` event carries `{build_outcome, status: "stopped"}` and the stream closes.
  *
  * Auth, params and the 404 for an unknown or foreign build go through the usual route wrapper
- * and envelope; only then is the reply hijacked. While the build runs the store is polled
- * (`pollMs`); a `: ping` comment goes out after `heartbeatMs` without a write. Writes respect
- * back-pressure. A client that disconnects stops the loop at once (no timer or listener stays).
+ * and envelope; only then is the reply hijacked. While the build runs the stream sleeps until the
+ * runner signals stored lines or the end (LISTEN/NOTIFY in a fleet, so any API node serves any
+ * build), and reads the store at least every `pollMs` in case a signal was lost; a `: ping`
+ * comment goes out after `heartbeatMs` without a write. Writes respect back-pressure. A client
+ * that disconnects stops the loop at once (no timer or listener stays).
  */
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
@@ -23,7 +25,7 @@ import { defineRoute, ok } from "../route.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
 
 /** Tunables (tests shorten them). */
-export const logStreamOptions = { pollMs: 100, heartbeatMs: 15_000, batchLines: 1000 };
+export const logStreamOptions = { pollMs: 1000, heartbeatMs: 15_000, batchLines: 1000 };
 
 /** Times a stream waited for 'drain' (tests check that back-pressure is respected). */
 export const logStreamStats = { drainWaits: 0 };
@@ -69,6 +71,12 @@ export const streamBuildLogs = defineRoute({
       wake?.();
     };
     raw.on("close", onClose);
+    let signalled = false;
+    const onSignal = () => {
+      signalled = true;
+      wake?.();
+    };
+    const unsubscribe = [deps.builds.signals.onLogs(build.build_uuid, onSignal), deps.builds.signals.onStopped(build.build_uuid, onSignal)];
     // The client may have gone while the build was read: its 'close' has been emitted already.
     if (raw.destroyed || !raw.socket || raw.socket.destroyed) closed = true;
     active++;
@@ -109,15 +117,19 @@ export const streamBuildLogs = defineRoute({
           return ok(null);
         }
         if (Date.now() - lastWrite >= logStreamOptions.heartbeatMs) await send(": ping\n\n");
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, logStreamOptions.pollMs);
-          function done() {
-            clearTimeout(timer);
-            wake = undefined;
-            resolve();
-          }
-          wake = done;
-        });
+        // A signal that came while we were reading is not lost: it set `signalled`.
+        if (!signalled) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, logStreamOptions.pollMs);
+            function done() {
+              clearTimeout(timer);
+              wake = undefined;
+              resolve();
+            }
+            wake = done;
+          });
+        }
+        signalled = false;
         if (closed || (watchShutdown && !server.listening)) return ok(null);
         const fresh = await deps.store.builds.get(params.account_id, params.build_uuid);
         // Deleted meanwhile (pruned): nothing more will come.
@@ -131,6 +143,7 @@ export const streamBuildLogs = defineRoute({
     } finally {
       active--;
       raw.off("close", onClose);
+      for (const off of unsubscribe) off();
       wake = undefined;
       if (!raw.writableEnded) raw.destroy();
     }

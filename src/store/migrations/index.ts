@@ -4,6 +4,7 @@ import * as m0002 from "./0002_configuration.ts";
 import * as m0003 from "./0003_builds.ts";
 import * as m0004 from "./0004_build_branch.ts";
 import * as m0005 from "./0005_webhooks.ts";
+import * as m0006 from "./0006_retention.ts";
 
 export interface Migration {
   name: string;
@@ -18,4 +19,5 @@ export const migrations: Migration[] = [
   { name: "0003_builds", ...m0003 },
   { name: "0004_build_branch", ...m0004 },
   { name: "0005_webhooks", ...m0005 },
+  { name: "0006_retention", ...m0006 },
 ];
