@@ -35,6 +35,8 @@ export interface BuildRepository {
   latestOfHook(hookUuid: string): Promise<Build | undefined>;
   /** Queued builds, oldest first, with each account's count of builds in progress. */
   queued(limit: number): Promise<Build[]>;
+  /** Whether this runner still holds this unfinished build (locked for the rest of the transaction on PostgreSQL). */
+  holds(uuid: string, runnerId: string): Promise<boolean>;
   /** Queued builds oldest first, locked for this claim (PostgreSQL: FOR UPDATE SKIP LOCKED). */
   lockQueued(limit: number): Promise<Build[]>;
   /** The accounts this transaction may claim builds of: those no other claim holds right now. */

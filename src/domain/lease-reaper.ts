@@ -22,7 +22,9 @@ export async function stopAbandoned(store: StorePort, build: Build, leaseBefore?
         ? `Build was cancelled by ${current.cancel_requested_by ?? "a user"} (its runner stopped before confirming)`
         : `Build was terminated: its runner (${current.runner_id ?? "unknown"}) stopped before the build finished`;
     if (!(await repos.builds.finish(build.build_uuid, null, outcome, at, undefined, leaseBefore))) return false;
-    await repos.builds.appendLogs(build.build_uuid, current.log_lines, [[Date.parse(at), line]]);
+    // Counted after the final write: a runner still flushing held the row until its lines landed.
+    const lines = (await repos.builds.getByUuid(build.build_uuid))?.log_lines ?? current.log_lines;
+    await repos.builds.appendLogs(build.build_uuid, lines, [[Date.parse(at), line]]);
     return true;
   });
 }

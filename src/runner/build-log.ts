@@ -7,6 +7,14 @@
 import type { StorePort } from "../domain/ports.ts";
 import { LogPipeline } from "./log-lines.ts";
 
+/** The build was stopped by someone else (lease expired, reaped): this runner's lines are refused. */
+export class LostClaimError extends Error {
+  constructor(buildUuid: string) {
+    super(`build ${buildUuid} is no longer held by this runner; its log lines were refused`);
+    this.name = "LostClaimError";
+  }
+}
+
 export class BuildLog {
   private readonly pipeline: LogPipeline;
   private chain: Promise<void> = Promise.resolve();
@@ -15,7 +23,16 @@ export class BuildLog {
   private pending = 0;
 
   /** `onStored`: lines reached the store (wakes live readers, on any node). */
-  constructor(store: StorePort, buildUuid: string, startLine: number, capBytes: number, secrets: readonly string[], onStored?: () => void) {
+  constructor(
+    store: StorePort,
+    buildUuid: string,
+    /** Log writes are fenced like every other write: only the runner holding the build may append. */
+    runnerId: string,
+    startLine: number,
+    capBytes: number,
+    secrets: readonly string[],
+    onStored?: () => void,
+  ) {
     this.pipeline = new LogPipeline({
       secrets,
       capBytes,
@@ -23,7 +40,10 @@ export class BuildLog {
       // Big batches: one transaction and one statement per 2000 lines keeps ingest fast.
       batchLines: 2000,
       flush: async (lines, first) => {
-        await store.transaction((r) => r.builds.appendLogs(buildUuid, first, lines));
+        await store.transaction(async (r) => {
+          if (!(await r.builds.holds(buildUuid, runnerId))) throw new LostClaimError(buildUuid);
+          await r.builds.appendLogs(buildUuid, first, lines);
+        });
         onStored?.();
       },
     });

@@ -63,7 +63,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const abortReason = () => controller.signal.reason as AbortReason | undefined;
 
   const secrets: string[] = [];
-  const log = new BuildLog(store, uuid, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid));
+  const log = new BuildLog(store, uuid, runnerId, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid));
   let outcome: BuildOutcome = "success";
   try {
     log.line("Initializing build environment...");

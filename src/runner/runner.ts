@@ -138,8 +138,12 @@ export class Runner {
   }
 
   private async claimAndRun(): Promise<void> {
+    if (this.options.slots - this.active.size <= 0) return;
+    // Least loaded first: every runner hears of a freed place (a queued signal goes out when a
+    // build ends), and a busy one gives the idle ones a head start of 15 ms per running build.
+    if (this.active.size > 0) await new Promise((resolve) => setTimeout(resolve, 15 * this.active.size));
     const free = this.options.slots - this.active.size;
-    if (free <= 0) return;
+    if (free <= 0 || this.stopping) return;
     const claimed = await this.store.transaction(async (repos) => {
       const locked = await repos.builds.lockQueued(500);
       if (locked.length === 0) return [];
@@ -182,7 +186,8 @@ export class Runner {
       .finally(() => {
         this.active.delete(build.build_uuid);
         this.signals.stopped(build.build_uuid);
-        this.schedule();
+        // The account's place is free again: wake every runner of the fleet, this one included.
+        this.signals.queued(build.build_uuid);
       });
     this.active.set(build.build_uuid, { build, controller, done });
   }

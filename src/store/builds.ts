@@ -227,6 +227,12 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       const rows = await select().where("account_id", "=", accountId).where("trigger_uuid", "=", triggerUuid).where("status", "<>", "stopped").execute();
       return rows.map(toBuild);
     },
+    async holds(uuid, runnerId) {
+      let q = db.selectFrom("builds").select("uuid").where("uuid", "=", uuid).where("runner_id", "=", runnerId).where("status", "<>", "stopped");
+      // Held until the caller's transaction ends: a reaper's final write waits for these lines.
+      if (dialect === "postgres") q = q.forUpdate();
+      return (await q.executeTakeFirst()) !== undefined;
+    },
     async lockQueued(limit) {
       let q = select().where("status", "=", "queued").orderBy("created_on").orderBy("uuid").limit(limit);
       // Another runner's claim in progress holds its rows: skip them rather than wait.

@@ -59,3 +59,29 @@ export async function startServer(
   });
   return { child, base, stdout: () => out, stderr: () => err, exited };
 }
+
+/** Starts `kiln runner …` and resolves once it has claimed its first chance to run builds. */
+export async function startRunner(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; id: string; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [KILN_BIN, "runner", "--log-level", "info", ...args], {
+    env: { ...cleanEnv(), ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const id = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`runner did not start:\n${err}`)), 30_000);
+    child.stderr?.on("data", (d: Buffer) => {
+      err = (err + d.toString()).slice(-262_144);
+      const m = /"runner":"([^"]+)".*"msg":"runner ready"/.exec(err);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then((code) => reject(new Error(`runner exited with ${code}:\n${err}`)));
+  });
+  return { child, id, stderr: () => err, exited };
+}
