@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, builds, cache)
+ * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, builds, cache, fleet, table)
  * and prints one JSON summary. Figures go to docs/benchmarks.md.
  */
 import os from "node:os";
@@ -10,6 +10,8 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   cancel: async () => (await import("./cancel.ts")).benchCancel(),
   builds: async () => (await import("./builds.ts")).benchBuilds(),
   cache: async () => (await import("./cache.ts")).benchCache(),
+  fleet: async () => (await import("./fleet.ts")).benchFleet(),
+  table: async () => (await import("./big-table.ts")).benchBigTable(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
