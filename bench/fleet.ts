@@ -106,7 +106,8 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
     for (const n of [1, 2, 4]) {
       const f = await startFleet(repo, 1, n, "");
       try {
-        await waitFor("warm-up", async () => allStopped(f, [await createBuild(f, 0, "main")]), 60_000);
+        const warm = await createBuild(f, 0, "main");
+        await waitFor("warm-up", () => allStopped(f, [warm]), 60_000);
         const t0 = performance.now();
         const uuids = await Promise.all(branches.slice(0, BUILDS).map((b) => createBuild(f, 0, b)));
         await waitFor("all builds", () => allStopped(f, uuids), 300_000);
