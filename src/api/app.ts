@@ -7,7 +7,7 @@
  * Fastify's own (body too large, bad URL), goes through one error handler.
  */
 import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { authenticate, authorize } from "../domain/auth.ts";
 import { errors, KilnError } from "../errors.ts";
 import { isUniqueViolation } from "../store/database.ts";
@@ -49,6 +49,12 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     bodyLimit: BODY_LIMIT,
     routerOptions: { ignoreTrailingSlash: true },
     requestIdHeader: false,
+    // A path Fastify cannot decode (`%`, `%zz`) never reaches the error handler: answered here,
+    // in the envelope, as the unknown route it is.
+    frameworkErrors: (_error, req, reply) => {
+      const e = errors.noRoute((req.url.split("?")[0] ?? "").slice(0, 200));
+      void (reply as FastifyReply).code(e.status).send(failure(e.errors));
+    },
     genReqId: (req) => {
       const incoming = req.headers["x-request-id"];
       return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
