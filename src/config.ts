@@ -162,3 +162,31 @@ export function loadConfig(
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
 }
+
+/**
+ * The command-line client (`kiln builds …`, `kiln triggers …`): it talks HTTP to any Workers
+ * Builds API, Kiln's or Cloudflare's, so its settings fall back to Cloudflare's own variables.
+ */
+export interface ClientConfig {
+  /** Includes /client/v4. */
+  apiUrl: string;
+  apiToken: string;
+  accountId: string;
+}
+
+export const clientOptions = [
+  { key: "apiUrl", flag: "api-url", env: "KILN_API_URL", arg: "url", description: "Workers Builds API base, /client/v4 included (default http://127.0.0.1:8787/client/v4; Cloudflare: https://api.cloudflare.com/client/v4)" },
+  { key: "apiToken", flag: "api-token", env: "KILN_API_TOKEN", arg: "token", description: "API token (falls back to CLOUDFLARE_API_TOKEN)" },
+  { key: "account", flag: "account", env: "KILN_ACCOUNT_ID", arg: "id", description: "account id (falls back to CLOUDFLARE_ACCOUNT_ID)" },
+] as const;
+
+export function loadClientConfig(flags: { apiUrl?: unknown; apiToken?: unknown; account?: unknown }, env: NodeJS.ProcessEnv): ClientConfig {
+  const pick = (flag: unknown, ...vars: (string | undefined)[]) => (typeof flag === "string" && flag !== "" ? flag : vars.find((v) => v !== undefined && v !== ""));
+  const apiUrl = pick(flags.apiUrl, env.KILN_API_URL) ?? "http://127.0.0.1:8787/client/v4";
+  if (!/^https?:\/\/[^\s]+$/.test(apiUrl)) throw new ConfigError("invalid --api-url (or KILN_API_URL): must be an http:// or https:// URL ending in /client/v4");
+  const apiToken = pick(flags.apiToken, env.KILN_API_TOKEN, env.CLOUDFLARE_API_TOKEN);
+  if (!apiToken) throw new ConfigError("missing --api-token (or KILN_API_TOKEN, or CLOUDFLARE_API_TOKEN)");
+  const accountId = pick(flags.account, env.KILN_ACCOUNT_ID, env.CLOUDFLARE_ACCOUNT_ID);
+  if (!accountId) throw new ConfigError("missing --account (or KILN_ACCOUNT_ID, or CLOUDFLARE_ACCOUNT_ID)");
+  return { apiUrl: apiUrl.replace(/\/+$/, ""), apiToken, accountId };
+}

@@ -10,6 +10,8 @@ import { registerAdmin } from "./admin.ts";
 import { EXIT_ERROR, EXIT_USAGE, UsageError } from "./output.ts";
 import { registerServe } from "./serve.ts";
 import { registerRunner } from "./runner.ts";
+import { BuildNotSucceeded, registerClient } from "./client/commands.ts";
+import { ApiError, TransportError } from "./client/api-client.ts";
 import { registerPreviews } from "./previews.ts";
 
 export function buildProgram(): Command {
@@ -21,6 +23,7 @@ export function buildProgram(): Command {
   registerRunner(program);
   registerAdmin(program);
   registerPreviews(program);
+  registerClient(program);
   // Every subcommand reports usage errors through the same exit path.
   const override = (cmd: Command) => {
     cmd.exitOverride();
@@ -43,6 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`kiln: ${error.message}\n`);
       return EXIT_USAGE;
+    }
+    // A followed build that did not succeed: its outcome is already on stderr.
+    if (error instanceof BuildNotSucceeded) return EXIT_ERROR;
+    if (error instanceof ApiError || error instanceof TransportError) {
+      process.stderr.write(`kiln: ${error.message}\n`);
+      return EXIT_ERROR;
     }
     if (error instanceof AdminError || error instanceof KilnError) {
       process.stderr.write(`kiln: ${error.message}\n`);

@@ -22,7 +22,8 @@ export interface BuildRepository {
   recordReport(uuid: string, record: { state: BuildStatus | null; attempts: number; next_on: string | null; pending: boolean }): Promise<void>;
   get(accountId: string, uuid: string): Promise<Build | undefined>;
   getByUuid(uuid: string): Promise<Build | undefined>;
-  listByWorker(accountId: string, workerTag: string, page: Page): Promise<Paged<Build>>;
+  /** `filter.outcome` "none": builds not stopped yet. */
+  listByWorker(accountId: string, workerTag: string, page: Page, filter?: { branch?: string; outcome?: BuildOutcome | "none" }): Promise<Paged<Build>>;
   listByPreview(accountId: string, previewId: string, page: Page): Promise<Paged<Build>>;
   latestByWorkers(accountId: string, workerTags: string[]): Promise<Build[]>;
   byVersionIds(accountId: string, versionIds: string[]): Promise<Build[]>;

@@ -185,8 +185,14 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       const row = await select().where("uuid", "=", uuid).executeTakeFirst();
       return row && toBuild(row);
     },
-    listByWorker: (accountId, workerTag, page) =>
-      paged((q) => q.where("account_id", "=", accountId).where("worker_tag", "=", workerTag), page),
+    listByWorker: (accountId, workerTag, page, filter = {}) =>
+      paged((q) => {
+        let w = q.where("account_id", "=", accountId).where("worker_tag", "=", workerTag);
+        if (filter.branch !== undefined) w = w.where("branch", "=", filter.branch);
+        if (filter.outcome === "none") w = w.where("build_outcome", "is", null);
+        else if (filter.outcome !== undefined) w = w.where("build_outcome", "=", filter.outcome);
+        return w;
+      }, page),
     listByPreview: (accountId, previewId, page) =>
       paged((q) => q.where("account_id", "=", accountId).where("preview_id", "=", previewId), page),
     async latestByWorkers(accountId, workerTags) {

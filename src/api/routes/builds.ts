@@ -118,15 +118,19 @@ export const listBuildsByScript = defineRoute({
   method: "GET",
   path: "/accounts/:account_id/builds/workers/:external_script_id/builds",
   operationId: "listBuildsByScript",
-  summary: "Builds of a Worker, newest first",
+  summary: "Builds of a Worker, newest first; Kiln extension filters: `branch` (exact) and `outcome` (a build_outcome, or `none` for unfinished builds)",
   tag: "Workers",
   auth: "read",
   params: accountParams.extend({ external_script_id: z.string() }),
-  query: pageQuery,
+  query: pageQuery.extend({
+    branch: z.string().min(1, "must not be empty").max(256, "must be at most 256 characters").optional(),
+    outcome: z.enum(["success", "fail", "skipped", "cancelled", "terminated", "none"], { error: "must be success, fail, skipped, cancelled, terminated or none" }).optional(),
+  }),
   result: z.array(build),
   async handler({ params, query, deps }) {
     if (!(await deps.store.workers.getByTag(params.account_id, params.external_script_id))) throw errors.notFound();
-    const paged = await deps.store.builds.listByWorker(params.account_id, params.external_script_id, query);
+    const filter = { ...(query.branch !== undefined ? { branch: query.branch } : {}), ...(query.outcome !== undefined ? { outcome: query.outcome } : {}) };
+    const paged = await deps.store.builds.listByWorker(params.account_id, params.external_script_id, query, filter);
     return ok(await present(deps.store, paged.items), pagedInfo(query, paged));
   },
 });

@@ -1,0 +1,118 @@
+/**
+ * A small client of the Workers Builds API (Kiln's or Cloudflare's): the envelope unwrapped,
+ * API errors raised with their code and message, and the server-sent events of Kiln's live log.
+ */
+const TIMEOUT_MS = 30_000;
+
+/** An error answered by the API (code and message from the envelope). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = "ApiError";
+  }
+}
+
+/** The API could not be reached or answered something that is not the envelope. */
+export class TransportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TransportError";
+  }
+}
+
+export interface Envelope<T> {
+  success: boolean;
+  errors: { code: number; message: string }[];
+  result: T;
+  result_info?: { page: number; per_page: number; count: number; total_count: number; total_pages?: number };
+}
+
+export interface SseEvent {
+  id: string | undefined;
+  event: string;
+  data: string;
+}
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { authorization: `Bearer ${this.token}`, "user-agent": "kiln-cli", ...extra };
+  }
+
+  private async fetch(path: string, init: RequestInit, timeoutMs: number | undefined = TIMEOUT_MS): Promise<Response> {
+    try {
+      return await fetch(`${this.baseUrl}${path}`, { ...init, ...(timeoutMs ? { signal: AbortSignal.timeout(timeoutMs) } : {}) });
+    } catch (error) {
+      const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
+      throw new TransportError(`cannot reach ${this.baseUrl}: ${cause}`);
+    }
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<Envelope<T>> {
+    const response = await this.fetch(path, {
+      method,
+      headers: this.headers(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let envelope: Envelope<T>;
+    try {
+      envelope = JSON.parse(text) as Envelope<T>;
+    } catch {
+      throw new TransportError(`${method} ${path}: HTTP ${response.status}, not a JSON answer: ${text.slice(0, 200)}`);
+    }
+    if (!envelope.success) {
+      const first = envelope.errors?.[0];
+      throw new ApiError(response.status, first?.code ?? 0, first?.message ?? `HTTP ${response.status}`);
+    }
+    return envelope;
+  }
+
+  /**
+   * Server-sent events from `path`, or undefined when the server has no such stream (not Kiln):
+   * anything but a 200 text/event-stream answer.
+   */
+  async events(path: string, signal?: AbortSignal): Promise<AsyncGenerator<SseEvent> | undefined> {
+    const response = await this.fetch(path, { headers: this.headers({ accept: "text/event-stream" }), ...(signal ? { signal } : {}) }, undefined);
+    if (response.status !== 200 || !response.headers.get("content-type")?.startsWith("text/event-stream") || !response.body) {
+      await response.body?.cancel().catch(() => undefined);
+      return undefined;
+    }
+    return parseSse(response.body);
+  }
+}
+
+async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let event: SseEvent = { id: undefined, event: "message", data: "" };
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).replace(/\r$/, "");
+      buffer = buffer.slice(nl + 1);
+      if (line === "") {
+        if (event.data !== "" || event.event !== "message") yield event;
+        event = { id: undefined, event: "message", data: "" };
+      } else if (line.startsWith(":")) {
+        continue;
+      } else {
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") event.data = event.data === "" ? value : `${event.data}\n${value}`;
+        else if (field === "event") event.event = value;
+        else if (field === "id") event.id = value;
+      }
+    }
+  }
+}
