@@ -36,6 +36,7 @@ export const runnerOptions: OptionSpec[] = [
   { key: "cancelGrace", flag: "cancel-grace", env: "KILN_CANCEL_GRACE", arg: "seconds", description: "SIGTERM → SIGKILL grace on cancel (default 5)" },
   { key: "leaseTtl", flag: "lease-ttl", env: "KILN_LEASE_TTL", arg: "seconds", description: "a runner silent this long loses its builds (default 30)" },
   { key: "logCap", flag: "log-cap", env: "KILN_LOG_CAP", arg: "bytes", description: "per-build log cap; past it head and tail are kept (default 67108864)" },
+  { key: "workspaceLimit", flag: "workspace-limit", env: "KILN_WORKSPACE_LIMIT", arg: "bytes", description: "a build whose workspace and HOME grow past this is terminated (default 21474836480, 20 GiB)" },
   { key: "drainTimeout", flag: "drain-timeout", env: "KILN_DRAIN_TIMEOUT", arg: "seconds", description: "on SIGTERM, running builds may finish for this long before they are terminated (default 60)" },
   { key: "buildUser", flag: "build-user", env: "KILN_BUILD_USER", arg: "user", description: "unprivileged user builds run as when Kiln runs as root (default nobody)" },
 ];
@@ -109,6 +110,7 @@ export const configSchema = z.object({
   leaseTtl: positive(3600).default(30),
   drainTimeout: z.coerce.number({ error: "must be a number" }).min(0, "must be 0 or more").max(24 * 3600, "must be at most 86400").default(60),
   logCap: positive(2 ** 40).int("must be a whole number").min(65_536, "must be at least 65536").default(64 * 1024 * 1024),
+  workspaceLimit: positive(2 ** 50).int("must be a whole number").min(1_048_576, "must be at least 1048576").default(20 * 1024 ** 3),
   buildUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name").default("nobody"),
   githubToken: secretText.optional(),
   gitlabToken: secretText.optional(),

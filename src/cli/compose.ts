@@ -66,6 +66,7 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
           buildTimeoutMs: config.buildTimeout * 1000,
           cancelGraceMs: config.cancelGrace * 1000,
           logCapBytes: config.logCap,
+          workspaceLimitBytes: config.workspaceLimit,
           buildUser: config.buildUser,
           dataDir: config.dataDir,
           gitUrlTemplate: config.gitUrlTemplate,

@@ -24,6 +24,7 @@ import { resolveUser } from "./sandbox-mode.ts";
 import { detectedToolsLine, detectProject, installCommand, installLine, managerVersionWarning, missingToolLine, nodeVersionWarning, toolVersions } from "./tools.ts";
 import type { RunnerOptions } from "./runner.ts";
 import { detectSandbox, runStep } from "./sandbox.ts";
+import { watchWorkspace, workspaceLimitLine, type WorkspaceWatchdog } from "./workspace-watchdog.ts";
 
 export interface PipelineContext {
   store: StorePort;
@@ -38,7 +39,7 @@ export interface PipelineContext {
 const STEP_LIMITS = { pids: 4096, memoryBytes: 8 * 1024 ** 3 };
 
 /** Why a build's AbortSignal fired. */
-type AbortReason = "cancelled" | "shutdown" | "lost" | "timeout";
+type AbortReason = "cancelled" | "shutdown" | "lost" | "timeout" | "workspace";
 
 class Stop extends Error {
   constructor(
@@ -65,6 +66,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const secrets: string[] = [];
   const log = new BuildLog(store, uuid, runnerId, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid));
   let outcome: BuildOutcome = "success";
+  let watchdog: WorkspaceWatchdog | undefined;
   try {
     log.line("Initializing build environment...");
     const sandbox = await detectSandbox();
@@ -146,6 +148,18 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     if (build.metadata.deploy_command.trim()) steps.push(["deploy", build.metadata.deploy_command]);
     const outputFile = path.join(home, ".wrangler-output.ndjson");
     const versionLines = new VersionLineScanner();
+    // The disk limit: measured while the steps run; over it, the same abort as a cancel.
+    if (steps.length > 0) {
+      watchdog = watchWorkspace({
+        dir: work,
+        limitBytes: options.workspaceLimitBytes,
+        onExceeded: (used) => {
+          ctx.logger.warn({ build: uuid, used_bytes: used, limit_bytes: options.workspaceLimitBytes }, "build exceeded the workspace limit");
+          controller.abort("workspace");
+        },
+        onError: (error) => ctx.logger.warn({ build: uuid, err: error }, "could not measure the build's workspace"),
+      });
+    }
     for (const [kind, command] of steps) {
       log.line(kind === "install" ? installLine(command) : `Executing user ${kind} command: ${command}`);
       const deploying = kind === "deploy";
@@ -181,6 +195,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         }
       }
     }
+    await watchdog?.stop();
     checkAbort(controller.signal);
     if (cache) {
       // Saved only after a successful build, before the workspace goes.
@@ -198,6 +213,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       log.line(`Build was terminated: ${(error as Error).message}`);
     }
   } finally {
+    await watchdog?.stop();
     clearTimeout(timer);
     signal.removeEventListener("abort", forward);
   }
@@ -211,6 +227,9 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     } else if (reason === "timeout") {
       outcome = "terminated";
       log.line("Build was timed out");
+    } else if (reason === "workspace") {
+      outcome = "terminated";
+      log.line(workspaceLimitLine(options.workspaceLimitBytes));
     } else if (reason === "shutdown") {
       outcome = "terminated";
       log.line("Build was terminated: the server shut down before the build finished");

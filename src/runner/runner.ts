@@ -33,6 +33,8 @@ export interface RunnerOptions {
   buildTimeoutMs: number;
   cancelGraceMs: number;
   logCapBytes: number;
+  /** A build whose work dir (workspace + HOME) grows past this is terminated (workspace-watchdog.ts). */
+  workspaceLimitBytes: number;
   buildUser: string;
   /** Kiln's data dir: hidden inside the sandbox; workspaces and git mirrors live under it. */
   dataDir: string;
