@@ -56,6 +56,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const work = path.join(options.dataDir, "work", uuid);
   const workspace = path.join(work, "repo");
   const home = path.join(work, "home");
+  // The build's /tmp and /var/tmp (bound over them in the sandbox): private, and measured with the workspace.
+  const tmp = path.join(work, "tmp");
   // The timeout shares the cancel path: one controller, one reason.
   const controller = new AbortController();
   const forward = () => controller.abort(signal.reason);
@@ -73,6 +75,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     log.line(`Sandbox: ${sandbox.mode} (${sandbox.detail})`);
     await fs.mkdir(workspace, { recursive: true });
     await fs.mkdir(home, { recursive: true });
+    await fs.mkdir(tmp, { recursive: true });
+    await fs.chmod(tmp, 0o1777);
 
     const tokenSecret = await store.buildTokens.secret(build.account_id, build.metadata.build_token_uuid);
     if (tokenSecret === undefined) throw new Stop("fail", BUILD_TOKEN_GONE);
@@ -169,6 +173,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         home,
         workspace: work,
         hideDirs: [options.dataDir],
+        tmp,
         user: process.getuid?.() === 0 ? options.buildUser : undefined,
         signal: controller.signal,
         graceMs: options.cancelGraceMs,

@@ -81,6 +81,15 @@ each() {
     shift 2
   done
 }
+count() {
+  tag=$1 n=0
+  shift
+  while [ $# -ge 2 ]; do
+    if [ "$1" = "$tag" ]; then n=$((n + 1)); fi
+    shift 2
+  done
+  echo "$n"
+}
 join_cgroup() { echo 0 > "$1/cgroup.procs" || echo "kiln-sandbox: could not join cgroup $1" >&2; }
 opened=3
 open_keep() {
@@ -88,7 +97,7 @@ open_keep() {
   if [ "$opened" -gt 9 ]; then echo "kiln-sandbox: too many kept directories" >&2; exit 125; fi
   eval "exec $opened<\"\$1\""
 }
-hide_dir() { "$mnt" -t tmpfs -o size=1m,mode=0755,nosuid,nodev,noexec kiln-hidden "$1"; }
+hide_dir() { mkdir -p -- "$1"; "$mnt" -t tmpfs -o size=1m,mode=0755,nosuid,nodev,noexec kiln-hidden "$1"; }
 bound=3
 bind_keep() {
   bound=$((bound + 1))
@@ -96,8 +105,17 @@ bind_keep() {
   "$mnt" -c --bind "/proc/self/fd/$bound" "$1"
   eval "exec $bound<&-"
 }
+bind_scratch() {
+  bound=$((bound + 1))
+  "$mnt" -c --bind "/proc/self/fd/$bound" "$1"
+  eval "exec $bound<&-"
+}
 each cgroup join_cgroup "$@"
 each keep open_keep "$@"
+each scratchsrc open_keep "$@"
+bound=$((bound + $(count keep "$@")))
+each scratch bind_scratch "$@"
+bound=3
 each hide hide_dir "$@"
 each keep bind_keep "$@"
 each rehide hide_dir "$@"
@@ -176,6 +194,8 @@ export interface NamespaceParams {
   hideDirs: string[];
   /** Hidden dirs that lie inside a kept dir: covered again after the kept dirs are bound. */
   rehideDirs: string[];
+  /** A build's private dir bound over a shared one (/tmp): opened before the hiding, bound first. */
+  scratch?: { source: string; target: string }[];
 }
 
 /** The argv of a namespace step (file = args[0]). */
@@ -185,6 +205,7 @@ export function namespaceArgv(tools: Tools, p: NamespaceParams): string[] {
     ...p.keepDirs.flatMap((d) => ["keep", d]),
     ...p.hideDirs.flatMap((d) => ["hide", d]),
     ...p.rehideDirs.flatMap((d) => ["rehide", d]),
+    ...(p.scratch ?? []).flatMap((x) => ["scratchsrc", x.source, "scratch", x.target]),
   ];
   return [
     tools.setpriv,

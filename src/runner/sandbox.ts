@@ -50,6 +50,11 @@ export interface SandboxOptions {
   workspace: string;
   /** Directories covered by an empty tmpfs inside the sandbox (Kiln's data dir); workspace and HOME stay visible. */
   hideDirs: string[];
+  /**
+   * The build's own temporary directory (created, mode 1777): bound over /tmp and /var/tmp in
+   * the sandbox, so no build sees what another left there, and it counts toward the workspace.
+   */
+  tmp?: string;
   /** Build user when the runner is root (default "nobody"); ignored otherwise. */
   user?: string;
   /** cgroup limits, applied where the hierarchy is writable. */
@@ -265,6 +270,7 @@ async function runNamespaced(
     keepDirs: plan.keep,
     hideDirs: plan.hide,
     rehideDirs: plan.rehide,
+    scratch: opts.tmp ? ["/tmp", "/var/tmp"].filter((d) => fs.existsSync(d)).map((target) => ({ source: realOrSelf(opts.tmp as string), target })) : [],
   });
   const child = spawn(file, args, {
     cwd: "/",
