@@ -57,7 +57,13 @@ function openPostgres(url: string, max: number): Db {
   // reported here; unhandled, it would crash the process. The pool drops that client and the
   // next query opens a fresh one, so there is nothing else to do.
   pool.on("error", () => undefined);
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // The pool listens for errors only on its idle clients. A client checked out (a transaction
+  // between two statements, a query in flight) whose server goes away emits 'error' too, and
+  // with no listener that crashed the process (test/reliability/faults.test.ts: a PostgreSQL
+  // restart under `kiln serve`). The statement in flight still fails with the error, and the
+  // pool discards the broken client when it is released.
+  pool.on("connect", (client) => client.on("error", () => undefined));
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ridingThroughRestarts(pool) }) });
   const safe = new URL(url);
   safe.password = "";
   return {
@@ -65,6 +71,51 @@ function openPostgres(url: string, max: number): Db {
     dialect: "postgres",
     location: safe.toString(),
     close: () => kysely.destroy(),
+  };
+}
+
+/** How long a connection is waited for while the server restarts (connections refused) before the statement fails. */
+const RECONNECT_BUDGET_MS = 10_000;
+
+/** A failed connection attempt worth another try: the server is down, starting up or shutting down. */
+function transientConnectError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === "string" ? e.code : "";
+  // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up / shutting down).
+  if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "57P01", "57P02", "57P03"].includes(code)) return true;
+  return typeof e?.message === "string" && /^Connection terminated/.test(e.message);
+}
+
+/**
+ * The pool as Kysely sees it, except that a connection refused while a server Kiln already
+ * reached restarts (or fails over) is tried again, with back-off, for up to
+ * RECONNECT_BUDGET_MS. Retrying a connect is always safe: no statement has run on it. Without
+ * it, every write during the few hundred milliseconds of a restart failed, and the first
+ * failed log batch ends a build's log for good (runner/log-lines.ts), so a build that went on
+ * to succeed lost the rest of its output. Before the first successful connection nothing is
+ * retried: a wrong URL at start fails at once.
+ */
+function ridingThroughRestarts(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; end(): Promise<void> } {
+  let reached = false;
+  let ending = false;
+  return {
+    async connect() {
+      const deadline = Date.now() + RECONNECT_BUDGET_MS;
+      for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {
+        try {
+          const client = await pool.connect();
+          reached = true;
+          return client;
+        } catch (error) {
+          if (!reached || ending || !transientConnectError(error) || Date.now() + delay > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    },
+    end() {
+      ending = true;
+      return pool.end();
+    },
   };
 }
 
