@@ -139,6 +139,9 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
           authorize(principal, accountIdOf(request), spec.auth);
         }
       }
+      // PostgreSQL text cannot hold NUL (SQLite can): refused up front, the same on both.
+      const nul = nulField(request.params, "") ?? nulField(request.query, "") ?? nulField(request.body, "body");
+      if (nul !== undefined) throw errors.invalidBody(nul, "must not contain NUL characters");
       const params = spec.params ? parsePart(spec.params, request.params, "params") : request.params;
       const query = spec.query ? parsePart(spec.query, request.query, "query") : {};
       const body = spec.body ? parsePart(spec.body, request.body, "body") : undefined;
@@ -154,6 +157,19 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
       return reply.code(spec.status ?? 200).send(success(out.result, out.result_info));
     },
   });
+}
+
+/** The first field (dotted path) whose key or string value holds a NUL character, if any. */
+function nulField(value: unknown, at: string, depth = 0): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? at || "request" : undefined;
+  if (value === null || typeof value !== "object" || depth > 64) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const here = at ? `${at}.${key}` : key;
+    if (key.includes("\u0000")) return at || "request";
+    const found = nulField(v, here, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function accountIdOf(request: FastifyRequest): string {
