@@ -363,7 +363,8 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     repo = makeRepo({ name: "faults", files: { "a.txt": "a" } });
     dataDir = tempDir("kiln-faults-pg-");
     // Files the builds wait for (visible in the sandbox, readable by its user).
-    gateDir = tempDir("kiln-faults-gate-");
+    // Outside /tmp: each build has its own /tmp.
+    gateDir = fs.mkdtempSync("/var/lib/kiln-faults-gate-");
     fs.chmodSync(gateDir, 0o755);
     const db = ["--database", cluster.url, "--secret-key", secretKey];
     i = await install(
