@@ -16,6 +16,7 @@ import { pgSignals } from "../store/notify.ts";
 import { providerCredential, type GitCredential } from "../git/url.ts";
 import { StatusReporter } from "../webhooks/status-reporter.ts";
 import { webhookRoutes } from "../webhooks/routes.ts";
+import { dashboardRoutes } from "../web/routes.ts";
 import type { FastifyInstance } from "fastify";
 
 export interface Kiln {
@@ -86,6 +87,6 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
     },
     logger.child({ component: "status-reporter" }),
   );
-  return { deps, signals, runner, reporter, plugins: [webhookRoutes], close: async () => fleet?.close() };
+  return { deps, signals, runner, reporter, plugins: [webhookRoutes, dashboardRoutes], close: async () => fleet?.close() };
 }
 

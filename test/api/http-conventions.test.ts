@@ -53,7 +53,7 @@ describe("HTTP conventions", () => {
   after(() => h.close());
 
   it("unknown route → 400 with 7003 and 7000", async () => {
-    for (const path of ["/client/v4/nope", "/", "/client/v4/accounts/x/y/z"]) {
+    for (const path of ["/client/v4/nope", "/no/such/page", "/client/v4/accounts/x/y/z"]) {
       const r = await h.call("GET", path, { token });
       assert.equal(r.status, 400);
       assert.deepEqual(r.body, {
