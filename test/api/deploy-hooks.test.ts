@@ -105,7 +105,11 @@ for (const dialect of dialects()) {
     it("list is oldest first with latest_build null", async () => {
       const w = await worker();
       const names = ["one", "two", "three"];
-      for (const name of names) await h.call("POST", url(w.name), { token: write, body: { deploy_hook_name: name, branch: "main" } });
+      for (const name of names) {
+        await h.call("POST", url(w.name), { token: write, body: { deploy_hook_name: name, branch: "main" } });
+        // created_on has millisecond resolution: hooks made within one millisecond have no order.
+        await new Promise((r) => setTimeout(r, 3));
+      }
       const listed = await h.call("GET", url(w.name), { token: read });
       assert.deepEqual(listed.body.result.map((x: { deploy_hook_name: string }) => x.deploy_hook_name), names);
       assert.ok(listed.body.result.every((x: { latest_build: unknown }) => x.latest_build === null));
