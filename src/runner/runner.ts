@@ -18,7 +18,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { BuildSignals } from "../domain/build-events.ts";
-import { reapExpiredLeases, stopAbandoned } from "../domain/lease-reaper.ts";
+import { reapExpiredLeases, startLeaseReaper, stopAbandoned } from "../domain/lease-reaper.ts";
 import type { Build } from "../domain/build-types.ts";
 import { nowIso } from "../domain/ids.ts";
 import type { StorePort } from "../domain/ports.ts";
@@ -80,15 +80,17 @@ export class Runner {
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
     this.timers.push(setInterval(() => this.schedule(), this.options.pollMs ?? 1000));
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, this.options.leaseTtlMs / 3)));
-    // Any node stops the builds of a runner that went silent (its lease ran out).
-    this.timers.push(
-      setInterval(() => {
-        reapExpiredLeases(this.store, this.signals)
-          .then((reaped) => reaped.forEach((b) => this.logger.warn({ build: b.build_uuid, runner: b.runner_id }, "stopped a build whose lease ran out")))
-          .catch((error: unknown) => this.logger.warn({ err: error }, "lease reaping failed"));
-      }, Math.max(250, this.options.leaseTtlMs / 6)),
-    );
     for (const t of this.timers) t.unref();
+    // Any node stops the builds of a runner that went silent (its lease ran out).
+    this.unsubscribe.push(
+      startLeaseReaper(
+        this.store,
+        this.signals,
+        Math.max(250, this.options.leaseTtlMs / 6),
+        (error) => this.logger.warn({ err: error }, "lease reaping failed"),
+        (b) => this.logger.warn({ build: b.build_uuid, runner: b.runner_id }, "stopped a build whose lease ran out"),
+      ),
+    );
     this.schedule();
   }
 

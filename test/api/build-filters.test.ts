@@ -3,9 +3,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { dialects } from "../helpers/databases.ts";
 import { errorCodes, startHarness, type Harness } from "../helpers/harness.ts";
-import { seed, triggerBody } from "../helpers/fixtures.ts";
-import { newUuid } from "../../src/domain/ids.ts";
-import type { Build, BuildOutcome } from "../../src/domain/build-types.ts";
+import { seed, storedBuild, triggerBody } from "../helpers/fixtures.ts";
+import type { BuildOutcome } from "../../src/domain/build-types.ts";
 
 for (const dialect of dialects()) {
   describe(`${dialect}: #21 filters`, () => {
@@ -25,12 +24,7 @@ for (const dialect of dialects()) {
       const uuids: string[] = [];
       for (const [i, [branch, outcome]] of rows.entries()) {
         const at = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
-        const b: Build = {
-          build_uuid: newUuid(), account_id: account.id, worker_tag: s.worker.tag, trigger_uuid: trigger, preview_id: null,
-          status: outcome ? "stopped" : "queued", build_outcome: outcome, created_on: at, initializing_on: null, running_on: null, stopped_on: outcome ? at : null, modified_on: at,
-          metadata: { build_trigger_source: "api", branch, commit_hash: "b".repeat(40), commit_message: "m", author: "a@b", build_command: "", deploy_command: "x", root_directory: "/", build_token_uuid: s.buildToken.build_token_uuid, build_token_name: "t", build_caching_enabled: false, provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "1", repo_name: "r" },
-          deploy_hook: null, pull_request: null, runner_id: null, lease_expires_on: null, cancel_requested_on: null, cancel_requested_by: null, version_id: null, preview_url: null, log_lines: 0,
-        };
+        const b = storedBuild(s, account.id, trigger, { branch, outcome, createdOn: at });
         await h.store.transaction((r) => r.builds.insert(b));
         uuids.push(b.build_uuid);
       }

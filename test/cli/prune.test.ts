@@ -4,9 +4,8 @@ import { after, before, describe, it } from "node:test";
 import { dialects } from "../helpers/databases.ts";
 import { startHarness, type Harness } from "../helpers/harness.ts";
 import { kiln } from "../helpers/cli.ts";
-import { seed, triggerBody } from "../helpers/fixtures.ts";
+import { seed, storedBuild, triggerBody } from "../helpers/fixtures.ts";
 import { newUuid } from "../../src/domain/ids.ts";
-import type { Build } from "../../src/domain/build-types.ts";
 import { parseAge, prune } from "../../src/domain/retention.ts";
 
 for (const dialect of dialects()) {
@@ -28,12 +27,10 @@ for (const dialect of dialects()) {
       const make = async (stoppedDaysAgo: number | null, lines: number) => {
         const created = new Date(Date.now() - (stoppedDaysAgo ?? 0) * day - 60_000).toISOString();
         const stopped = stoppedDaysAgo === null ? null : new Date(Date.now() - stoppedDaysAgo * day).toISOString();
-        const b: Build = {
-          build_uuid: newUuid(), account_id: account.id, worker_tag: s.worker.tag, trigger_uuid: trigger, preview_id: null,
-          status: stopped ? "stopped" : "running", build_outcome: stopped ? "success" : null,
-          created_on: created, initializing_on: created, running_on: created, stopped_on: stopped, modified_on: stopped ?? created,
-          metadata: { build_trigger_source: "api", branch: "main", commit_hash: "a".repeat(40), commit_message: "m", author: "a@b", build_command: "", deploy_command: "x", root_directory: "/", build_token_uuid: s.buildToken.build_token_uuid, build_token_name: "t", build_caching_enabled: false, provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "1", repo_name: "r" },
-          deploy_hook: null, pull_request: null, runner_id: null, lease_expires_on: null, cancel_requested_on: null, cancel_requested_by: null, version_id: null, preview_url: null, log_lines: 0,
+        const b = {
+          ...storedBuild(s, account.id, trigger, { outcome: stopped ? "success" : null, status: stopped ? "stopped" : "running", createdOn: created, stoppedOn: stopped }),
+          initializing_on: created,
+          running_on: created,
         };
         await h.store.transaction(async (r) => {
           await r.builds.insert(b);

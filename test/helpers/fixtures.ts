@@ -1,5 +1,6 @@
 /** Configuration rows for tests, inserted through the repositories (not the API under test). */
 import type { BuildToken, RepoConnection } from "../../src/domain/config-types.ts";
+import type { Build } from "../../src/domain/build-types.ts";
 import { newUuid } from "../../src/domain/ids.ts";
 import type { Worker } from "../../src/domain/types.ts";
 import type { Harness } from "./harness.ts";
@@ -73,5 +74,30 @@ export function triggerBody(s: Seeded, overrides: Record<string, unknown> = {}):
     path_includes: ["*"],
     path_excludes: [],
     ...overrides,
+  };
+}
+
+/**
+ * A build row of a seeded trigger, for tests that need builds in a given state without running
+ * them (listing filters, retention): stored directly, with `stopped_on` when an outcome is given.
+ */
+export function storedBuild(
+  s: Seeded,
+  accountId: string,
+  triggerUuid: string,
+  o: { branch?: string; outcome?: Build["build_outcome"]; createdOn: string; stoppedOn?: string | null; status?: Build["status"] },
+): Build {
+  const stopped = o.outcome ? (o.stoppedOn ?? o.createdOn) : null;
+  return {
+    build_uuid: newUuid(), account_id: accountId, worker_tag: s.worker.tag, trigger_uuid: triggerUuid, preview_id: null,
+    status: o.status ?? (o.outcome ? "stopped" : "queued"), build_outcome: o.outcome ?? null,
+    created_on: o.createdOn, initializing_on: null, running_on: null, stopped_on: stopped, modified_on: stopped ?? o.createdOn,
+    metadata: {
+      build_trigger_source: "api", branch: o.branch ?? "main", commit_hash: "b".repeat(40), commit_message: "m", author: "a@b",
+      build_command: "", deploy_command: "x", root_directory: "/", build_token_uuid: s.buildToken.build_token_uuid, build_token_name: "t",
+      build_caching_enabled: false, provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "1", repo_name: "r",
+    },
+    deploy_hook: null, pull_request: null, runner_id: null, lease_expires_on: null, cancel_requested_on: null, cancel_requested_by: null,
+    version_id: null, preview_url: null, log_lines: 0,
   };
 }
