@@ -4,10 +4,13 @@
  * the variable beats the default. The parsed object is passed down explicitly; nothing reads
  * process.env elsewhere.
  */
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { parseSecretKey } from "./domain/secrets.ts";
+import { parseCidr } from "./runner/cidr.ts";
+import { parseUidRange } from "./runner/build-uids.ts";
 
 export interface OptionSpec {
   /** Property name in the parsed config. */
@@ -18,6 +21,8 @@ export interface OptionSpec {
   description: string;
   /** Placeholder in --help; absent for boolean switches. */
   arg?: string;
+  /** The flag may be given several times; the variable takes a comma-separated list. */
+  repeatable?: boolean;
 }
 
 /** Options shared by every command that opens the store (serve, runner, admin commands). */
@@ -38,7 +43,12 @@ export const runnerOptions: OptionSpec[] = [
   { key: "logCap", flag: "log-cap", env: "KILN_LOG_CAP", arg: "bytes", description: "per-build log cap; past it head and tail are kept (default 67108864)" },
   { key: "workspaceLimit", flag: "workspace-limit", env: "KILN_WORKSPACE_LIMIT", arg: "bytes", description: "a build whose workspace and HOME grow past this is terminated (default 21474836480, 20 GiB)" },
   { key: "drainTimeout", flag: "drain-timeout", env: "KILN_DRAIN_TIMEOUT", arg: "seconds", description: "on SIGTERM, running builds may finish for this long before they are terminated (default 60)" },
-  { key: "buildUser", flag: "build-user", env: "KILN_BUILD_USER", arg: "user", description: "unprivileged user builds run as when Kiln runs as root (default nobody)" },
+  { key: "buildUser", flag: "build-user", env: "KILN_BUILD_USER", arg: "user", description: "user builds run as in the process-group fallback (no bubblewrap) when Kiln runs as root (default nobody)" },
+  { key: "buildUids", flag: "build-uids", env: "KILN_BUILD_UIDS", arg: "first-last", description: "uids given to running builds, one each, under bubblewrap (default 1000000-1065535)" },
+  { key: "buildNetwork", flag: "build-network", env: "KILN_BUILD_NETWORK", arg: "mode", description: "isolated (own namespace, NAT to the internet, host and private addresses refused), host, or none (default isolated)" },
+  { key: "buildNetworkAllow", flag: "build-network-allow", env: "KILN_BUILD_NETWORK_ALLOW", arg: "cidr", repeatable: true, description: "a private or host range isolated builds may reach after all (e.g. a private registry); repeatable" },
+  { key: "buildCpus", flag: "build-cpus", env: "KILN_BUILD_CPUS", arg: "n", description: "CPUs per build (cgroup CPU bandwidth; default 4, at most the machine's count)" },
+  { key: "buildRoot", flag: "build-root", env: "KILN_BUILD_ROOT", arg: "dir", description: "prepared root filesystem (debootstrap, an exported image) whose /usr and /etc builds see instead of the host's" },
 ];
 
 /** Git providers: clone credentials, webhook secrets, status reporting (design brief §2.5, §2.6). */
@@ -112,6 +122,32 @@ export const configSchema = z.object({
   logCap: positive(2 ** 40).int("must be a whole number").min(65_536, "must be at least 65536").default(64 * 1024 * 1024),
   workspaceLimit: positive(2 ** 50).int("must be a whole number").min(1_048_576, "must be at least 1048576").default(20 * 1024 ** 3),
   buildUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name").default("nobody"),
+  buildUids: z
+    .string()
+    .transform((v, ctx) => {
+      const range = parseUidRange(v);
+      if (!range) ctx.addIssue({ code: "custom", message: "must be FIRST-LAST, two uids from 1 to 2147483646 (e.g. 1000000-1065535)" });
+      return range ?? { first: 0, last: 0 };
+    })
+    .default({ first: 1_000_000, last: 1_065_535 }),
+  buildNetwork: z.enum(["isolated", "host", "none"], { error: "must be isolated, host or none" }).default("isolated"),
+  buildNetworkAllow: z
+    .preprocess((v) => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v), z.array(z.string()))
+    .transform((list, ctx) =>
+      list.map((item) => {
+        const cidr = parseCidr(item);
+        if (!cidr) ctx.addIssue({ code: "custom", message: `${JSON.stringify(item)} is not an IPv4 or IPv6 address or CIDR block` });
+        return cidr ?? { family: 4 as const, text: "" };
+      }),
+    )
+    .default([]),
+  buildCpus: z.coerce.number({ error: "must be a number" }).min(0.01, "must be at least 0.01").max(1024, "must be at most 1024").default(4),
+  buildRoot: z
+    .string()
+    .min(1, "must not be empty")
+    .transform((v) => path.resolve(v))
+    .refine((v) => fs.existsSync(path.join(v, "usr")) && fs.existsSync(path.join(v, "etc")), "must be a directory holding usr/ and etc/ (a root filesystem)")
+    .optional(),
   githubToken: secretText.optional(),
   gitlabToken: secretText.optional(),
   githubApiUrl: httpUrl.default("https://api.github.com"),

@@ -10,6 +10,7 @@ import { localSignals, type BuildSignals } from "../domain/build-events.ts";
 import { buildServices } from "../domain/build-services.ts";
 import { Mirrors, mirrorsDir } from "../git/mirror.ts";
 import { gitCommitResolver } from "../git/resolver.ts";
+import { effectiveCpus } from "../runner/build-sandbox.ts";
 import { Runner } from "../runner/runner.ts";
 import type { Store } from "../store/index.ts";
 import { pgSignals } from "../store/notify.ts";
@@ -68,7 +69,14 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
           cancelGraceMs: config.cancelGrace * 1000,
           logCapBytes: config.logCap,
           workspaceLimitBytes: config.workspaceLimit,
-          buildUser: config.buildUser,
+          sandbox: {
+            fallbackUser: config.buildUser,
+            uids: config.buildUids,
+            network: config.buildNetwork,
+            networkAllow: config.buildNetworkAllow,
+            cpus: effectiveCpus(config.buildCpus),
+            ...(config.buildRoot ? { buildRoot: config.buildRoot } : {}),
+          },
           dataDir: config.dataDir,
           gitUrlTemplate: config.gitUrlTemplate,
           gitCredentials: credentials,

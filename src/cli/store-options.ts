@@ -7,7 +7,9 @@ import { loadSecretKey } from "../secret-key.ts";
 export function addOptions(command: Command, specs: OptionSpec[]): Command {
   for (const spec of specs) {
     const flags = spec.arg ? `--${spec.flag} <${spec.arg}>` : `--${spec.flag}`;
-    command.addOption(new Option(flags, `${spec.description} [${spec.env}]`));
+    const option = new Option(flags, `${spec.description} [${spec.env}]`);
+    if (spec.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    command.addOption(option);
   }
   return command;
 }

@@ -1,5 +1,5 @@
 /**
- * Per-step cgroups for the `pids` and `memory` limits (design brief §2.3, Sandbox): one cgroup per
+ * Per-step cgroups for the `pids`, `memory` and `cpu` limits (design brief §2.3, Sandbox): one cgroup per
  * step under a `kiln` cgroup nested in the runner's own cgroup (so the runner's own accounting
  * and limits still cover its builds), removed when the step ends.
  *
@@ -20,13 +20,20 @@ const ROOT = "/sys/fs/cgroup";
 export interface StepLimits {
   /** Maximum number of processes (and threads) in the step. */
   pids?: number;
-  /** Memory limit in bytes (swap included where the kernel lets us say so). */
+  /** Memory limit in bytes (swap included where the kernel lets us say so); tmpfs pages the step writes (/dev/shm) count. */
   memoryBytes?: number;
+  /** CPU time per wall-clock second, in CPUs (0.5 = half of one core; CFS bandwidth control). */
+  cpus?: number;
 }
 
+type Controller = "pids" | "memory" | "cpu";
+const CONTROLLERS: readonly Controller[] = ["pids", "memory", "cpu"];
+/** CFS period: quota = cpus × period. */
+const CPU_PERIOD_US = 100_000;
+
 export type CgroupSupport =
-  | { version: 2; parent: string; controllers: ("pids" | "memory")[]; detail: string }
-  | { version: 1; parents: { pids?: string; memory?: string }; detail: string }
+  | { version: 2; parent: string; controllers: Controller[]; detail: string }
+  | { version: 1; parents: { pids?: string; memory?: string; cpu?: string }; detail: string }
   | { version: null; detail: string };
 
 export interface StepCgroup {
@@ -35,6 +42,7 @@ export interface StepCgroup {
   dirs: string[];
   pidsDir?: string;
   memoryDir?: string;
+  cpuDir?: string;
 }
 
 let support: Promise<CgroupSupport> | undefined;
@@ -100,8 +108,8 @@ function probeV2(ownPath: string): CgroupSupport {
   const parent = path.join(base, "kiln");
   try {
     const available = fs.readFileSync(path.join(base, "cgroup.controllers"), "utf8").trim().split(/\s+/);
-    const controllers = (["pids", "memory"] as const).filter((c) => available.includes(c));
-    if (controllers.length === 0) return { version: null, detail: `no cgroup limits (cgroup v2 at ${base} offers neither pids nor memory)` };
+    const controllers = CONTROLLERS.filter((c) => available.includes(c));
+    if (controllers.length === 0) return { version: null, detail: `no cgroup limits (cgroup v2 at ${base} offers none of pids, memory, cpu)` };
     const enable = controllers.map((c) => `+${c}`).join(" ");
     fs.mkdirSync(parent, { recursive: true });
     try {
@@ -125,9 +133,9 @@ function probeV2(ownPath: string): CgroupSupport {
 }
 
 function probeV1(own: Map<string, string>): CgroupSupport {
-  const parents: { pids?: string; memory?: string } = {};
+  const parents: { pids?: string; memory?: string; cpu?: string } = {};
   const why: string[] = [];
-  for (const controller of ["pids", "memory"] as const) {
+  for (const controller of CONTROLLERS) {
     const mount = path.join(ROOT, controller);
     const ownPath = own.get(controller);
     if (ownPath === undefined || !fs.existsSync(path.join(mount, "cgroup.procs"))) {
@@ -152,7 +160,7 @@ function probeV1(own: Map<string, string>): CgroupSupport {
  * or no limit was asked for. A failure here is reported through `onWarning`, not thrown.
  */
 export async function createStepCgroup(id: string, limits: StepLimits, onWarning: (message: string) => void): Promise<StepCgroup | undefined> {
-  if (limits.pids === undefined && limits.memoryBytes === undefined) return undefined;
+  if (limits.pids === undefined && limits.memoryBytes === undefined && limits.cpus === undefined) return undefined;
   const cg = await detectCgroups();
   if (cg.version === null) return undefined;
   const created: string[] = [];
@@ -166,7 +174,8 @@ export async function createStepCgroup(id: string, limits: StepLimits, onWarning
         fs.writeFileSync(path.join(dir, "memory.max"), String(limits.memoryBytes));
         tryWrite(path.join(dir, "memory.swap.max"), "0");
       }
-      return { version: 2, dirs: created, pidsDir: dir, memoryDir: dir };
+      if (limits.cpus !== undefined && cg.controllers.includes("cpu")) fs.writeFileSync(path.join(dir, "cpu.max"), `${cpuQuota(limits.cpus)} ${CPU_PERIOD_US}`);
+      return { version: 2, dirs: created, pidsDir: dir, memoryDir: dir, ...(cg.controllers.includes("cpu") ? { cpuDir: dir } : {}) };
     }
     const step: StepCgroup = { version: 1, dirs: created };
     if (limits.pids !== undefined && cg.parents.pids) {
@@ -185,12 +194,25 @@ export async function createStepCgroup(id: string, limits: StepLimits, onWarning
       tryWrite(path.join(dir, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
       step.memoryDir = dir;
     }
+    if (limits.cpus !== undefined && cg.parents.cpu) {
+      const dir = path.join(cg.parents.cpu, id);
+      fs.mkdirSync(dir);
+      created.push(dir);
+      fs.writeFileSync(path.join(dir, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+      fs.writeFileSync(path.join(dir, "cpu.cfs_quota_us"), String(cpuQuota(limits.cpus)));
+      step.cpuDir = dir;
+    }
     return created.length ? step : undefined;
   } catch (error) {
     onWarning(`cgroup limits not applied: ${errText(error)}`);
     await removeStepCgroup({ version: cg.version, dirs: created });
     return undefined;
   }
+}
+
+/** The CFS quota in µs per period; at least 1 ms (the kernel's minimum). */
+function cpuQuota(cpus: number): number {
+  return Math.max(1000, Math.round(cpus * CPU_PERIOD_US));
 }
 
 function tryWrite(file: string, value: string): void {

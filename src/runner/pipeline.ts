@@ -20,10 +20,10 @@ import type { BuildSignals } from "../domain/build-events.ts";
 import { BuildLog } from "./build-log.ts";
 import { parseWranglerOutput, VersionLineScanner } from "./wrangler-output.ts";
 import { cacheDirFor, cacheRoot, enforceLimits, restore, save } from "./build-cache.ts";
-import { resolveUser } from "./sandbox-mode.ts";
 import { detectedToolsLine, detectProject, installCommand, installLine, managerVersionWarning, missingToolLine, nodeVersionWarning, toolVersions } from "./tools.ts";
 import type { RunnerOptions } from "./runner.ts";
-import { detectSandbox, runStep } from "./sandbox.ts";
+import { openBuildSandbox, type BuildSandbox } from "./build-sandbox.ts";
+import { viewPath } from "./sandbox.ts";
 import { watchWorkspace, workspaceLimitLine, type WorkspaceWatchdog } from "./workspace-watchdog.ts";
 
 export interface PipelineContext {
@@ -35,7 +35,7 @@ export interface PipelineContext {
   mirrors: Mirrors;
 }
 
-/** Per-step resource limits (cgroup v2, where writable): Cloudflare's build machines have 8 GB. */
+/** Per-step process and memory limits (cgroups, where writable): Cloudflare's build machines have 8 GB. */
 const STEP_LIMITS = { pids: 4096, memoryBytes: 8 * 1024 ** 3 };
 
 /** Why a build's AbortSignal fired. */
@@ -69,14 +69,16 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const log = new BuildLog(store, uuid, runnerId, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid));
   let outcome: BuildOutcome = "success";
   let watchdog: WorkspaceWatchdog | undefined;
+  const dirs = { repo: workspace, home, tmp };
+  // The sandbox (uid, network namespace, NAT) is made while the repository is fetched.
+  const opening = openBuildSandbox(dirs, { ...options.sandbox, limits: STEP_LIMITS });
+  opening.catch(() => undefined);
+  let sandbox: BuildSandbox | undefined;
   try {
     log.line("Initializing build environment...");
-    const sandbox = await detectSandbox();
-    log.line(`Sandbox: ${sandbox.mode} (${sandbox.detail})`);
     await fs.mkdir(workspace, { recursive: true });
     await fs.mkdir(home, { recursive: true });
     await fs.mkdir(tmp, { recursive: true });
-    await fs.chmod(tmp, 0o1777);
 
     const tokenSecret = await store.buildTokens.secret(build.account_id, build.metadata.build_token_uuid);
     if (tokenSecret === undefined) throw new Stop("fail", BUILD_TOKEN_GONE);
@@ -109,8 +111,15 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       if (controller.signal.aborted) throw error;
       throw new Stop("fail", `Failed: error occurred while cloning repository: ${(error as Error).message}`);
     }
+    try {
+      sandbox = await opening;
+    } catch (error) {
+      throw new Stop("terminated", `Build was terminated: the build sandbox could not be made: ${(error as Error).message}`);
+    }
+    log.line(sandbox.line);
     log.line("Success: Finished initializing build environment");
     checkAbort(controller.signal);
+    const box = sandbox;
 
     const at = nowIso();
     if (!(await store.transaction((r) => r.builds.update(uuid, runnerId, { status: "running", running_on: at }, at)))) {
@@ -118,7 +127,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     }
 
     const worker = await store.workers.getByTag(build.account_id, build.worker_tag);
-    const env = buildEnv(build, worker?.name ?? "", tokenSecret, vars, home);
+    const env = buildEnv(build, worker?.name ?? "", tokenSecret, vars, box.view.home);
     const cwd = path.join(workspace, path.normalize(`/${build.metadata.root_directory || "/"}`));
     const steps: [string, string][] = [];
     // Tool detection, build cache restore and the install step (behaviour.md §1.4, §2.3, §3).
@@ -134,14 +143,15 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         if (warning) log.line(warning);
       }
       if (build.metadata.build_caching_enabled) {
-        const dirs = cacheDirFor(pm, home);
+        // The same cache directory, as the host and as the build see it.
+        const hostCache = cacheDirFor(pm, home);
         // The trigger's own variables win over the cache location.
-        stepEnv = { ...dirs.env, ...env };
+        stepEnv = { ...cacheDirFor(pm, box.view.home).env, ...env };
         const generation = (await store.triggers.get(build.account_id, build.trigger_uuid))?.cache_generation ?? 0;
-        cache = { dir: dirs.dir, generation };
+        cache = { dir: hostCache.dir, generation };
         log.line("Restoring from dependencies cache");
-        const owner = process.getuid?.() === 0 ? await resolveUser(options.buildUser) : undefined;
-        const restored = await restore({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation, target: dirs.dir, ...(owner ? { owner } : {}) });
+        const owner = box.owner;
+        const restored = await restore({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation, target: hostCache.dir, ...(owner ? { owner } : {}) });
         if (restored === "hit") log.line("Success: Dependencies restored from build cache.");
         else if (restored === "discarded") log.line("The dependencies cache was incomplete or corrupt and has been discarded.");
       }
@@ -167,17 +177,11 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     for (const [kind, command] of steps) {
       log.line(kind === "install" ? installLine(command) : `Executing user ${kind} command: ${command}`);
       const deploying = kind === "deploy";
-      const result = await runStep(command, {
+      const result = await box.run(command, {
         cwd,
-        env: deploying ? { ...stepEnv, WRANGLER_OUTPUT_FILE_PATH: outputFile } : stepEnv,
-        home,
-        workspace: work,
-        hideDirs: [options.dataDir],
-        tmp,
-        user: process.getuid?.() === 0 ? options.buildUser : undefined,
+        env: deploying ? { ...stepEnv, WRANGLER_OUTPUT_FILE_PATH: viewPath(box.mode, dirs, outputFile) } : stepEnv,
         signal: controller.signal,
         graceMs: options.cancelGraceMs,
-        limits: STEP_LIMITS,
         onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => {
           if (deploying) versionLines.feed(chunk.toString("utf8"));
           void log.chunk(chunk, stream);
@@ -219,6 +223,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     }
   } finally {
     await watchdog?.stop();
+    // Nothing of the build runs any more: its uid goes back and its network namespace is removed.
+    await (sandbox ?? (await opening.catch(() => undefined)))?.close();
     clearTimeout(timer);
     signal.removeEventListener("abort", forward);
   }

@@ -25,6 +25,7 @@ import type { StorePort } from "../domain/ports.ts";
 import { pickBuilds } from "../domain/scheduler.ts";
 import type { Mirrors } from "../git/mirror.ts";
 import type { GitCredential } from "../git/url.ts";
+import type { BuildSandboxConfig } from "./build-sandbox.ts";
 import { runBuild, type PipelineContext } from "./pipeline.ts";
 
 export interface RunnerOptions {
@@ -35,7 +36,8 @@ export interface RunnerOptions {
   logCapBytes: number;
   /** A build whose work dir (workspace + HOME) grows past this is terminated (workspace-watchdog.ts). */
   workspaceLimitBytes: number;
-  buildUser: string;
+  /** Uids, network, CPUs and root of the builds' sandbox (build-sandbox.ts); `fallbackUser` without bubblewrap. */
+  sandbox: Omit<BuildSandboxConfig, "limits">;
   /** Kiln's data dir: hidden inside the sandbox; workspaces and git mirrors live under it. */
   dataDir: string;
   gitUrlTemplate: string | undefined;

@@ -1,21 +1,34 @@
 /**
  * The build sandbox: runs one step (`sh -e -c <command>`) and controls its whole process tree
- * (design brief §2.3, Sandbox and Cancel). Knows nothing of HTTP, the database or builds.
+ * (docs/architecture.md, Sandbox and Cancel). Knows nothing of HTTP, the database or builds.
  *
- * Intended flow: `detectSandbox()` once (cached) and log its answer; then `runStep()` per step.
- * Modes:
- * - "namespaces": the step is pid 1's child in a new PID + mount namespace, with the data dirs
- *   covered by a tmpfs, as an unprivileged user, under `setpriv --pdeathsig KILL` so a runner
- *   killed with SIGKILL takes the tree with it (see sandbox-mode.ts for the exact chain). When
- *   the namespace's init exits the kernel kills everything left in it, double-forked and
- *   setsid() daemons included, so "init gone" means "tree gone".
+ * Intended flow: `detectSandbox()` once (cached) and log its answer; then `runStep()` per step
+ * (build-sandbox.ts does both for a build, with its uid and network). Modes:
+ * - "bubblewrap": the step runs under bwrap as the build's own uid, in new PID, mount, IPC, UTS,
+ *   cgroup and user namespaces (no nested user namespaces, no capabilities), in the build's own
+ *   network namespace when one is given, on a root made for it (bwrap-args.ts). The chain, all
+ *   argv, nothing spliced into a script, the root part with a fixed environment:
+ *
+ *     sh -c JOIN dirs… --          root: joins the step's cgroups (only when there are any)
+ *     nsenter --net=NETNS --       root: enters the build's network namespace (isolated network)
+ *     bwrap --dev-bind / / …       root: stages the build's directories where the build uid can
+ *                                  reach them (bwrap-args.ts)
+ *     setpriv --reuid U --regid U  drops to the build uid: no groups, no new privileges, empty
+ *       --clear-groups …             bounding set
+ *     bwrap --args 3               as U: the sandbox; reads its arguments (the build's environment
+ *                                  among them) from fd 3, so no secret is ever in an argv
+ *
+ *   bwrap's own pid 1 reaps and exits with the command; the kernel then kills whatever is left
+ *   in the namespace, double-forked and setsid() daemons included. `--die-with-parent` takes
+ *   the sandbox down with a runner killed by SIGKILL.
  * - "process-group": the fallback. The step leads its own process group (`detached: true`) and
  *   is signalled with `kill(-pgid)`. A process that calls setsid() leaves the group and escapes
  *   (unless cgroup limits are on: the step's cgroup is emptied at the end), nothing is hidden,
  *   and the tree survives a SIGKILLed runner.
  *
  * Cancellation: `signal` is the one source of truth. Abort (or `timeoutMs`) → SIGTERM to every
- * process of the tree; the step ends as soon as all of them have exited, or at `graceMs` with
+ * process of the tree; the step ends when its main process has exited (bubblewrap: the rest is
+ * killed with the namespace) or all of the group has (process group), or at `graceMs` with
  * SIGKILL to all. runStep resolves only once no process of the tree is left (checked through
  * /proc, zombies excepted) and the output pipes are closed or destroyed, so an orphan holding a
  * pipe cannot keep it pending. Without a cancel, a step ends with its main process and whatever
@@ -24,39 +37,57 @@
  * Concurrency: steps are independent; any number may run at once. Errors: a step's own failure
  * is its exit code; runStep rejects only when the step could not be started at all.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
+import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, stageArgs, bwrapCommand } from "./bwrap-args.ts";
+import type { BuildNetworkMode } from "./build-network.ts";
 import { cgroupLimitHit, cgroupMembers, createStepCgroup, joinCgroup, removeStepCgroup, type StepCgroup, type StepLimits } from "./cgroup.ts";
-import { allPids, childrenOf, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
-import { detectSandboxSupport, namespaceArgv, resolveUser, rootEnv, type SandboxMode, type Tools } from "./sandbox-mode.ts";
+import { allPids, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
+import { detectSandboxSupport, resolveUser, ROOT_PATH, type SandboxMode, type Tools } from "./sandbox-mode.ts";
 
 export type { SandboxMode } from "./sandbox-mode.ts";
 export type { StepLimits } from "./cgroup.ts";
 
 export type StepEndReason = "exit" | "cancelled" | "timeout";
 
+/** A build's own directories on the host. */
+export interface SandboxDirs {
+  /** The checkout (inside: /opt/buildhome/repo). */
+  repo: string;
+  /** HOME (inside: /opt/buildhome). */
+  home: string;
+  /** Its /tmp and /var/tmp, private to the build and measured with its workspace. */
+  tmp: string;
+}
+
+export interface StepNetwork {
+  mode: BuildNetworkMode;
+  /** The build's network namespace (isolated). */
+  netnsPath?: string;
+  /** /etc/resolv.conf inside (isolated). */
+  resolvConf?: string;
+}
+
 export interface SandboxOptions {
-  /** Working directory of the step (inside `workspace`, or visible anyway). */
+  /** Working directory of the step, as a host path inside `dirs.repo` or `dirs.home`. */
   cwd: string;
   /** The step's whole environment: nothing is inherited from the runner. HOME and KILN_SANDBOX_ID are added. */
   env: Record<string, string>;
-  /** The build's own HOME (created, and given to the build user). */
-  home: string;
-  /** The build's own workspace (created, and given to the build user). */
-  workspace: string;
-  /** Directories covered by an empty tmpfs inside the sandbox (Kiln's data dir); workspace and HOME stay visible. */
-  hideDirs: string[];
-  /**
-   * The build's own temporary directory (created, mode 1777): bound over /tmp and /var/tmp in
-   * the sandbox, so no build sees what another left there, and it counts toward the workspace.
-   */
-  tmp?: string;
-  /** Build user when the runner is root (default "nobody"); ignored otherwise. */
+  dirs: SandboxDirs;
+  /** bubblewrap mode: the build's own uid (build-uids.ts); required there. */
+  uid?: number;
+  /** process-group mode with Kiln as root: the user the step runs as (default "nobody"). */
   user?: string;
+  /** bubblewrap mode: the network (default none: loopback only). */
+  network?: StepNetwork;
+  /** bubblewrap mode: the root filesystem whose /usr and /etc the build sees (default "/": the host's). */
+  buildRoot?: string;
+  /** bubblewrap mode: size of the private /dev/shm (default 1 GiB; its pages count toward the memory limit). */
+  shmBytes?: number;
   /** cgroup limits, applied where the hierarchy is writable. */
   limits?: StepLimits;
   /** Cancellation: the one source of truth for a build's cancel. */
@@ -65,14 +96,14 @@ export interface SandboxOptions {
   graceMs: number;
   timeoutMs?: number;
   onOutput(chunk: Buffer, stream: "stdout" | "stderr"): void;
-  /** Force a mode (tests, benchmarks); "namespaces" throws where it is unavailable. */
+  /** Force a mode (tests, benchmarks); "bubblewrap" throws where it is unavailable. */
   mode?: SandboxMode;
   /** Marker put in every process's environment as KILN_SANDBOX_ID (default: random hex). */
   sandboxId?: string;
 }
 
 export interface StepResult {
-  /** Exit status of the step's shell (in namespace mode a death by signal n reads 128+n). */
+  /** Exit status of the step's shell (a death by signal n reads 128+n in bubblewrap mode). */
   exitCode: number | null;
   signal: string | null;
   reason: StepEndReason;
@@ -86,6 +117,22 @@ export interface StepResult {
 export async function detectSandbox(): Promise<{ mode: SandboxMode; detail: string }> {
   const { mode, detail } = await detectSandboxSupport();
   return { mode, detail };
+}
+
+/** The build's directories as its steps see them: Cloudflare's paths under bubblewrap, the host's otherwise. */
+export function sandboxView(mode: SandboxMode, dirs: SandboxDirs): SandboxDirs {
+  return mode === "bubblewrap" ? { repo: INSIDE_REPO, home: INSIDE_HOME, tmp: INSIDE_TMP } : dirs;
+}
+
+const inside = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
+
+/** A host path under the build's repo or HOME, as the step sees it. */
+export function viewPath(mode: SandboxMode, dirs: SandboxDirs, hostPath: string): string {
+  if (mode !== "bubblewrap") return hostPath;
+  for (const key of ["repo", "home", "tmp"] as const) {
+    if (inside(hostPath, dirs[key])) return path.join(sandboxView(mode, dirs)[key], path.relative(dirs[key], hostPath));
+  }
+  throw new TypeError(`${hostPath} is outside the build's directories`);
 }
 
 /**
@@ -117,24 +164,27 @@ export function listSandboxProcesses(sandboxId: string): number[] {
 export async function runStep(command: string, opts: SandboxOptions): Promise<StepResult> {
   const support = await detectSandboxSupport();
   const mode = opts.mode ?? support.mode;
-  if (mode === "namespaces" && !support.tools) throw new Error(`namespace sandbox unavailable: ${support.detail}`);
+  if (mode === "bubblewrap" && !support.tools) throw new Error(`bubblewrap sandbox unavailable: ${support.detail}`);
+  if (mode === "bubblewrap" && (opts.uid === undefined || !Number.isInteger(opts.uid) || opts.uid <= 0)) throw new TypeError("uid: bubblewrap mode runs a step as the build's own uid");
   const sandboxId = opts.sandboxId ?? randomBytes(8).toString("hex");
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(sandboxId)) throw new TypeError("sandboxId: 1-64 letters, digits, _ or -");
-  const env = stepEnv(opts, sandboxId);
+  const env = stepEnv(opts, mode, sandboxId);
   const cancelled = (): StepResult => ({ exitCode: null, signal: null, reason: "cancelled", mode, sandboxId });
   if (opts.signal.aborted) return cancelled();
 
-  fs.mkdirSync(opts.workspace, { recursive: true });
-  fs.mkdirSync(opts.home, { recursive: true });
-  const ids = process.getuid?.() === 0 ? await resolveUser(opts.user ?? "nobody") : undefined;
-  if (ids && ids.uid !== 0) await giveTo([...new Set([opts.workspace, opts.home])], ids.uid, ids.gid);
+  const dirs = [opts.dirs.repo, opts.dirs.home, opts.dirs.tmp];
+  for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
+  fs.chmodSync(opts.dirs.tmp, 0o1777);
+  const ids =
+    mode === "bubblewrap" ? { uid: opts.uid as number, gid: opts.uid as number } : process.getuid?.() === 0 ? await resolveUser(opts.user ?? "nobody") : undefined;
+  if (ids && ids.uid !== 0) await giveTo(dirs, ids.uid, ids.gid);
   const warn = (message: string) => opts.onOutput(Buffer.from(`kiln-sandbox: ${message}\n`), "stderr");
   const cgroup = opts.limits ? await createStepCgroup(sandboxId, opts.limits, warn) : undefined;
   try {
     if (opts.signal.aborted) return cancelled();
     const ended =
-      mode === "namespaces" && support.tools
-        ? await runNamespaced(support.tools, command, opts, env, sandboxId, ids ?? { uid: 0, gid: 0 }, cgroup)
+      mode === "bubblewrap" && support.tools
+        ? await runBubblewrap(support.tools, command, opts, env, sandboxId, ids?.uid as number, cgroup)
         : await runGrouped(command, opts, env, sandboxId, ids, cgroup);
     const limitHit = cgroup ? cgroupLimitHit(cgroup) : undefined;
     return { ...ended, mode, sandboxId, ...(limitHit ? { limitHit } : {}) };
@@ -145,8 +195,8 @@ export async function runStep(command: string, opts: SandboxOptions): Promise<St
 }
 
 /** The step's environment: exactly `opts.env`, its HOME and the sandbox marker. */
-function stepEnv(opts: SandboxOptions, sandboxId: string): Record<string, string> {
-  const env = { ...opts.env, HOME: opts.home, KILN_SANDBOX_ID: sandboxId };
+function stepEnv(opts: SandboxOptions, mode: SandboxMode, sandboxId: string): Record<string, string> {
+  const env = { ...opts.env, HOME: sandboxView(mode, opts.dirs).home, KILN_SANDBOX_ID: sandboxId };
   for (const [key, value] of Object.entries(env)) {
     if (!key || key.includes("=") || key.includes("\0") || value.includes("\0")) {
       throw new TypeError(`invalid environment variable ${JSON.stringify(key)}`);
@@ -156,10 +206,10 @@ function stepEnv(opts: SandboxOptions, sandboxId: string): Record<string, string
 }
 
 /**
- * Gives the build user its workspace and HOME: every directory and file not yet its own, as
+ * Gives the build user its directories: every directory and file not yet its own, as
  * `chown -R` would, but symlinks are neither followed nor changed and a file with several hard
  * links is left alone (a link made by an earlier step could point at any file of the host).
- * Runs between steps, when no process of the build is alive (namespace mode guarantees it).
+ * Runs between steps, when no process of the build is alive (bubblewrap mode guarantees it).
  */
 async function giveTo(dirs: string[], uid: number, gid: number): Promise<void> {
   const visit = async (file: string, st: fs.Stats): Promise<void> => {
@@ -173,63 +223,6 @@ async function giveTo(dirs: string[], uid: number, gid: number): Promise<void> {
     }
   };
   for (const dir of dirs) await visit(dir, await fsp.lstat(dir));
-}
-
-function realOrSelf(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-}
-
-const inside = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
-
-/**
- * Which dirs the wrapper covers and which it binds back. Kept dirs (workspace, HOME) under a
- * hidden dir are bound back; a hidden dir inside a bound kept dir is covered again after the
- * bind; a hidden dir inside another one needs nothing. With `user`, the highest ancestor of a
- * kept dir that the user cannot traverse (say /root, mode 0700) is hidden too: the user could
- * see nothing under it anyway, and the tmpfs (0755) gives it a path to its workspace.
- */
-export function planMounts(
-  hideDirs: string[],
-  keepDirs: string[],
-  user?: { uid: number; gid: number },
-): { hide: string[]; keep: string[]; rehide: string[] } {
-  const hides = [...new Set(hideDirs.filter((d) => fs.existsSync(d)).map(realOrSelf))];
-  if (hides.includes("/")) throw new TypeError("hideDirs: cannot hide /");
-  const keeps = [...new Set(keepDirs.map(realOrSelf))];
-  if (user) {
-    for (const k of keeps) {
-      const blocked = ancestors(k).find((a) => !traversable(a, user));
-      if (blocked && !hides.some((h) => inside(blocked, h))) hides.push(blocked);
-    }
-  }
-  const keep = keeps
-    .filter((k) => hides.some((h) => inside(k, h)))
-    .filter((k, _, all) => !all.some((o) => o !== k && inside(k, o)));
-  const rehide = hides.filter((h) => keep.some((k) => h !== k && inside(h, k)));
-  const rest = hides.filter((h) => !rehide.includes(h) && !keeps.includes(h));
-  const hide = rest.filter((h) => !rest.some((o) => o !== h && inside(h, o)));
-  return { hide, keep, rehide };
-}
-
-/** "/a/b/c" → ["/a", "/a/b"] (not "/", not the dir itself). */
-function ancestors(dir: string): string[] {
-  const parts = dir.split("/").filter(Boolean);
-  return parts.slice(0, -1).map((_, i) => `/${parts.slice(0, i + 1).join("/")}`);
-}
-
-/** Search permission by mode bits alone (supplementary groups are cleared by the sandbox). */
-function traversable(dir: string, user: { uid: number; gid: number }): boolean {
-  try {
-    const st = fs.statSync(dir);
-    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
-    return (st.mode & bit) !== 0;
-  } catch {
-    return true; // does not exist: nothing to traverse
-  }
 }
 
 interface Ended {
@@ -248,84 +241,156 @@ interface Tree {
   gone(cancelling: boolean): Promise<void>;
 }
 
-/** How long init gets to empty its namespace after SIGUSR1 before it is SIGKILLed itself. */
-const INIT_KILL_MS = 1000;
+/** Root part of the chain when the step has cgroups: join them all, then become the rest of the argv. */
+const JOIN = 'while [ "$1" != -- ]; do echo 0 > "$1/cgroup.procs" || echo "kiln-sandbox: could not join cgroup $1" >&2; shift; done; shift; exec "$@"';
 
-async function runNamespaced(
+/** The sandbox's own user in /etc/passwd and /etc/group, after the root's entries. */
+const BUILD_USER = "build";
+const HOSTNAME = "kiln-build";
+const DEFAULT_SHM_BYTES = 1024 ** 3;
+
+const etcCache = new Map<string, { passwd: string; group: string; masked: { files: string[]; dirs: string[] } }>();
+
+/** The root's passwd, group and masked entries, read once per root (an operator's directory, not the build's). */
+function rootEtc(root: string) {
+  let found = etcCache.get(root);
+  if (!found) {
+    const read = (name: string) => {
+      try {
+        return fs.readFileSync(path.join(root, "etc", name), "utf8");
+      } catch {
+        return "";
+      }
+    };
+    const withNewline = (text: string) => (text === "" || text.endsWith("\n") ? text : `${text}\n`);
+    found = {
+      passwd: withNewline(read("passwd")),
+      group: withNewline(read("group")),
+      masked: maskedPaths((file) => fs.existsSync(path.join(root, file))),
+    };
+    etcCache.set(root, found);
+  }
+  return found;
+}
+
+async function runBubblewrap(
   tools: Tools,
   command: string,
   opts: SandboxOptions,
   env: Record<string, string>,
   sandboxId: string,
-  ids: { uid: number; gid: number },
+  uid: number,
   cgroup: StepCgroup | undefined,
 ): Promise<Ended> {
-  const plan = planMounts(opts.hideDirs, [opts.workspace, opts.home], ids.uid === 0 ? undefined : ids);
-  const [file = "", ...args] = namespaceArgv(tools, {
-    uid: ids.uid,
-    gid: ids.gid,
-    cwd: realOrSelf(opts.cwd),
-    command,
-    cgroupDirs: cgroup?.dirs ?? [],
-    keepDirs: plan.keep,
-    hideDirs: plan.hide,
-    rehideDirs: plan.rehide,
-    scratch: opts.tmp ? ["/tmp", "/var/tmp"].filter((d) => fs.existsSync(d)).map((target) => ({ source: realOrSelf(opts.tmp as string), target })) : [],
-  });
-  const child = spawn(file, args, {
-    cwd: "/",
-    env: rootEnv(sandboxId),
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
-  });
-  // The build's environment travels over fd 3 to the loader, which runs as the build user.
-  const envPipe = child.stdio[3] as Writable | null;
-  envPipe?.on("error", () => undefined); // the chain failed early; its exit status says why
-  envPipe?.end(Buffer.from(Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join("")));
+  const root = opts.buildRoot ?? "/";
+  const network = opts.network ?? { mode: "none" };
+  const etc = rootEtc(root);
+  // The build's directories are opened here, as root, and bound from the descriptors: the build
+  // uid could not walk to them through the 0700 data dir, and no path is resolved twice.
+  const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+  const fds: number[] = [];
+  try {
+    for (const dir of [opts.dirs.repo, opts.dirs.home, opts.dirs.tmp]) fds.push(fs.openSync(dir, flags));
+  } catch (error) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw error;
+  }
+  const [repoFd, homeFd, tmpFd] = fds as [number, number, number];
+  const files: [string, string][] = [
+    ["passwd", `${etc.passwd}${BUILD_USER}:x:${uid}:${uid}:Kiln build:${INSIDE_HOME}:/bin/sh\n`],
+    ["group", `${etc.group}${BUILD_USER}:x:${uid}:\n`],
+    ["hosts", `127.0.0.1\tlocalhost ${HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`],
+    ...(network.mode === "isolated" && network.resolvConf ? ([["resolv", network.resolvConf]] as [string, string][]) : []),
+  ];
+  // Child descriptors: 3 arguments, 4 status, 5-7 directories, 8… generated files.
+  const fileFd = (name: string) => {
+    const i = files.findIndex(([n]) => n === name);
+    return i < 0 ? undefined : 8 + i;
+  };
+  const args = bwrapArgs(
+    {
+      root,
+      files: { passwd: fileFd("passwd") as number, group: fileFd("group") as number, hosts: fileFd("hosts") as number, ...(fileFd("resolv") !== undefined ? { resolvConf: fileFd("resolv") } : {}) },
+      statusFd: 4,
+      env,
+      cwd: viewPath("bubblewrap", opts.dirs, opts.cwd),
+      hostname: HOSTNAME,
+      shareNet: network.mode !== "none",
+      shmBytes: opts.shmBytes ?? DEFAULT_SHM_BYTES,
+    },
+    etc.masked,
+  );
+  const chain = [
+    ...(cgroup ? [tools.sh, "-c", JOIN, "kiln-sandbox", ...cgroup.dirs, "--"] : []),
+    ...(network.mode === "isolated" && network.netnsPath ? [tools.nsenter, `--net=${network.netnsPath}`, "--"] : []),
+    ...[tools.bwrap, ...stageArgs({ repo: 5, home: 6, tmp: 7 })],
+    ...[tools.setpriv, "--reuid", String(uid), "--regid", String(uid), "--clear-groups", "--no-new-privs", "--bounding-set=-all", "--"],
+    ...[tools.bwrap, "--args", "3", ...bwrapCommand(command)],
+  ];
+  const [file = "", ...rest] = chain;
+  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", repoFd, homeFd, tmpFd, ...files.map(() => "pipe" as const)];
+  let child: ChildProcess;
+  try {
+    child = spawn(file, rest, { cwd: "/", env: { PATH: ROOT_PATH, KILN_SANDBOX_ID: sandboxId }, detached: true, stdio });
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+  const feed = (index: number, data: string) => {
+    const pipe = child.stdio[index] as Writable | null;
+    pipe?.on("error", () => undefined); // bwrap failed early; its exit status and stderr say why
+    pipe?.end(data);
+  };
+  feed(3, `${args.join("\0")}\0`);
+  files.forEach(([, content], i) => feed(8 + i, content));
 
-  // pid 1 of the namespace, as the host sees it: unshare's only child, found as soon as it exists.
+  // pid 1 of the namespace as the host sees it, from bwrap's status ("child-pid").
   let init: { pid: number; startTime: string } | undefined;
   let exited = false;
-  const findInit = () => {
-    if (init || child.pid === undefined) return init;
-    const pid = childrenOf(child.pid)[0];
-    const stat = pid === undefined ? undefined : readStat(pid);
-    if (pid === undefined || !stat) return undefined;
-    init = { pid, startTime: stat.startTime };
-    const ns = pidNamespace(pid);
+  let status = "";
+  let found: () => void = () => undefined;
+  const initKnown = new Promise<void>((resolve) => (found = resolve));
+  const statusPipe = child.stdio[4] as Readable | null;
+  statusPipe?.on("error", () => undefined);
+  statusPipe?.on("data", (chunk: Buffer) => {
+    if (init) return;
+    status += chunk.toString();
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(status);
+    const stat = m ? readStat(Number(m[1])) : undefined;
+    if (!m || !stat) return;
+    init = { pid: stat.pid, startTime: stat.startTime };
+    const ns = pidNamespace(stat.pid);
     if (ns) remember(sandboxId, { ns });
-    return init;
-  };
-  const whenInit = async () => {
-    for (let wait = 1; !exited && !findInit(); wait = Math.min(wait * 2, 20)) await sleep(wait);
-    return init;
-  };
-  void whenInit();
+    found();
+  });
+  child.once("exit", () => found());
 
+  const members = () => {
+    const ns = known.get(sandboxId)?.ns;
+    if (!ns || !init) return [];
+    const initPid = init.pid;
+    return allPids().filter((pid) => pid !== initPid && pidNamespace(pid) === ns);
+  };
   const tree: Tree = {
     terminate() {
-      // Init forwards SIGTERM to the whole namespace (see INIT); it may not exist yet.
-      void whenInit().then((found) => found && isRunning(found.pid, found.startTime) && signalProcess(found.pid, "SIGTERM"));
+      // bwrap's pid 1 forwards no signal: every other process of the namespace gets SIGTERM from here.
+      void initKnown.then(() => {
+        if (!exited) for (const pid of members()) signalProcess(pid, "SIGTERM");
+      });
     },
     kill() {
-      const found = findInit();
-      if (found) {
-        // Init SIGKILLs the rest of the namespace on SIGUSR1 and exits; should it not, SIGKILL to
-        // init itself empties the namespace.
-        if (isRunning(found.pid, found.startTime)) signalProcess(found.pid, "SIGUSR1");
-        setTimeout(() => isRunning(found.pid, found.startTime) && signalProcess(found.pid, "SIGKILL"), INIT_KILL_MS).unref();
-      } else if (child.pid !== undefined && !exited) {
-        signalProcess(child.pid, "SIGKILL"); // before init exists: unshare's death takes it (--kill-child)
-      }
+      // SIGKILL to the namespace's pid 1 takes every process of it; before it exists, bwrap's
+      // own death does (--die-with-parent).
+      if (init && isRunning(init.pid, init.startTime)) signalProcess(init.pid, "SIGKILL");
+      else if (child.pid !== undefined && !exited) signalProcess(child.pid, "SIGKILL");
     },
     async gone() {
-      // unshare exits after reaping init, and init's exit comes after the kernel has emptied the
-      // namespace; if unshare itself was killed, init is SIGKILLed (--kill-child) and is
-      // waited for here. A zombie init means an empty namespace too.
-      const found = init;
-      if (!found) return;
-      for (let i = 0; isRunning(found.pid, found.startTime); i++) {
-        if (i % 50 === 0) signalProcess(found.pid, "SIGKILL");
+      // bwrap exits after its pid 1, and pid 1's exit completes only once the kernel has emptied
+      // the namespace. Should bwrap itself have been killed first, pid 1 follows it (parent
+      // death signal) and is waited for here.
+      const pid1 = init;
+      if (!pid1) return;
+      for (let i = 0; isRunning(pid1.pid, pid1.startTime); i++) {
+        if (i % 50 === 0) signalProcess(pid1.pid, "SIGKILL");
         await sleep(2);
       }
     },
@@ -429,6 +494,6 @@ async function supervise(child: ChildProcess, opts: SandboxOptions, tree: Tree, 
     clearTimeout(graceTimer);
     opts.signal.removeEventListener("abort", onAbort);
     for (const s of streams) s?.destroy();
-    child.stdio[3]?.destroy();
+    for (const extra of child.stdio.slice(3)) extra?.destroy();
   }
 }

@@ -1,0 +1,267 @@
+/**
+ * Each build's own network (docs/architecture.md, Sandbox): a network namespace owned by the
+ * host (so nothing inside, with or without a user namespace, can reconfigure it), whose only way
+ * out is a user-mode NAT, slirp4netns, and whose output is filtered by an nftables table made
+ * before the NAT is attached:
+ * - the host's loopback is unreachable (slirp4netns --disable-host-loopback; the namespace has
+ *   its own 127.0.0.1), and so are the host's abstract unix sockets (they belong to a network
+ *   namespace) and its filesystem sockets (not mounted);
+ * - the runner's own interface addresses, link-local (cloud metadata at 169.254.169.254),
+ *   private, shared, multicast and reserved ranges are rejected (TCP reset, ICMP
+ *   admin-prohibited), unless `--build-network-allow` names them;
+ * - DNS goes to slirp4netns's forwarder (10.0.2.3), which asks the host's resolver from the host
+ *   side, so names resolve even when that resolver has a private address.
+ *
+ * slirp4netns parses the build's packets as root, so it runs in a private mount namespace with
+ * its own sandbox (pivot_root into an empty root, all capabilities but one dropped) and seccomp
+ * filter, and exits when Kiln's end of its exit pipe closes — also when Kiln is SIGKILLed.
+ *
+ * Namespaces are named kiln-<runner pid>-<id> under /run/netns; `sweepNetworks` removes those of
+ * runners that are gone.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { parseCidr, type Cidr } from "./cidr.ts";
+import { ROOT_PATH, which } from "./sandbox-mode.ts";
+
+export type BuildNetworkMode = "isolated" | "host" | "none";
+
+const NETNS_DIR = "/run/netns";
+/** slirp4netns's fixed addresses (its defaults): the build is 10.0.2.100, DNS is 10.0.2.3. */
+export const SLIRP_DNS = "10.0.2.3";
+
+/** Never reachable from a build unless allowed: private, shared, link-local, loopback, multicast, reserved. */
+export const DENIED_V4 = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4"];
+export const DENIED_V6 = ["::/127", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"];
+
+interface NetworkTools {
+  ip: string;
+  unshare: string;
+  nsenter: string;
+  slirp4netns: string;
+  nft: string;
+}
+
+export interface NetworkSupport {
+  /** true when `isolated` works here. */
+  isolated: boolean;
+  detail: string;
+  tools?: NetworkTools;
+}
+
+const execFileP = promisify(execFile);
+
+let detected: Promise<NetworkSupport> | undefined;
+
+/** Probes once per process: the tools, and one real namespace with the firewall loaded. */
+export function detectNetwork(): Promise<NetworkSupport> {
+  detected ??= probe();
+  return detected;
+}
+
+async function probe(): Promise<NetworkSupport> {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return { isolated: false, detail: "needs Linux and root" };
+  const found = { ip: which("ip"), unshare: which("unshare"), nsenter: which("nsenter"), slirp4netns: which("slirp4netns"), nft: which("nft") };
+  const missing = Object.entries(found)
+    .filter(([, file]) => file === undefined)
+    .map(([name]) => name);
+  if (missing.length) return { isolated: false, detail: `${missing.join(", ")} not found (apt-get install slirp4netns nftables iproute2)` };
+  const tools = found as NetworkTools;
+  const name = `kiln-probe-${process.pid}-${randomBytes(3).toString("hex")}`;
+  try {
+    await createNamespace(tools, name, networkRules([], []));
+    return { isolated: true, detail: "own network namespace, egress through slirp4netns, host and private addresses refused", tools };
+  } catch (error) {
+    return { isolated: false, detail: `network namespace trial failed: ${(error as Error).message.split("\n")[0]}` };
+  } finally {
+    await deleteNamespace(tools, name);
+  }
+}
+
+/**
+ * The nftables ruleset of a build's namespace: loopback and DNS to the NAT first, then what the
+ * operator allowed, then the denied ranges and the host's own addresses, then everything else.
+ */
+export function networkRules(allow: Cidr[], hostAddresses: Cidr[]): string {
+  const v4 = (list: Cidr[]) => list.filter((c) => c.family === 4).map((c) => c.text);
+  const v6 = (list: Cidr[]) => list.filter((c) => c.family === 6).map((c) => c.text);
+  const set = (name: string, type: string, elements: string[]) =>
+    `  set ${name} { type ${type}; flags interval; auto-merge;${elements.length ? ` elements = { ${elements.join(", ")} };` : ""} }`;
+  return [
+    "table inet kiln {",
+    set("allow4", "ipv4_addr", v4(allow)),
+    set("allow6", "ipv6_addr", v6(allow)),
+    set("deny4", "ipv4_addr", [...DENIED_V4, ...v4(hostAddresses)]),
+    set("deny6", "ipv6_addr", [...DENIED_V6, ...v6(hostAddresses)]),
+    "  chain output {",
+    "    type filter hook output priority 0; policy accept;",
+    '    oifname "lo" accept',
+    `    ip daddr ${SLIRP_DNS} meta l4proto { tcp, udp } th dport 53 accept`,
+    "    ip daddr @allow4 accept",
+    "    ip6 daddr @allow6 accept",
+    "    ip daddr @deny4 meta l4proto tcp reject with tcp reset",
+    "    ip daddr @deny4 reject with icmp type admin-prohibited",
+    "    ip6 daddr @deny6 meta l4proto tcp reject with tcp reset",
+    "    ip6 daddr @deny6 reject with icmpv6 type admin-prohibited",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** Every address of this machine's interfaces (a NAT on the host reaches services bound to 0.0.0.0 through them). */
+export function hostAddresses(): Cidr[] {
+  const out: Cidr[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      const parsed = parseCidr(a.address.split("%")[0] ?? "");
+      if (parsed) out.push(parsed);
+    }
+  }
+  return out;
+}
+
+function run(file: string, args: string[], input?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: { PATH: ROOT_PATH }, stdio: [input === undefined ? "ignore" : "pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(input);
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(file)}: ${stderr.trim() || `exit ${code}`}`))));
+  });
+}
+
+/** The namespace, bound at /run/netns/NAME, with its firewall already loaded (one process). */
+async function createNamespace(tools: NetworkTools, name: string, rules: string): Promise<string> {
+  const file = path.join(NETNS_DIR, name);
+  if (!fs.existsSync(NETNS_DIR)) await run(tools.ip, ["netns", "add", `${name}-init`]).then(() => deleteNamespace(tools, `${name}-init`));
+  fs.writeFileSync(file, "", { mode: 0o444 });
+  try {
+    await run(tools.unshare, [`--net=${file}`, "--", tools.nft, "-f", "-"], rules);
+  } catch (error) {
+    await deleteNamespace(tools, name);
+    throw error;
+  }
+  return file;
+}
+
+async function deleteNamespace(tools: NetworkTools, name: string): Promise<void> {
+  await execFileP(tools.ip, ["netns", "delete", name], { env: { PATH: ROOT_PATH } }).catch(() => {
+    fs.rmSync(path.join(NETNS_DIR, name), { force: true });
+  });
+}
+
+export interface BuildNetwork {
+  /** The mode in force (an `isolated` request on a host that cannot gives `none`). */
+  mode: BuildNetworkMode;
+  /** For the build's sandbox line. */
+  detail: string;
+  /** The namespace to enter (isolated mode). */
+  netnsPath?: string;
+  /** /etc/resolv.conf inside the sandbox (isolated mode). */
+  resolvConf?: string;
+  close(): Promise<void>;
+}
+
+export interface NetworkRequest {
+  mode: BuildNetworkMode;
+  allow: Cidr[];
+}
+
+/** Opens a build's network; never throws for an unsupported host (it says why in `detail`). */
+export async function openBuildNetwork(request: NetworkRequest): Promise<BuildNetwork> {
+  const nothing = async () => undefined;
+  if (request.mode === "host") return { mode: "host", detail: "network: the host's (--build-network host): the build reaches the runner's loopback and private networks", close: nothing };
+  if (request.mode === "none") return { mode: "none", detail: "network: none (loopback only)", close: nothing };
+  const support = await detectNetwork();
+  if (!support.isolated || !support.tools) return { mode: "none", detail: `network: none (loopback only): isolated network unavailable: ${support.detail}`, close: nothing };
+  const tools = support.tools;
+  const name = `kiln-${process.pid}-${randomBytes(6).toString("hex")}`;
+  const netnsPath = await createNamespace(tools, name, networkRules(request.allow, hostAddresses()));
+  let slirp: ChildProcess;
+  try {
+    slirp = await startSlirp(tools, netnsPath);
+  } catch (error) {
+    await deleteNamespace(tools, name);
+    throw error;
+  }
+  const allowed = request.allow.length ? `; allowed: ${request.allow.map((c) => c.text).join(", ")}` : "";
+  return {
+    mode: "isolated",
+    detail: `network: isolated (own namespace, slirp4netns NAT, host, link-local and private addresses refused${allowed})`,
+    netnsPath,
+    resolvConf: `nameserver ${SLIRP_DNS}\noptions edns0\n`,
+    async close() {
+      const gone = new Promise<void>((resolve) => (slirp.exitCode !== null || slirp.signalCode !== null ? resolve() : slirp.once("exit", () => resolve())));
+      slirp.kill("SIGKILL");
+      await gone;
+      await deleteNamespace(tools, name);
+    },
+  };
+}
+
+/** slirp4netns attached to the namespace, resolved once it says it is ready (or rejected within 5 s). */
+function startSlirp(tools: NetworkTools, netnsPath: string): Promise<ChildProcess> {
+  const args = [
+    ...["--mount", "--propagation", "private", "--", tools.slirp4netns],
+    ...["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp"],
+    ...["--netns-type=path", "--ready-fd=3", "--exit-fd=4", netnsPath, "tap0"],
+  ];
+  const child = spawn(tools.unshare, args, { env: { PATH: ROOT_PATH }, cwd: "/", stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+  // fd 4 stays open on Kiln's side for slirp4netns's whole life: when Kiln dies it closes and slirp4netns exits.
+  (child.stdio[4] as Readable | null)?.on("error", () => undefined);
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`slirp4netns: ${why}${stderr.trim() ? `: ${stderr.trim().split("\n").pop()}` : ""}`));
+    };
+    const timer = setTimeout(() => fail("not ready after 5 s"), 5000);
+    child.once("error", (error) => fail(error.message));
+    child.once("exit", (code, signal) => fail(`exited (${code ?? signal})`));
+    (child.stdio[3] as Readable | null)?.once("data", () => {
+      clearTimeout(timer);
+      child.removeAllListeners("exit");
+      child.stdio[3]?.destroy();
+      resolve(child);
+    });
+  });
+}
+
+/** Removes namespaces of runners that died without removing theirs (the slirp4netns of each exited with them). */
+export async function sweepNetworks(): Promise<number> {
+  const support = await detectNetwork();
+  if (!support.tools) return 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(NETNS_DIR);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = /^kiln-(?:probe-)?(\d+)-[0-9a-f]+$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    await deleteNamespace(support.tools, name);
+    removed++;
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The bubblewrap command lines of one step (pure: a spec in, an argv out).
+ *
+ * Two bwraps run nested. The outer one runs as root and only stages the build's own HOME,
+ * workspace and /tmp, bound from descriptors Kiln opened, under /run/kiln-sandbox in a mount
+ * namespace of its own: the inner bwrap runs as the build uid and resolves its bind sources by
+ * path, and that uid could not walk through the 0700 data dir (or a 0700 /root above it).
+ *
+ * The inner one makes the root the build sees: the system directories of a root filesystem (the
+ * host's, or `--build-root`) read-only, the staged directories read-write (the data dir itself
+ * is never mounted), a fresh /proc and /dev, a private size-limited
+ * /dev/shm, and generated /etc/passwd, /etc/group, /etc/hosts and /etc/resolv.conf. Nothing else
+ * of the host exists inside: no /root, /home, /srv, /var/lib, /opt, /run or /sys.
+ *
+ * Paths inside are Cloudflare's build image's: HOME is /opt/buildhome and the repository is
+ * cloned to /opt/buildhome/repo (Cloudflare's docs: Workers Builds, build image).
+ */
+import path from "node:path";
+import { systemLinks } from "./sandbox-mode.ts";
+
+export const INSIDE_HOME = "/opt/buildhome";
+export const INSIDE_REPO = "/opt/buildhome/repo";
+export const INSIDE_TMP = "/tmp";
+/** Where the outer bwrap stages the build's directories (a tmpfs in its own mount namespace). */
+export const STAGE = "/run/kiln-sandbox";
+
+/**
+ * Files of the host's /etc that hold secrets or the host's identity, covered inside the sandbox
+ * even though the build uid could not read most of them anyway (defence in depth).
+ */
+const MASKED_FILES = ["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/machine-id", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"];
+const MASKED_DIRS = ["/etc/ssl/private", "/etc/sudoers.d"];
+
+export interface BwrapSpec {
+  /** Root filesystem whose /usr, /etc and top-level system links the build sees ("/" = the host's). */
+  root: string;
+
+  /** Child descriptors whose contents become these read-only files. */
+  files: { passwd: number; group: number; hosts: number; resolvConf?: number };
+  /** Child descriptor bwrap writes its JSON status to (the sandbox's pid 1 as the host sees it). */
+  statusFd: number;
+  /** The step's whole environment. */
+  env: Record<string, string>;
+  /** Working directory inside the sandbox. */
+  cwd: string;
+  hostname: string;
+  /** true: keep the network namespace bwrap starts in (the build's own, or the host's); false: a new one with only loopback. */
+  shareNet: boolean;
+  shmBytes: number;
+}
+
+/** Existing entries of the masked lists under `root` (checked by the caller, who can stat). */
+export function maskedPaths(exists: (file: string) => boolean): { files: string[]; dirs: string[] } {
+  return { files: MASKED_FILES.filter(exists), dirs: MASKED_DIRS.filter(exists) };
+}
+
+/** The outer, root bwrap's arguments up to the command: stage the three directories from descriptors. */
+export function stageArgs(fds: { repo: number; home: number; tmp: number }): string[] {
+  return [
+    ...["--dev-bind", "/", "/", "--tmpfs", STAGE],
+    ...["--bind-fd", String(fds.repo), `${STAGE}/repo`, "--bind-fd", String(fds.home), `${STAGE}/home`, "--bind-fd", String(fds.tmp), `${STAGE}/tmp`],
+    "--die-with-parent",
+    // setpriv, its child, needs these to become the build uid and empty its bounding set.
+    ...["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"],
+    "--",
+  ];
+}
+
+/** The inner bwrap's options, to be handed over through `--args FD`. */
+export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: string[] }): string[] {
+  const env = Object.entries(spec.env).flatMap(([key, value]) => ["--setenv", key, value]);
+  const etc = path.join(spec.root, "etc");
+  return [
+    "--unshare-all",
+    ...(spec.shareNet ? ["--share-net"] : []),
+    "--unshare-user",
+    "--disable-userns",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--hostname",
+    spec.hostname,
+    "--ro-bind",
+    path.join(spec.root, "usr"),
+    "/usr",
+    ...systemLinks(spec.root),
+    "--ro-bind",
+    etc,
+    "/etc",
+    ...masked.files.flatMap((f) => ["--ro-bind", "/dev/null", f]),
+    ...masked.dirs.flatMap((d) => ["--tmpfs", d]),
+    "--ro-bind-data",
+    String(spec.files.passwd),
+    "/etc/passwd",
+    "--ro-bind-data",
+    String(spec.files.group),
+    "/etc/group",
+    "--ro-bind-data",
+    String(spec.files.hosts),
+    "/etc/hosts",
+    ...(spec.files.resolvConf !== undefined ? ["--ro-bind-data", String(spec.files.resolvConf), "/etc/resolv.conf"] : []),
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--perms",
+    "1777",
+    "--size",
+    String(spec.shmBytes),
+    "--tmpfs",
+    "/dev/shm",
+    "--bind",
+    `${STAGE}/tmp`,
+    INSIDE_TMP,
+    "--dir",
+    "/var",
+    "--bind",
+    `${STAGE}/tmp`,
+    "/var/tmp",
+    "--dir",
+    "/run",
+    "--bind",
+    `${STAGE}/home`,
+    INSIDE_HOME,
+    "--bind",
+    `${STAGE}/repo`,
+    INSIDE_REPO,
+    "--chdir",
+    spec.cwd,
+    "--clearenv",
+    ...env,
+    "--json-status-fd",
+    String(spec.statusFd),
+  ];
+}
+
+/**
+ * The command after the options: bwrap reads only options through `--args`, so this part is an
+ * argv of its own (the build command is configuration, never a secret; the variables are options).
+ */
+export function bwrapCommand(command: string): string[] {
+  return ["--", "/bin/sh", "-e", "-c", command];
+}
