@@ -1,12 +1,12 @@
 /**
  * The bubblewrap command lines of one step (pure: a spec in, an argv out).
  *
- * Two bwraps run nested. The outer one runs as root and only stages the build's own HOME,
- * workspace and /tmp, bound from descriptors Kiln opened, under /run/kiln-sandbox in a mount
- * namespace of its own: the inner bwrap runs as the build uid and resolves its bind sources by
- * path, and that uid could not walk through the 0700 data dir (or a 0700 /root above it).
+ * bwrap runs as the build uid and resolves its bind sources by path, which that uid could not
+ * walk through the 0700 data dir (or a 0700 /root above it). So the root part of the chain
+ * (sandbox.ts) first binds the build's own directory, opened by Kiln, at /run/kiln-sandbox in a
+ * private mount namespace; the build uid may traverse that directory (0711) but not list it.
  *
- * The inner one makes the root the build sees: the system directories of a root filesystem (the
+ * bwrap then makes the root the build sees: the system directories of a root filesystem (the
  * host's, or `--build-root`) read-only, the staged directories read-write (the data dir itself
  * is never mounted), a fresh /proc and /dev, a private size-limited
  * /dev/shm, and generated /etc/passwd, /etc/group, /etc/hosts and /etc/resolv.conf. Nothing else
@@ -21,8 +21,7 @@ import { systemLinks } from "./sandbox-mode.ts";
 export const INSIDE_HOME = "/opt/buildhome";
 export const INSIDE_REPO = "/opt/buildhome/repo";
 export const INSIDE_TMP = "/tmp";
-/** Where the outer bwrap stages the build's directories (a tmpfs in its own mount namespace). */
-export const STAGE = "/run/kiln-sandbox";
+export { STAGE } from "./sandbox-mode.ts";
 
 /**
  * Files of the host's /etc that hold secrets or the host's identity, covered inside the sandbox
@@ -34,6 +33,8 @@ const MASKED_DIRS = ["/etc/ssl/private", "/etc/sudoers.d"];
 export interface BwrapSpec {
   /** Root filesystem whose /usr, /etc and top-level system links the build sees ("/" = the host's). */
   root: string;
+  /** The build's repo, HOME and tmp, as staged for bwrap. */
+  stage: { repo: string; home: string; tmp: string };
 
   /** Child descriptors whose contents become these read-only files. */
   files: { passwd: number; group: number; hosts: number; resolvConf?: number };
@@ -54,19 +55,7 @@ export function maskedPaths(exists: (file: string) => boolean): { files: string[
   return { files: MASKED_FILES.filter(exists), dirs: MASKED_DIRS.filter(exists) };
 }
 
-/** The outer, root bwrap's arguments up to the command: stage the three directories from descriptors. */
-export function stageArgs(fds: { repo: number; home: number; tmp: number }): string[] {
-  return [
-    ...["--dev-bind", "/", "/", "--tmpfs", STAGE],
-    ...["--bind-fd", String(fds.repo), `${STAGE}/repo`, "--bind-fd", String(fds.home), `${STAGE}/home`, "--bind-fd", String(fds.tmp), `${STAGE}/tmp`],
-    "--die-with-parent",
-    // setpriv, its child, needs these to become the build uid and empty its bounding set.
-    ...["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"],
-    "--",
-  ];
-}
-
-/** The inner bwrap's options, to be handed over through `--args FD`. */
+/** bwrap's options, to be handed over through `--args FD`. */
 export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: string[] }): string[] {
   const env = Object.entries(spec.env).flatMap(([key, value]) => ["--setenv", key, value]);
   const etc = path.join(spec.root, "etc");
@@ -111,20 +100,20 @@ export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: stri
     "--tmpfs",
     "/dev/shm",
     "--bind",
-    `${STAGE}/tmp`,
+    spec.stage.tmp,
     INSIDE_TMP,
     "--dir",
     "/var",
     "--bind",
-    `${STAGE}/tmp`,
+    spec.stage.tmp,
     "/var/tmp",
     "--dir",
     "/run",
     "--bind",
-    `${STAGE}/home`,
+    spec.stage.home,
     INSIDE_HOME,
     "--bind",
-    `${STAGE}/repo`,
+    spec.stage.repo,
     INSIDE_REPO,
     "--chdir",
     spec.cwd,

@@ -25,6 +25,8 @@ export interface Tools {
   bwrap: string;
   setpriv: string;
   nsenter: string;
+  unshare: string;
+  mount: string;
   sh: string;
 }
 
@@ -39,8 +41,8 @@ export interface SandboxSupport {
 /** Environment of the root part of the chain: nothing from the build. */
 export const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** Where the outer, root bwrap stages a build's directories for the inner one (bwrap-args.ts). */
-const STAGE = "/run/kiln-sandbox";
+/** Where the root part of the chain binds a build's directory for bwrap (bwrap-args.ts). */
+export const STAGE = "/run/kiln-sandbox";
 
 /** The uid the trial run uses: inside no build range Kiln offers by default, never a real user's. */
 const PROBE_UID = 2_147_480_000;
@@ -101,7 +103,7 @@ async function probe(): Promise<SandboxSupport> {
   });
   if (process.platform !== "linux") return fallback("not Linux");
   if (process.getuid?.() !== 0) return fallback("Kiln is not running as root (it switches each build to its own uid)");
-  const found = { bwrap: which("bwrap"), setpriv: which("setpriv"), nsenter: which("nsenter"), sh: "/bin/sh" };
+  const found = { bwrap: which("bwrap"), setpriv: which("setpriv"), nsenter: which("nsenter"), unshare: which("unshare"), mount: which("mount"), sh: "/bin/sh" };
   const missing = Object.entries(found)
     .filter(([, file]) => file === undefined)
     .map(([name]) => name);
@@ -109,6 +111,11 @@ async function probe(): Promise<SandboxSupport> {
   if (readNumber("/proc/sys/kernel/unprivileged_userns_clone") === 0) return fallback("unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=0)");
   if (readNumber("/proc/sys/user/max_user_namespaces") === 0) return fallback("user namespaces are disabled (sysctl user.max_user_namespaces=0)");
   const tools = found as Tools;
+  try {
+    fs.mkdirSync(STAGE, { recursive: true, mode: 0o755 });
+  } catch (error) {
+    return fallback(`cannot make ${STAGE}: ${(error as Error).message}`);
+  }
   const trial = await trialRun(tools);
   if (trial) return fallback(`bubblewrap trial failed: ${trial}`);
   return {
@@ -131,17 +138,19 @@ async function trialRun(tools: Tools): Promise<string | undefined> {
     fs.mkdirSync(keep);
     fs.chmodSync(dir, 0o700);
     fs.chownSync(keep, PROBE_UID, PROBE_UID);
-    fd = fs.openSync(keep, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    fs.chmodSync(dir, 0o711);
+    // The same chain as a step (sandbox.ts), with the directory's descriptor at 3.
     const args = [
-      ...["--dev-bind", "/", "/", "--tmpfs", STAGE, "--bind-fd", "3", `${STAGE}/probe`, "--die-with-parent"],
-      ...["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--", tools.setpriv],
-      ...["--reuid", String(PROBE_UID), "--regid", String(PROBE_UID), "--clear-groups", "--no-new-privs", "--bounding-set=-all", "--", tools.bwrap],
+      ...["--pdeathsig", "KILL", "--", tools.unshare, "--mount", "--propagation", "private", "--"],
+      ...[tools.sh, "-c", `mount --bind /proc/self/fd/3 ${STAGE} && exec 3<&- && exec "$@"`, "kiln-probe"],
+      ...[tools.setpriv, "--reuid", String(PROBE_UID), "--regid", String(PROBE_UID), "--clear-groups", "--no-new-privs", "--bounding-set=-all", "--", tools.bwrap],
       ...["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--clearenv"],
-      ...["--ro-bind", "/usr", "/usr", ...systemLinks("/"), "--proc", "/proc", "--dev", "/dev", "--bind", `${STAGE}/probe`, "/probe", "--chdir", "/probe"],
+      ...["--ro-bind", "/usr", "/usr", ...systemLinks("/"), "--proc", "/proc", "--dev", "/dev", "--bind", `${STAGE}/keep`, "/probe", "--chdir", "/probe"],
       ...["/bin/sh", "-c", 'test "$(id -u)" != 0 && touch ok && ! unshare -U true 2>/dev/null'],
     ];
     return await new Promise<string | undefined>((resolve) => {
-      const child = spawn(tools.bwrap, args, { env: { PATH: ROOT_PATH }, cwd: "/", stdio: ["ignore", "ignore", "pipe", fd as number] });
+      const child = spawn(tools.setpriv, args, { env: { PATH: ROOT_PATH }, cwd: "/", stdio: ["ignore", "ignore", "pipe", fd as number] });
       let stderr = "";
       child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);

@@ -9,12 +9,14 @@
  *   network namespace when one is given, on a root made for it (bwrap-args.ts). The chain, all
  *   argv, nothing spliced into a script, the root part with a fixed environment:
  *
- *     sh -c JOIN dirs… --          root: joins the step's cgroups (only when there are any)
+ *     setpriv --pdeathsig KILL     root: dies with the runner, even a SIGKILLed one
+ *     unshare --mount …            root: a private mount namespace for the staging bind
+ *     sh -c STAGE cgroups… --      root: joins the step's cgroups, binds the build's directory where
+ *                                  the build uid can reach it (bwrap-args.ts)
  *     nsenter --net=NETNS --       root: enters the build's network namespace (isolated network)
- *     bwrap --dev-bind / / …       root: stages the build's directories where the build uid can
- *                                  reach them (bwrap-args.ts)
  *     setpriv --reuid U --regid U  drops to the build uid: no groups, no new privileges, empty
- *       --clear-groups …             bounding set
+ *       --clear-groups …             bounding set; then, as U, `setpriv --pdeathsig KILL` again
+ *                                  (the uid change cleared it): dies with the outer bwrap
  *     bwrap --args 3               as U: the sandbox; reads its arguments (the build's environment
  *                                  among them) from fd 3, so no secret is ever in an argv
  *
@@ -43,7 +45,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, stageArgs, bwrapCommand } from "./bwrap-args.ts";
+import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, bwrapCommand, STAGE } from "./bwrap-args.ts";
 import type { BuildNetworkMode } from "./build-network.ts";
 import { cgroupLimitHit, cgroupMembers, createStepCgroup, joinCgroup, removeStepCgroup, type StepCgroup, type StepLimits } from "./cgroup.ts";
 import { allPids, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
@@ -241,8 +243,17 @@ interface Tree {
   gone(cancelling: boolean): Promise<void>;
 }
 
-/** Root part of the chain when the step has cgroups: join them all, then become the rest of the argv. */
-const JOIN = 'while [ "$1" != -- ]; do echo 0 > "$1/cgroup.procs" || echo "kiln-sandbox: could not join cgroup $1" >&2; shift; done; shift; exec "$@"';
+/**
+ * Root part of the chain, in a private mount namespace: join the step's cgroups, bind the build's
+ * directory (fd 5) at the staging point, then become the rest of the argv.
+ */
+const STAGE_SCRIPT = [
+  'while [ "$1" != -- ]; do echo 0 > "$1/cgroup.procs" || echo "kiln-sandbox: could not join cgroup $1" >&2; shift; done',
+  "shift",
+  `mount --bind /proc/self/fd/5 ${STAGE}`,
+  "exec 5<&-",
+  'exec "$@"',
+].join("\n");
 
 /** The sandbox's own user in /etc/passwd and /etc/group, after the root's entries. */
 const BUILD_USER = "build";
@@ -285,31 +296,30 @@ async function runBubblewrap(
   const root = opts.buildRoot ?? "/";
   const network = opts.network ?? { mode: "none" };
   const etc = rootEtc(root);
-  // The build's directories are opened here, as root, and bound from the descriptors: the build
-  // uid could not walk to them through the 0700 data dir, and no path is resolved twice.
-  const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
-  const fds: number[] = [];
-  try {
-    for (const dir of [opts.dirs.repo, opts.dirs.home, opts.dirs.tmp]) fds.push(fs.openSync(dir, flags));
-  } catch (error) {
-    for (const fd of fds) fs.closeSync(fd);
-    throw error;
-  }
-  const [repoFd, homeFd, tmpFd] = fds as [number, number, number];
+  // The build's directory (repo, HOME and tmp are its entries) is opened here, as root, and bound
+  // from the descriptor at the staging point: the build uid could not walk to it through the 0700
+  // data dir. It is root's and 0711: the build uid may pass through, not list it.
+  const buildDir = path.dirname(opts.dirs.repo);
+  if (path.dirname(opts.dirs.home) !== buildDir || path.dirname(opts.dirs.tmp) !== buildDir) throw new TypeError("dirs: repo, home and tmp must be entries of one directory");
+  fs.chmodSync(buildDir, 0o711);
+  const dirFd = fs.openSync(buildDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  const inStage = (dir: string) => path.join(STAGE, path.basename(dir));
   const files: [string, string][] = [
     ["passwd", `${etc.passwd}${BUILD_USER}:x:${uid}:${uid}:Kiln build:${INSIDE_HOME}:/bin/sh\n`],
     ["group", `${etc.group}${BUILD_USER}:x:${uid}:\n`],
     ["hosts", `127.0.0.1\tlocalhost ${HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`],
     ...(network.mode === "isolated" && network.resolvConf ? ([["resolv", network.resolvConf]] as [string, string][]) : []),
   ];
-  // Child descriptors: 3 arguments, 4 status, 5-7 directories, 8… generated files.
+  // Child descriptors: 3 arguments, 4 status, 5 the build's directory (closed before bwrap), 6… generated files.
+  const FIRST_FILE = 6;
   const fileFd = (name: string) => {
     const i = files.findIndex(([n]) => n === name);
-    return i < 0 ? undefined : 8 + i;
+    return i < 0 ? undefined : FIRST_FILE + i;
   };
   const args = bwrapArgs(
     {
       root,
+      stage: { repo: inStage(opts.dirs.repo), home: inStage(opts.dirs.home), tmp: inStage(opts.dirs.tmp) },
       files: { passwd: fileFd("passwd") as number, group: fileFd("group") as number, hosts: fileFd("hosts") as number, ...(fileFd("resolv") !== undefined ? { resolvConf: fileFd("resolv") } : {}) },
       statusFd: 4,
       env,
@@ -320,20 +330,24 @@ async function runBubblewrap(
     },
     etc.masked,
   );
+  // The whole chain is one process (every part execs the next), Node's child: the parent-death
+  // signal is set first, as root, and again as U (a uid change clears it).
   const chain = [
-    ...(cgroup ? [tools.sh, "-c", JOIN, "kiln-sandbox", ...cgroup.dirs, "--"] : []),
+    ...[tools.setpriv, "--pdeathsig", "KILL", "--"],
+    ...[tools.unshare, "--mount", "--propagation", "private", "--"],
+    ...[tools.sh, "-c", STAGE_SCRIPT, "kiln-sandbox", ...(cgroup?.dirs ?? []), "--"],
     ...(network.mode === "isolated" && network.netnsPath ? [tools.nsenter, `--net=${network.netnsPath}`, "--"] : []),
-    ...[tools.bwrap, ...stageArgs({ repo: 5, home: 6, tmp: 7 })],
     ...[tools.setpriv, "--reuid", String(uid), "--regid", String(uid), "--clear-groups", "--no-new-privs", "--bounding-set=-all", "--"],
+    ...[tools.setpriv, "--pdeathsig", "KILL", "--"],
     ...[tools.bwrap, "--args", "3", ...bwrapCommand(command)],
   ];
   const [file = "", ...rest] = chain;
-  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", repoFd, homeFd, tmpFd, ...files.map(() => "pipe" as const)];
+  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", dirFd, ...files.map(() => "pipe" as const)];
   let child: ChildProcess;
   try {
     child = spawn(file, rest, { cwd: "/", env: { PATH: ROOT_PATH, KILN_SANDBOX_ID: sandboxId }, detached: true, stdio });
   } finally {
-    for (const fd of fds) fs.closeSync(fd);
+    fs.closeSync(dirFd);
   }
   const feed = (index: number, data: string) => {
     const pipe = child.stdio[index] as Writable | null;
@@ -341,7 +355,7 @@ async function runBubblewrap(
     pipe?.end(data);
   };
   feed(3, `${args.join("\0")}\0`);
-  files.forEach(([, content], i) => feed(8 + i, content));
+  files.forEach(([, content], i) => feed(FIRST_FILE + i, content));
 
   // pid 1 of the namespace as the host sees it, from bwrap's status ("child-pid").
   let init: { pid: number; startTime: string } | undefined;

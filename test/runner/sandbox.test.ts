@@ -1,8 +1,8 @@
 /**
- * The build sandbox with real processes: exit codes, output, environment, hidden data dir,
- * build user, and above all that cancel, timeout and a killed runner leave no process behind
- * (checked in /proc, not by trusting the code). Namespace tests are skipped where the machine
- * only allows the process-group fallback.
+ * The build sandbox with real processes: exit codes, output, environment, the root the build
+ * sees, its uid, and above all that cancel, timeout and a killed runner leave no process behind
+ * (checked in /proc, not by trusting the code). Bubblewrap tests are skipped (with the reason)
+ * where the machine only allows the process-group fallback.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -12,16 +12,18 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { detectSandboxSupport } from "../../src/runner/sandbox-mode.ts";
-import { detectSandbox, listSandboxProcesses, planMounts, runStep, type SandboxMode, type SandboxOptions, type StepResult } from "../../src/runner/sandbox.ts";
+import { claimUid, type ClaimedUid } from "../../src/runner/build-uids.ts";
+import { detectSandbox, listSandboxProcesses, runStep, sandboxView, type SandboxMode, type SandboxOptions, type StepResult } from "../../src/runner/sandbox.ts";
 
 const detected = await detectSandbox();
 const support = await detectSandboxSupport();
-const noNamespaces = detected.mode === "namespaces" ? false : `namespaces unavailable here: ${detected.detail}`;
+const noNamespaces = detected.mode === "bubblewrap" ? false : `bubblewrap unavailable here: ${detected.detail}`;
 const noCgroups = noNamespaces || (support.cgroups.version === null ? support.cgroups.detail : false);
 const isRoot = process.getuid?.() === 0;
 
 let seq = 0;
 const roots: string[] = [];
+const uids: ClaimedUid[] = [];
 
 /** A data dir with a secret and one build's workspace (repo + home) inside it, as the runner lays it out. */
 function layout() {
@@ -32,9 +34,10 @@ function layout() {
   const repo = path.join(work, "repo");
   fs.mkdirSync(repo, { recursive: true });
   fs.mkdirSync(path.join(work, "home"));
+  fs.chmodSync(data, 0o700);
   fs.writeFileSync(path.join(data, "secret.key"), "top secret");
   fs.writeFileSync(path.join(repo, "package.json"), "{}\n");
-  return { root, data, work, repo, home: path.join(work, "home") };
+  return { root, data, work, repo, home: path.join(work, "home"), tmp: path.join(work, "tmp") };
 }
 
 interface Run {
@@ -44,16 +47,21 @@ interface Run {
   ms: number;
 }
 
-function options(mode: SandboxMode, extra: Partial<SandboxOptions> = {}) {
+async function options(mode: SandboxMode, extra: Partial<SandboxOptions> = {}) {
   const l = layout();
+  let uid: number | undefined;
+  if (mode === "bubblewrap") {
+    const claimed = await claimUid({ first: 1_000_000, last: 1_065_535 });
+    uids.push(claimed);
+    uid = claimed.uid;
+  }
   let stdout = "";
   let stderr = "";
   const opts: SandboxOptions = {
     cwd: l.repo,
     env: { PATH: "/usr/bin:/bin", DATA: l.data, WS: l.work },
-    home: l.home,
-    workspace: l.work,
-    hideDirs: [l.data],
+    dirs: { repo: l.repo, home: l.home, tmp: l.tmp },
+    ...(uid !== undefined ? { uid } : {}),
     signal: new AbortController().signal,
     graceMs: 2000,
     mode,
@@ -65,7 +73,7 @@ function options(mode: SandboxMode, extra: Partial<SandboxOptions> = {}) {
 }
 
 async function run(mode: SandboxMode, command: string, extra: Partial<SandboxOptions> = {}): Promise<Run & { l: ReturnType<typeof layout> }> {
-  const { l, opts, out } = options(mode, extra);
+  const { l, opts, out } = await options(mode, extra);
   const t = performance.now();
   const result = await runStep(command, opts);
   return { result, ...out(), ms: performance.now() - t, l };
@@ -77,7 +85,7 @@ async function cancelAfter(mode: SandboxMode, command: string, markers: string[]
   let seen = "";
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const { opts } = options(mode, {
+  const { opts } = await options(mode, {
     signal: controller.signal,
     graceMs,
     onOutput: (chunk) => {
@@ -116,8 +124,9 @@ const IGNORES_TERM = `(trap '' TERM; echo child-ready; exec sleep 300) &`;
 const DOUBLE_FORK = `( sleep 300 & echo fork-ready ) &`;
 const SETSID_DAEMON = `setsid sh -c 'trap "" TERM; echo daemon-ready; exec sleep 300' &`;
 
-after(() => {
+after(async () => {
   for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
+  for (const uid of uids) await uid.release();
 });
 
 describe(`sandbox (this machine: ${detected.mode}: ${detected.detail})`, () => {
@@ -133,19 +142,10 @@ describe(`sandbox (this machine: ${detected.mode}: ${detected.detail})`, () => {
     assert.equal(result.reason, "cancelled");
     assert.equal(stdout, "");
   });
-
-  it("planMounts: kept dirs come back, nested hides are covered once or again", () => {
-    const l = layout();
-    const inner = path.join(l.work, "secret-inside");
-    fs.mkdirSync(inner);
-    const plan = planMounts([l.data, path.join(l.data, "work"), inner, "/does/not/exist"], [l.work, l.home]);
-    assert.deepEqual(plan, { hide: [l.data], keep: [l.work], rehide: [inner] });
-    assert.throws(() => planMounts(["/"], []), /cannot hide/);
-  });
 });
 
-for (const mode of ["namespaces", "process-group"] as const) {
-  const skip = mode === "namespaces" ? noNamespaces : false;
+for (const mode of ["bubblewrap", "process-group"] as const) {
+  const skip = mode === "bubblewrap" ? noNamespaces : false;
 
   describe(`runStep (${mode})`, { skip }, () => {
     it("reports exit codes; sh -e stops at the first failure", async () => {
@@ -172,7 +172,8 @@ for (const mode of ["namespaces", "process-group"] as const) {
       const { stdout, l, result } = await run(mode, "pwd; /usr/bin/env -0", { env: { ODD: value, PATH: "/usr/bin:/bin" } });
       assert.equal(result.exitCode, 0);
       const [pwd, ...rest] = stdout.split("\n");
-      assert.equal(pwd, l.repo);
+      const view = sandboxView(mode, { repo: l.repo, home: l.home, tmp: l.tmp });
+      assert.equal(pwd, mode === "bubblewrap" ? "/opt/buildhome/repo" : l.repo);
       const env = new Map(
         rest
           .join("\n")
@@ -183,7 +184,8 @@ for (const mode of ["namespaces", "process-group"] as const) {
       env.delete("PWD"); // the shell's own
       assert.deepEqual([...env.keys()].sort(), ["HOME", "KILN_SANDBOX_ID", "ODD", "PATH"]);
       assert.equal(env.get("ODD"), value);
-      assert.equal(env.get("HOME"), l.home);
+      assert.equal(env.get("HOME"), view.home);
+      assert.equal(view.home, mode === "bubblewrap" ? "/opt/buildhome" : l.home);
       const leaked = Object.keys(process.env).filter((k) => !["HOME", "PATH", "PWD"].includes(k) && env.has(k));
       assert.deepEqual(leaked, []);
 
@@ -196,11 +198,12 @@ for (const mode of ["namespaces", "process-group"] as const) {
       assert.equal(stdout, "x; echo pwned $(id)\n");
     });
 
-    it("cancel: SIGTERM to the tree; a TERM-ignoring child gets the grace period, then SIGKILL", async () => {
+    it("cancel: SIGTERM to the tree; a TERM-ignoring step gets the grace period, then SIGKILL", async () => {
       const graceMs = 600;
+      // The main process ignores TERM too: bubblewrap ends a step with its main process.
       // In a process group the setsid() daemon would escape (tested below), so it is left out here.
-      const tree = mode === "namespaces" ? `${IGNORES_TERM} ${DOUBLE_FORK} ${SETSID_DAEMON} wait` : `${IGNORES_TERM} ${DOUBLE_FORK} wait`;
-      const markers = mode === "namespaces" ? ["child-ready", "fork-ready", "daemon-ready"] : ["child-ready", "fork-ready"];
+      const tree = mode === "bubblewrap" ? `trap '' TERM; ${IGNORES_TERM} ${DOUBLE_FORK} ${SETSID_DAEMON} wait` : `trap '' TERM; ${IGNORES_TERM} ${DOUBLE_FORK} wait`;
+      const markers = mode === "bubblewrap" ? ["child-ready", "fork-ready", "daemon-ready"] : ["child-ready", "fork-ready"];
       const c = await cancelAfter(mode, tree, markers, graceMs);
       assert.equal(c.result.reason, "cancelled");
       assert.ok(c.running.length >= markers.length + 1, `tree was running: ${c.running.join(",")}`);
@@ -219,9 +222,9 @@ for (const mode of ["namespaces", "process-group"] as const) {
     });
 
     it("timeout: same path, reason timeout, tree gone", async () => {
-      const { opts } = options(mode, { timeoutMs: 300, graceMs: 300 });
+      const { opts } = await options(mode, { timeoutMs: 300, graceMs: 300 });
       const t = performance.now();
-      const result = await runStep(`${IGNORES_TERM} ${DOUBLE_FORK} wait`, opts);
+      const result = await runStep(`trap '' TERM; ${IGNORES_TERM} ${DOUBLE_FORK} wait`, opts);
       const ms = performance.now() - t;
       assert.equal(result.reason, "timeout");
       assert.ok(ms >= 600 && ms < 2000, `${ms.toFixed(0)} ms`);
@@ -231,7 +234,7 @@ for (const mode of ["namespaces", "process-group"] as const) {
     it("a cancel at any moment of the start leaves nothing behind", async () => {
       for (const delay of [0, 1, 2, 4, 7, 10, 15, 25]) {
         const controller = new AbortController();
-        const { opts } = options(mode, { signal: controller.signal, graceMs: 200 });
+        const { opts } = await options(mode, { signal: controller.signal, graceMs: 200 });
         const step = runStep(`${IGNORES_TERM} ${DOUBLE_FORK} wait`, opts);
         setTimeout(() => controller.abort(), delay);
         const result = await step;
@@ -250,31 +253,35 @@ for (const mode of ["namespaces", "process-group"] as const) {
   });
 }
 
-describe("runStep (namespaces): isolation", { skip: noNamespaces }, () => {
-  it("hides the data dir, keeps workspace and HOME, runs as the build user", { skip: !isRoot && "needs root" }, async () => {
-    const { stdout, stderr, result, l } = await run(
-      "namespaces",
+describe("runStep (bubblewrap): isolation", { skip: noNamespaces }, () => {
+  it("sees a root made for it: no data dir, no host dirs; workspace and HOME writable; its own uid", { skip: !isRoot && "needs root" }, async () => {
+    const { stdout, stderr, result, l, } = await run(
+      "bubblewrap",
       [
-        'ls -A "$DATA"', // only the path to the workspace
-        'test ! -e "$DATA/secret.key" && echo secret-hidden',
-        "cd ../../../..; test ! -e secret.key && echo dotdot-hidden; cd \"$WS/repo\"",
+        'test ! -e "$DATA" && echo data-absent',
+        "for d in /root /home /srv /var/lib /opt/buildhome/.. /work /sys; do test -e $d/. && ls -A $d | head -3 | tr '\\n' ' '; echo \"$d:\"; done",
         'cat package.json; touch "$HOME/.npmrc" new-file',
+        "touch /usr/x 2>/dev/null || echo usr-read-only",
+        "touch /etc/x 2>/dev/null || echo etc-read-only",
         "id -u",
       ].join("\n"),
     );
     assert.equal(result.exitCode, 0, stderr);
     const lines = stdout.trim().split("\n");
-    assert.deepEqual(lines.slice(0, 4), ["work", "secret-hidden", "dotdot-hidden", "{}"]);
-    assert.notEqual(lines[4], "0", "not root inside");
-    // Outside the sandbox the data dir is untouched and the build's files belong to the build user.
+    assert.equal(lines[0], "data-absent");
+    // /root, /home, /srv, /var/lib, /work, /sys do not exist; /opt holds only buildhome.
+    assert.deepEqual(lines.slice(1, 8), ["/root:", "/home:", "/srv:", "/var/lib:", "buildhome /opt/buildhome/..:", "/work:", "/sys:"]);
+    assert.deepEqual(lines.slice(8, 11), ["{}", "usr-read-only", "etc-read-only"]);
+    const uid = Number(lines[11]);
+    assert.ok(uid >= 1_000_000 && uid <= 1_065_535, `uid ${uid} from the range`);
     assert.equal(fs.readFileSync(path.join(l.data, "secret.key"), "utf8"), "top secret");
-    assert.equal(fs.statSync(path.join(l.repo, "new-file")).uid, Number(lines[4]));
+    assert.equal(fs.statSync(path.join(l.repo, "new-file")).uid, uid);
     assert.ok(fs.existsSync(path.join(l.home, ".npmrc")));
-    assert.equal(fs.statSync(path.join(l.repo, "package.json")).uid, Number(lines[4]), "the checkout was given to the build user");
+    assert.equal(fs.statSync(path.join(l.repo, "package.json")).uid, uid, "the checkout was given to the build uid");
   });
 
   it("gives the workspace to the build user without following links out of it", { skip: !isRoot && "needs root" }, async () => {
-    const { opts, l } = options("namespaces");
+    const { opts, l } = await options("bubblewrap");
     const outside = path.join(l.root, "outside.txt");
     fs.writeFileSync(outside, "host file");
     fs.linkSync(outside, path.join(l.repo, "hardlink"));
@@ -286,7 +293,7 @@ describe("runStep (namespaces): isolation", { skip: noNamespaces }, () => {
   });
 
   it("cancel catches a setsid() daemon, which a process group cannot", async () => {
-    const ns = await cancelAfter("namespaces", `${SETSID_DAEMON} echo main-ready; wait`, ["daemon-ready", "main-ready"], 300);
+    const ns = await cancelAfter("bubblewrap", `${SETSID_DAEMON} echo main-ready; wait`, ["daemon-ready", "main-ready"], 300);
     assert.deepEqual(ns.left, []);
 
     const group = await cancelAfter("process-group", `${SETSID_DAEMON} echo main-ready; wait`, ["daemon-ready", "main-ready"], 300);
@@ -331,7 +338,7 @@ describe("runStep: cgroup limits", { skip: noCgroups }, () => {
   // until the host's init reaps them) a little later in the background.
   const removed = () => until(() => kilnDirs().length <= dirsBefore.length, 10_000);
 
-  for (const mode of ["namespaces", "process-group"] as const) {
+  for (const mode of ["bubblewrap", "process-group"] as const) {
     it(`pids limit (${mode}): forks beyond it fail, the step says so, the cgroup is removed`, async () => {
       const { result, stderr } = await run(mode, "i=0; while [ $i -lt 40 ]; do i=$((i+1)); sleep 2 & done; wait", { limits: { pids: 10 } });
       assert.notEqual(result.exitCode, 0, stderr);
@@ -341,7 +348,7 @@ describe("runStep: cgroup limits", { skip: noCgroups }, () => {
   }
 
   it("memory limit: the step is OOM-killed and the result says so", async () => {
-    const { result, stderr } = await run("namespaces", `perl -e '$x = "x" x 400_000_000; print length $x'`, { limits: { memoryBytes: 64 * 1024 * 1024 } });
+    const { result, stderr } = await run("bubblewrap", `perl -e '$x = "x" x 400_000_000; print length $x'`, { limits: { memoryBytes: 64 * 1024 * 1024 } });
     assert.notEqual(result.exitCode, 0, stderr);
     assert.equal(result.limitHit, "memory", stderr);
     assert.ok(await removed(), `left: ${kilnDirs().join(", ")}`);
