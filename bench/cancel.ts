@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { groupAlive, sleep } from "../src/runner/process-tree.ts";
+import { claimUid } from "../src/runner/build-uids.ts";
 import { detectSandbox, runStep, type SandboxMode } from "../src/runner/sandbox.ts";
 
 const CANCELS = Number(process.env.BENCH_CANCELS ?? 100);
@@ -42,18 +43,17 @@ function figures(cancel: number[], start: number[]): Figures {
 }
 
 /** One sandboxed step: start, wait for both ready lines, abort, time until runStep resolves. */
-async function sandboxed(mode: SandboxMode, command: string, graceMs: number, dirs: { data: string; work: string }): Promise<[number, number]> {
+async function sandboxed(mode: SandboxMode, command: string, graceMs: number, dirs: { data: string; work: string }, uid?: number): Promise<[number, number]> {
   const controller = new AbortController();
   let seen = "";
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((resolve) => (ready = resolve));
   const t0 = performance.now();
   const step = runStep(command, {
-    cwd: dirs.work,
+    cwd: path.join(dirs.work, "repo"),
     env: { PATH: "/usr/bin:/bin" },
-    home: path.join(dirs.work, "home"),
-    workspace: dirs.work,
-    hideDirs: [dirs.data],
+    dirs: { repo: path.join(dirs.work, "repo"), home: path.join(dirs.work, "home"), tmp: path.join(dirs.work, "tmp") },
+    ...(uid !== undefined ? { uid } : {}),
     signal: controller.signal,
     graceMs,
     mode,
@@ -113,11 +113,13 @@ export async function benchCancel(): Promise<Record<string, unknown>> {
   const data = path.join(root, "data");
   const work = path.join(data, "work", "bench");
   fs.mkdirSync(path.join(work, "home"), { recursive: true });
+  fs.mkdirSync(path.join(work, "repo"), { recursive: true });
   const dirs = { data, work };
   console.log(`sandbox: ${sandbox.mode} (${sandbox.detail})`);
+  const claimed = sandbox.mode === "bubblewrap" ? await claimUid({ first: 1_000_000, last: 1_065_535 }) : undefined;
   try {
-    const cooperative = await measure(`${sandbox.mode}, cooperative tree`, () => sandboxed(sandbox.mode, COOPERATIVE, 5000, dirs));
-    const ignoring = await measure(`${sandbox.mode}, ignores SIGTERM, grace 50 ms`, () => sandboxed(sandbox.mode, IGNORING, 50, dirs));
+    const cooperative = await measure(`${sandbox.mode}, cooperative tree`, () => sandboxed(sandbox.mode, COOPERATIVE, 5000, dirs, claimed?.uid));
+    const ignoring = await measure(`${sandbox.mode}, ignores SIGTERM, grace 50 ms`, () => sandboxed(sandbox.mode, IGNORING, 50, dirs, claimed?.uid));
     const group = await measure("process-group, cooperative tree", () => sandboxed("process-group", COOPERATIVE, 5000, dirs));
     const baseline = await measure("baseline: bare spawn + kill(-pgid, SIGKILL)", () => bare(COOPERATIVE, work));
     return {
@@ -129,6 +131,7 @@ export async function benchCancel(): Promise<Record<string, unknown>> {
       baseline_bare_sigkill: baseline,
     };
   } finally {
+    await claimed?.release();
     fs.rmSync(root, { recursive: true, force: true });
   }
 }

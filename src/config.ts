@@ -9,8 +9,8 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { parseSecretKey } from "./domain/secrets.ts";
-import { parseCidr } from "./runner/cidr.ts";
-import { parseUidRange } from "./runner/build-uids.ts";
+import { parseCidr } from "./domain/cidr.ts";
+import { parseUidRange } from "./domain/uid-range.ts";
 
 export interface OptionSpec {
   /** Property name in the parsed config. */

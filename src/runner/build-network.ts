@@ -26,7 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { parseCidr, type Cidr } from "./cidr.ts";
+import { parseCidr, type Cidr } from "../domain/cidr.ts";
 import { ROOT_PATH, which } from "./sandbox-mode.ts";
 
 export type BuildNetworkMode = "isolated" | "host" | "none";

@@ -8,7 +8,7 @@
  * repository is fetched), `await` it before the first step, `run` each step, `close` at the end.
  */
 import os from "node:os";
-import type { Cidr } from "./cidr.ts";
+import type { Cidr } from "../domain/cidr.ts";
 import { openBuildNetwork, type BuildNetwork, type BuildNetworkMode } from "./build-network.ts";
 import { claimUid, type ClaimedUid, type UidRange } from "./build-uids.ts";
 import { runStep, sandboxView, type SandboxDirs, type SandboxMode, type SandboxOptions, type StepResult } from "./sandbox.ts";

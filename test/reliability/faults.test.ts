@@ -352,7 +352,6 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
   let cluster: PgCluster;
   let repo: TestRepo;
   let dataDir: string;
-  let gateDir: string;
   let i: Install;
   const secretKey = randomBytes(32).toString("base64");
   const figures: string[] = [];
@@ -362,10 +361,6 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     await cluster.start();
     repo = makeRepo({ name: "faults", files: { "a.txt": "a" } });
     dataDir = tempDir("kiln-faults-pg-");
-    // Files the builds wait for (visible in the sandbox, readable by its user).
-    // Outside /tmp: each build has its own /tmp.
-    gateDir = fs.mkdtempSync("/var/lib/kiln-faults-gate-");
-    fs.chmodSync(gateDir, 0o755);
     const db = ["--database", cluster.url, "--secret-key", secretKey];
     i = await install(
       [...db, "--data-dir", dataDir, "--git-url-template", repo.template, "--lease-ttl", "6", "--cancel-grace", "1", "--drain-timeout", "0", "--slots", String(SLOTS)],
@@ -377,7 +372,7 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     i?.server.child.kill("SIGKILL");
     await i?.server.exited;
     await cluster?.cleanup();
-    for (const d of [dataDir, gateDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     repo?.cleanup();
     if (figures.length) console.log(figures.join("\n"));
   });
@@ -476,9 +471,9 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
 
   it("database down while builds print: their log writes wait for it, nothing is lost, they succeed", async () => {
     // Quiet until the gate opens, so no write of theirs is in flight when the server stops.
-    const gate = path.join(gateDir, `open-${randomBytes(4).toString("hex")}`);
+    // The gate is a file the test puts in each build's own workspace (the only host path a build sees).
     const writing: string[] = [];
-    for (let n = 0; n < SLOTS - 1; n++) writing.push(await build(i, `echo started; while [ ! -e ${gate} ]; do sleep 0.05; done; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick-$i; sleep 0.02; done; echo finished`));
+    for (let n = 0; n < SLOTS - 1; n++) writing.push(await build(i, "echo started; while [ ! -e gate-open ]; do sleep 0.05; done; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick-$i; sleep 0.02; done; echo finished"));
     const long = await build(i, "echo started; while :; do sleep 0.1; done");
     await waitRunning(i, [...writing, long], "started");
     const readBefore = new Map<string, Line[]>();
@@ -487,7 +482,7 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     const o = await outage(async () => {
       await cluster.stop("fast");
       // The builds print their 40 lines (about 1 s) while nothing answers on the port.
-      fs.writeFileSync(gate, "");
+      for (const u of writing) fs.writeFileSync(path.join(dataDir, "work", u, "repo", "gate-open"), "");
       await new Promise((r) => setTimeout(r, 1500));
       await cluster.start();
     });
