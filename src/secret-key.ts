@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Config } from "./config.ts";
+import { ensureDataDir } from "./data-dir.ts";
 import { parseSecretKey, SECRET_KEY_BYTES } from "./domain/secrets.ts";
 
 export const KEY_FILE = "secret.key";
@@ -18,7 +19,7 @@ export function loadSecretKey(config: Pick<Config, "secretKey" | "dataDir">): Bu
     return key;
   }
   const file = path.join(config.dataDir, KEY_FILE);
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensureDataDir(config.dataDir);
   try {
     // "wx": only the first process to get here writes the key; the others read it.
     fs.writeFileSync(file, randomBytes(SECRET_KEY_BYTES).toString("base64") + "\n", { flag: "wx", mode: 0o600 });

@@ -12,6 +12,10 @@ import { registerServe } from "./serve.ts";
 import { registerRunner } from "./runner.ts";
 import { BuildNotSucceeded, registerClient } from "./client/commands.ts";
 import { ApiError, TransportError } from "./client/api-client.ts";
+
+// Everything Kiln writes (database, key file, git mirrors, logs of builds) is its own: 0600 files,
+// 0700 directories. A build's files are given to the build's uid explicitly.
+process.umask(0o077);
 import { registerPreviews } from "./previews.ts";
 
 export function buildProgram(): Command {

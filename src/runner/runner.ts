@@ -25,7 +25,10 @@ import type { StorePort } from "../domain/ports.ts";
 import { pickBuilds } from "../domain/scheduler.ts";
 import type { Mirrors } from "../git/mirror.ts";
 import type { GitCredential } from "../git/url.ts";
+import { ensureDataDir } from "../data-dir.ts";
+import { detectNetwork, sweepNetworks } from "./build-network.ts";
 import type { BuildSandboxConfig } from "./build-sandbox.ts";
+import { detectSandbox } from "./sandbox.ts";
 import { runBuild, type PipelineContext } from "./pipeline.ts";
 
 export interface RunnerOptions {
@@ -77,6 +80,17 @@ export class Runner {
   async start(): Promise<void> {
     const swept = await this.sweep();
     await this.clearLeftoverWorkspaces();
+    const sandbox = await detectSandbox();
+    const network = await detectNetwork();
+    const netns = await sweepNetworks();
+    ensureDataDir(this.options.dataDir);
+    if (sandbox.mode === "bubblewrap") {
+      const net = this.options.sandbox.network === "isolated" && !network.isolated ? `none (isolated unavailable: ${network.detail})` : this.options.sandbox.network;
+      const level = net === this.options.sandbox.network && net !== "host" ? "info" : "warn";
+      this.logger[level]({ sandbox: sandbox.mode, detail: sandbox.detail, build_network: net, network_namespaces_removed: netns }, `builds run under bubblewrap; build network: ${net}`);
+    } else {
+      this.logger.warn({ sandbox: sandbox.mode, detail: sandbox.detail }, `WARNING: builds are NOT isolated: ${sandbox.detail}`);
+    }
     this.logger.info({ runner: this.id, slots: this.options.slots, swept }, "runner started");
     this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));

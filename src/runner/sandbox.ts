@@ -180,6 +180,7 @@ export async function runStep(command: string, opts: SandboxOptions): Promise<St
   const ids =
     mode === "bubblewrap" ? { uid: opts.uid as number, gid: opts.uid as number } : process.getuid?.() === 0 ? await resolveUser(opts.user ?? "nobody") : undefined;
   if (ids && ids.uid !== 0) await giveTo(dirs, ids.uid, ids.gid);
+  if (mode === "process-group" && ids && ids.uid !== 0) allowSearch(path.dirname(opts.dirs.repo));
   const warn = (message: string) => opts.onOutput(Buffer.from(`kiln-sandbox: ${message}\n`), "stderr");
   const cgroup = opts.limits ? await createStepCgroup(sandboxId, opts.limits, warn) : undefined;
   try {
@@ -225,6 +226,18 @@ async function giveTo(dirs: string[], uid: number, gid: number): Promise<void> {
     }
   };
   for (const dir of dirs) await visit(dir, await fsp.lstat(dir));
+}
+
+/**
+ * The process-group fallback runs the step as an unprivileged user with host paths, so that user
+ * must be able to pass through the (0700) data dir to its workspace: search permission only (no
+ * listing) on each directory above it that lacks it. Bubblewrap mode needs none of this.
+ */
+function allowSearch(dir: string): void {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if ((st.mode & 0o001) === 0) fs.chmodSync(d, (st.mode & 0o7777) | 0o001);
+  }
 }
 
 interface Ended {
