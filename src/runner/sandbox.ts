@@ -234,7 +234,8 @@ async function giveTo(dirs: string[], uid: number, gid: number): Promise<void> {
  * listing) on each directory above it that lacks it. Bubblewrap mode needs none of this.
  */
 function allowSearch(dir: string): void {
-  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+  // The build's dir, work/ and the data dir (pipeline.ts's layout); what lies above is the operator's.
+  for (let d = dir, n = 0; n < 3 && d !== path.dirname(d); d = path.dirname(d), n++) {
     const st = fs.statSync(d);
     if ((st.mode & 0o001) === 0) fs.chmodSync(d, (st.mode & 0o7777) | 0o001);
   }
