@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, builds, cache, fleet, table)
+ * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, sandbox, builds, cache, fleet, table)
  * and prints one JSON summary. Figures go to docs/benchmarks.md.
  */
 import os from "node:os";
@@ -8,6 +8,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   http: async () => (await import("./http.ts")).benchHttp(),
   logs: async () => (await import("./logs.ts")).benchLogs(),
   cancel: async () => (await import("./cancel.ts")).benchCancel(),
+  sandbox: async () => (await import("./sandbox.ts")).benchSandbox(),
   builds: async () => (await import("./builds.ts")).benchBuilds(),
   cache: async () => (await import("./cache.ts")).benchCache(),
   fleet: async () => (await import("./fleet.ts")).benchFleet(),

@@ -223,8 +223,6 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     }
   } finally {
     await watchdog?.stop();
-    // Nothing of the build runs any more: its uid goes back and its network namespace is removed.
-    await (sandbox ?? (await opening.catch(() => undefined)))?.close();
     clearTimeout(timer);
     signal.removeEventListener("abort", forward);
   }
@@ -259,9 +257,23 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const trash = `${work}.removing`;
   const moved = await fs.rename(work, trash).then(() => true, () => false);
   await store.transaction((r) => r.builds.finish(uuid, runnerId, outcome, nowIso()));
+  // Nothing of the build runs any more (every step's namespace is empty): its uid goes back and
+  // its network namespace is removed in the background, so that whoever waits for the outcome
+  // (a cancel) does not wait for it; Runner.stop waits for these.
+  const cleanup = (sandbox ? Promise.resolve(sandbox) : opening.catch(() => undefined)).then((box) => box?.close());
+  cleanups.add(cleanup);
+  void cleanup.finally(() => cleanups.delete(cleanup));
   // Not awaited: whoever waits for this build's outcome need not wait for the disk.
   // Runner.start() clears what a crash left behind.
   void fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** Sandboxes of finished builds still being released. */
+const cleanups = new Set<Promise<void>>();
+
+/** Resolves once every finished build's sandbox is released (uid, network namespace). */
+export async function sandboxesReleased(): Promise<void> {
+  await Promise.allSettled([...cleanups]);
 }
 
 function checkAbort(signal: AbortSignal): void {

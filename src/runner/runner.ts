@@ -29,7 +29,7 @@ import { ensureDataDir } from "../data-dir.ts";
 import { detectNetwork, sweepNetworks } from "./build-network.ts";
 import type { BuildSandboxConfig } from "./build-sandbox.ts";
 import { detectSandbox } from "./sandbox.ts";
-import { runBuild, type PipelineContext } from "./pipeline.ts";
+import { runBuild, sandboxesReleased, type PipelineContext } from "./pipeline.ts";
 
 export interface RunnerOptions {
   slots: number;
@@ -135,6 +135,7 @@ export class Runner {
     }
     for (const a of this.active.values()) a.controller.abort("shutdown");
     await running();
+    await sandboxesReleased();
     for (const t of this.timers) clearInterval(t);
     for (const u of this.unsubscribe) u();
   }

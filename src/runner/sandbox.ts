@@ -392,11 +392,14 @@ async function runBubblewrap(
   });
   child.once("exit", () => found());
 
+  // Every process of the namespace but its pid 1: from the step's cgroup when it has one (no scan
+  // of /proc), else by PID namespace.
   const members = () => {
     const ns = known.get(sandboxId)?.ns;
     if (!ns || !init) return [];
     const initPid = init.pid;
-    return allPids().filter((pid) => pid !== initPid && pidNamespace(pid) === ns);
+    const candidates = cgroup ? cgroupMembers(cgroup) : allPids();
+    return candidates.filter((pid) => pid !== initPid && pidNamespace(pid) === ns);
   };
   const tree: Tree = {
     terminate() {
