@@ -1,5 +1,5 @@
 /**
- * The bubblewrap command lines of one step (pure: a spec in, an argv out).
+ * The bubblewrap command line of one step: a spec in, an argv out (reading only the root's layout).
  *
  * bwrap runs as the build uid and resolves its bind sources by path, which that uid could not
  * walk through the 0700 data dir (or a 0700 /root above it). So the root part of the chain
@@ -15,6 +15,7 @@
  * Paths inside are Cloudflare's build image's: HOME is /opt/buildhome and the repository is
  * cloned to /opt/buildhome/repo (Cloudflare's docs: Workers Builds, build image).
  */
+import fs from "node:fs";
 import path from "node:path";
 import { systemLinks } from "./sandbox-mode.ts";
 
@@ -55,10 +56,46 @@ export function maskedPaths(exists: (file: string) => boolean): { files: string[
   return { files: MASKED_FILES.filter(exists), dirs: MASKED_DIRS.filter(exists) };
 }
 
+/** The files Kiln writes into the build's /etc. */
+const GENERATED = ["passwd", "group", "hosts", "resolv.conf"];
+
+/**
+ * How the root's /etc is laid out inside: bound whole and read-only when the generated files
+ * have regular files to cover there (the host's /etc, a full image); otherwise (a minimal image
+ * without /etc/hosts, or a resolv.conf that is a symlink into /run) a tmpfs holding each of its
+ * entries, bound or linked one by one, and the generated files, then made read-only.
+ */
+export type EtcLayout = { whole: true } | { whole: false; entries: { name: string; symlink?: string }[] };
+
+export function etcLayout(root: string): EtcLayout {
+  const etc = path.join(root, "etc");
+  const regular = (name: string) => {
+    try {
+      return fs.lstatSync(path.join(etc, name)).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (GENERATED.every(regular)) return { whole: true };
+  const entries = fs
+    .readdirSync(etc)
+    .filter((name) => !GENERATED.includes(name) && !MASKED_FILES.includes(`/etc/${name}`))
+    .map((name) => {
+      const st = fs.lstatSync(path.join(etc, name));
+      return st.isSymbolicLink() ? { name, symlink: fs.readlinkSync(path.join(etc, name)) } : { name };
+    });
+  return { whole: false, entries };
+}
+
+function etcArgs(root: string, layout: EtcLayout): string[] {
+  const etc = path.join(root, "etc");
+  if (layout.whole) return ["--ro-bind", etc, "/etc"];
+  return ["--tmpfs", "/etc", ...layout.entries.flatMap((e) => (e.symlink !== undefined ? ["--symlink", e.symlink, `/etc/${e.name}`] : ["--ro-bind", path.join(etc, e.name), `/etc/${e.name}`]))];
+}
+
 /** bwrap's options, to be handed over through `--args FD`. */
-export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: string[] }): string[] {
+export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: string[] }, layout: EtcLayout = { whole: true }): string[] {
   const env = Object.entries(spec.env).flatMap(([key, value]) => ["--setenv", key, value]);
-  const etc = path.join(spec.root, "etc");
   return [
     "--unshare-all",
     ...(spec.shareNet ? ["--share-net"] : []),
@@ -74,9 +111,7 @@ export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: stri
     path.join(spec.root, "usr"),
     "/usr",
     ...systemLinks(spec.root),
-    "--ro-bind",
-    etc,
-    "/etc",
+    ...etcArgs(spec.root, layout),
     ...masked.files.flatMap((f) => ["--ro-bind", "/dev/null", f]),
     ...masked.dirs.flatMap((d) => ["--tmpfs", d]),
     "--ro-bind-data",
@@ -89,6 +124,7 @@ export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: stri
     String(spec.files.hosts),
     "/etc/hosts",
     ...(spec.files.resolvConf !== undefined ? ["--ro-bind-data", String(spec.files.resolvConf), "/etc/resolv.conf"] : []),
+    ...(layout.whole ? [] : ["--remount-ro", "/etc"]),
     "--proc",
     "/proc",
     "--dev",

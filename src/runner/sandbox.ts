@@ -45,7 +45,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, bwrapCommand, STAGE } from "./bwrap-args.ts";
+import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, bwrapCommand, etcLayout, STAGE, type EtcLayout } from "./bwrap-args.ts";
 import type { BuildNetworkMode } from "./build-network.ts";
 import { cgroupLimitHit, cgroupMembers, createStepCgroup, joinCgroup, removeStepCgroup, type StepCgroup, type StepLimits } from "./cgroup.ts";
 import { allPids, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
@@ -274,7 +274,7 @@ const BUILD_USER = "build";
 const HOSTNAME = "kiln-build";
 const DEFAULT_SHM_BYTES = 1024 ** 3;
 
-const etcCache = new Map<string, { passwd: string; group: string; masked: { files: string[]; dirs: string[] } }>();
+const etcCache = new Map<string, { passwd: string; group: string; masked: { files: string[]; dirs: string[] }; layout: EtcLayout }>();
 
 /** The root's passwd, group and masked entries, read once per root (an operator's directory, not the build's). */
 function rootEtc(root: string) {
@@ -292,6 +292,7 @@ function rootEtc(root: string) {
       passwd: withNewline(read("passwd")),
       group: withNewline(read("group")),
       masked: maskedPaths((file) => fs.existsSync(path.join(root, file))),
+      layout: etcLayout(root),
     };
     etcCache.set(root, found);
   }
@@ -343,6 +344,7 @@ async function runBubblewrap(
       shmBytes: opts.shmBytes ?? DEFAULT_SHM_BYTES,
     },
     etc.masked,
+    etc.layout,
   );
   // The whole chain is one process (every part execs the next), Node's child: the parent-death
   // signal is set first, as root, and again as U (a uid change clears it).

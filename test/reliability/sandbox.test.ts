@@ -73,17 +73,30 @@ const TRY = `try() { name=$1; shift; if out=$("$@" 2>&1); then echo "LEAK $name:
 /** `reach NAME CMD…`: the same for egress that may be allowed: `REACHED NAME: …` or `REFUSED NAME: …`. */
 const REACH = `reach() { name=$1; shift; if out=$("$@" 2>&1); then echo "REACHED $name: $(printf '%s' "$out" | tr -c '[:print:]' '?' | head -c 160)"; else echo "REFUSED $name: $(printf '%s' "$out" | tr -c '[:print:]' '?' | head -c 160)"; fi; }`;
 
-/** Connects to a TCP (HOST PORT) or unix (PATH, or @NAME for an abstract one) socket; prints "connected". */
+/**
+ * Connects to a TCP (HOST PORT) or unix (PATH, or @NAME for an abstract one) socket; prints
+ * "connected", or exits with the error's name and message. An abstract name is tried both as
+ * written and padded to the whole sun_path, as Node binds it (so the name of a Node server).
+ */
 const CONNECT_PY = [
   "import socket, sys",
-  "if len(sys.argv) == 3:",
-  "    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)",
-  "else:",
-  "    a = sys.argv[1]",
-  '    a = "\\0" + a[1:] if a.startswith("@") else a',
+  "def unix(a):",
   "    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
   "    s.settimeout(3)",
   "    s.connect(a)",
+  "try:",
+  "    if len(sys.argv) == 3:",
+  "        socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)",
+  '    elif sys.argv[1].startswith("@"):',
+  '        name = "\\0" + sys.argv[1][1:]',
+  "        try:",
+  "            unix(name)",
+  "        except OSError:",
+  '            unix(name.ljust(108, "\\0"))',
+  "    else:",
+  "        unix(sys.argv[1])",
+  "except OSError as e:",
+  '    sys.exit(type(e).__name__ + ": " + str(e))',
   'print("connected")',
   "",
 ].join("\n");

@@ -5,7 +5,7 @@
  * where the machine only allows the process-group fallback.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -278,6 +278,30 @@ describe("runStep (bubblewrap): isolation", { skip: noNamespaces }, () => {
     assert.equal(fs.statSync(path.join(l.repo, "new-file")).uid, uid);
     assert.ok(fs.existsSync(path.join(l.home, ".npmrc")));
     assert.equal(fs.statSync(path.join(l.repo, "package.json")).uid, uid, "the checkout was given to the build uid");
+  });
+
+  it("--build-root: the build sees the prepared root's /usr and /etc, not the host's", { skip: !isRoot && "needs root (bind mount)" }, async () => {
+    // A prepared root as debootstrap would leave it, its /usr borrowed from the host by a bind
+    // mount (a real image's would be its own), its /etc its own.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-build-root-"));
+    roots.push(root);
+    fs.chmodSync(root, 0o755); // builds run as unprivileged uids: the root must be readable by all
+    fs.mkdirSync(path.join(root, "usr"));
+    fs.mkdirSync(path.join(root, "etc"));
+    for (const [link, target] of [["bin", "usr/bin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"], ["sbin", "usr/sbin"]] as const) {
+      if (fs.existsSync(`/${target}`)) fs.symlinkSync(target, path.join(root, link));
+    }
+    fs.writeFileSync(path.join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nimage-user:x:4242:4242::/nonexistent:/bin/sh\n");
+    fs.writeFileSync(path.join(root, "etc", "group"), "root:x:0:\n");
+    fs.writeFileSync(path.join(root, "etc", "image-release"), "kiln-test-image 1\n");
+    execFileSync("mount", ["--bind", "/usr", path.join(root, "usr")]);
+    try {
+      const { stdout, stderr, result } = await run("bubblewrap", "cat /etc/image-release; grep -c image-user /etc/passwd; test -e /etc/debian_version && echo host-etc || echo no-host-etc; whoami", { buildRoot: root });
+      assert.equal(result.exitCode, 0, stderr);
+      assert.deepEqual(stdout.trim().split("\n"), ["kiln-test-image 1", "1", "no-host-etc", "build"]);
+    } finally {
+      execFileSync("umount", [path.join(root, "usr")]);
+    }
   });
 
   it("gives the workspace to the build user without following links out of it", { skip: !isRoot && "needs root" }, async () => {
