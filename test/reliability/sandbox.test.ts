@@ -164,7 +164,9 @@ const SCRIPTS: Record<string, string> = {
   ].join("\n"),
   "escape-env.sh": [
     TRY,
-    "try init-environ cat /proc/1/environ",
+    // pid 1 is the sandbox's own init (bwrap's), not the host's: readable, holding only the sandbox's variables.
+    'echo "INIT-ENVIRON: $(tr "\\0" " " < /proc/1/environ)"',
+    'echo "INIT-UID: $(awk \'/^Uid:/ { print $2 }\' /proc/1/status) $(id -u)"',
     'try server-environ cat "/proc/$SERVER_PID/environ"',
     'try server-cmdline cat "/proc/$SERVER_PID/cmdline"',
     'try parent-environ sh -c \'cat "/proc/$(ps -o ppid= -p 1 2>&1 | tr -d " ")/environ"\'',
@@ -191,6 +193,7 @@ const SCRIPTS: Record<string, string> = {
     'try fs-socket-socat socat -T 3 -u "UNIX-CONNECT:$SOCK" STDOUT',
     'try abstract python3 ./connect.py "@$ABSTRACT"',
     'try abstract-socat socat -T 3 -u "ABSTRACT-CONNECT:$ABSTRACT" STDOUT',
+    'try abstract-socat-padded socat -T 3 -u "ABSTRACT-CONNECT:$ABSTRACT,unix-tightsocklen=0" STDOUT',
     'try own-uid-claim python3 ./connect.py "@kiln-build-uid-$(id -u)"',
     'try abstract-listed grep -F "@$ABSTRACT" /proc/net/unix',
     "try uid-claims-listed grep -F @kiln-build-uid- /proc/net/unix",
@@ -389,11 +392,17 @@ function strayChildren(): string[] {
   return [...parent.keys()].filter((pid) => mine(pid) && comm.get(pid) !== "esbuild").map((pid) => `${pid} ${comm.get(pid)}`);
 }
 
-/** What this file could leave behind, before it runs. */
+/**
+ * Everything this process puts in the temp dir (harness data dirs, test repositories, the git
+ * helper's empty config) goes to one directory of its own, removed at the end: other processes
+ * of the machine share /tmp, and the check at the end must see only this file's leftovers.
+ */
+const savedTmpdir = process.env.TMPDIR;
+const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sandbox-test-"));
+process.env.TMPDIR = ownTmp;
 const listing = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
-const before0 = { tmp: new Set(listing(os.tmpdir())), varLib: new Set(listing("/var/lib")), shm: new Set(listing("/dev/shm")), netns: new Set(listing("/run/netns")) };
-const shmBefore = new Set(isRoot ? hostIpcs("-m").keys() : []);
-const msqBefore = new Set(isRoot ? hostIpcs("-q").keys() : []);
+/** What the tests make on the host outside it, to be gone at the end. */
+const made = { varLib: [] as string[], shm: [] as string[], netns: [] as string[] };
 
 /** Escape attempts blocked over the whole file, by test, for docs/reliability.md. */
 const tally: Record<string, number> = {};
@@ -512,7 +521,7 @@ for (const dialect of dialects()) {
     });
 
     it("cannot see the server's environment: env, /proc/1/environ, /proc/<server pid>/environ, every /proc/*/environ", async () => {
-      const names = ["init-environ", "server-environ", "server-cmdline", "parent-environ"];
+      const names = ["server-environ", "server-cmdline", "parent-environ"];
       const s = await setupTrigger(h, repo, { build: "sh ./escape-env.sh", env: { SERVER_PID: { is_secret: false, value: String(process.pid) } } }, "env-reader");
       const { b, t } = await run(s);
       assert.equal(b.build_outcome, "success", t.join("\n"));
@@ -520,6 +529,11 @@ for (const dialect of dialects()) {
       assert.deepEqual(leaked, [], t.join("\n"));
       assert.deepEqual(blocked.sort(), [...names].sort(), t.join("\n"));
       assert.ok(t.includes("ENVIRON-SCAN-DONE"));
+      const sandboxId = value(t, "KILN_SANDBOX_ID=");
+      assert.match(sandboxId, /^[0-9a-f]{16}$/);
+      assert.equal(value(t, "INIT-ENVIRON: "), `KILN_SANDBOX_ID=${sandboxId} PATH=${ROOT_ENV.PATH} PWD=/ `, "pid 1 is the sandbox's own");
+      const [initUid, ownUid] = value(t, "INIT-UID: ").split(" ");
+      assert.equal(initUid, ownUid, "pid 1 runs as the build's own uid");
       const all = t.join("\n");
       assert.ok(!all.includes(sentinelValue) && !all.includes(sentinelKey), "the server's own variable never reaches the build");
       for (const [k, v] of Object.entries(process.env)) {
@@ -530,7 +544,7 @@ for (const dialect of dialects()) {
       const keys = env.map((l) => l.slice(0, l.indexOf("="))).filter(Boolean).sort();
       const allowed = new Set(["PATH", "HOME", "LANG", "PWD", "OLDPWD", "SHLVL", "CI", "WORKERS_CI", "WORKERS_CI_BUILD_UUID", "WORKERS_CI_COMMIT_SHA", "WORKERS_CI_BRANCH", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "WRANGLER_CI_OVERRIDE_NAME", "WRANGLER_CI_MATCH_TAG", "KILN_SANDBOX_ID", "SERVER_PID"]);
       assert.deepEqual(keys.filter((k) => !allowed.has(k)), [], `unexpected variables: ${keys.join(",")}`);
-      tally["server environment"] = blocked.length + 2;
+      tally["server environment"] = blocked.length + 3;
     });
 
     it("a fork bomb ends terminated on the pids limit; the server keeps answering; the next build succeeds", { skip: noPidsLimit }, async () => {
@@ -668,7 +682,8 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
 
   it("cannot connect to the host's unix sockets (a path under /var/lib, an abstract name, Kiln's uid claims) or read a file under /var/lib", async () => {
     const secret = `host-unix-${hex(8)}`;
-    const dir = fs.mkdtempSync("/var/lib/kiln-test-");
+    const dir = fs.mkdtempSync("/var/lib/kiln-test-sbx-");
+    made.varLib.push(dir);
     const abstract = `kiln-test-${hex(6)}`;
     let fsServer: Awaited<ReturnType<typeof hostUnix>> | undefined;
     let abServer: Awaited<ReturnType<typeof hostUnix>> | undefined;
@@ -693,7 +708,7 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
       const { b, t } = await run(s);
       assert.equal(b.build_outcome, "success", t.join("\n"));
       const { blocked, leaked, why } = attempts(t);
-      const names = ["fs-socket", "fs-socket-socat", "abstract", "abstract-socat", "own-uid-claim", "abstract-listed", "uid-claims-listed", "var-lib-file", "var-lib-dir", "proc-root-var-lib-file", "var-lib"];
+      const names = ["fs-socket", "fs-socket-socat", "abstract", "abstract-socat", "abstract-socat-padded", "own-uid-claim", "abstract-listed", "uid-claims-listed", "var-lib-file", "var-lib-dir", "proc-root-var-lib-file", "var-lib"];
       assert.deepEqual(leaked, [], t.join("\n"));
       assert.deepEqual(blocked.sort(), [...names].sort(), t.join("\n"));
       assert.ok(!t.join("\n").includes(secret));
@@ -743,6 +758,7 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
   it("/dev/shm and SysV IPC are the build's own: another build sees neither, the host has neither", async () => {
     const mark = `shm-${hex(8)}`;
     const id = mark.slice(-8);
+    made.shm.push(`/dev/shm/kiln-shm-${id}`);
     const a = await setupTrigger(h, repo, { build: "sh ./ipc-a.sh", env: { MARK: { is_secret: false, value: mark }, MARK_ID: { is_secret: false, value: id } } }, "ipc-a");
     const aUuid = await startBuild(h, a);
     let aOpen = true;
@@ -832,7 +848,7 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
           assert.match(status, new RegExp(`^Gid:\\t${uid}\\t${uid}\\t${uid}\\t${uid}$`, "m"), `pid ${pid}`);
         }
         assert.equal(fs.statSync(path.join(dataDir, "work", uuid, "repo")).uid, uid);
-        assert.ok(fs.readFileSync("/proc/net/unix", "utf8").includes(`@kiln-build-uid-${uid}`), `claim of ${uid} held`);
+        assert.match(fs.readFileSync("/proc/net/unix", "utf8"), new RegExp(`@kiln-build-uid-${uid}(@|\\s|$)`, "m"), `claim of ${uid} held`);
         uids.push(uid);
       }
       assert.notEqual(uids[0], uids[1], `two builds, two uids: ${uids.join(", ")}`);
@@ -845,7 +861,8 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
       // Released with the builds.
       await waitFor("the uid claims to be released", async () => {
         const unix = fs.readFileSync("/proc/net/unix", "utf8");
-        return uids.every((u) => !unix.includes(`@kiln-build-uid-${u}\n`) && !unix.includes(`@kiln-build-uid-${u} `));
+        // Node binds an abstract name padded with NULs to the whole sun_path: "@kiln-build-uid-N@@@…".
+        return uids.every((u) => !new RegExp(`@kiln-build-uid-${u}(@|\\s|$)`, "m").test(unix));
       }, 5000);
       console.log(`# uids: two concurrent builds ran as ${uids.join(" and ")}`);
       tally["uids"] = 1;
@@ -864,7 +881,8 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
     assert.deepEqual(blocked.sort(), [...names].sort(), t.join("\n"));
     assert.match(why.get("unshare-r") ?? "", /^unshare: unshare failed: (Operation not permitted|No space left on device)/);
     assert.match(why.get("unshare-U") ?? "", /^unshare: unshare failed: (Operation not permitted|No space left on device)/);
-    assert.match(why.get("setuid-root") ?? "", /PermissionError/);
+    // uid 0 is not mapped in the build's user namespace.
+    assert.match(why.get("setuid-root") ?? "", /OSError: \[Errno 22\] Invalid argument$/);
     const status = t.filter((l) => l.startsWith("STATUS ")).map((l) => l.slice(7));
     assert.deepEqual(status, ["CapInh: 0000000000000000", "CapPrm: 0000000000000000", "CapEff: 0000000000000000", "CapBnd: 0000000000000000", "CapAmb: 0000000000000000", "NoNewPrivs: 1"]);
     tally["user namespaces and privilege"] = blocked.length;
@@ -920,6 +938,7 @@ describe("sqlite: egress of an isolated build (a peer namespace of the test's ow
 
   before(async () => {
     peer = await startPeer({ host: [`${PUBLIC.host}/24`, `${PRIVATE.host}/24`], peer: [`${PUBLIC.peer}/24`, `${PRIVATE.peer}/24`] });
+    made.netns.push(peer.name);
     // From the host first: both of the peer's addresses answer, over the veth.
     assert.equal(await peer.get(PUBLIC.peer), `kiln-peer ${peer.token} ${PUBLIC.peer}\n`);
     assert.equal(await peer.get(PRIVATE.peer), `kiln-peer ${peer.token} ${PRIVATE.peer}\n`);
@@ -1003,15 +1022,21 @@ describe("sqlite: egress of an isolated build (a peer namespace of the test's ow
 
 after(() => {
   if (Object.keys(tally).length) console.log(`# escape attempts blocked: ${JSON.stringify(tally)}`);
-  // Nothing left behind.
-  const added = (dir: string, was: Set<string>) => listing(dir).filter((n) => !was.has(n));
-  assert.deepEqual(added(os.tmpdir(), before0.tmp).filter((n) => n.startsWith("kiln-")), [], "left in the temp dir");
-  assert.deepEqual(added("/var/lib", before0.varLib).filter((n) => n.startsWith("kiln-")), [], "left in /var/lib");
-  assert.deepEqual(added("/dev/shm", before0.shm), [], "left in /dev/shm");
-  assert.deepEqual(listing("/run/netns").filter((n) => n.startsWith(`kiln-${process.pid}-`) || n.startsWith("kiln-test-peer-") || n.startsWith(`kiln-probe-${process.pid}-`)), [], "network namespaces left");
+  // Nothing left behind: in the temp dir only the git helper's empty config (it keeps one per
+  // process), which goes with the directory.
+  const leftInTmp = listing(ownTmp).filter((n) => !n.startsWith("kiln-gitcfg-"));
+  fs.rmSync(ownTmp, { recursive: true, force: true });
+  if (savedTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmpdir;
+  assert.deepEqual(leftInTmp, [], "left in the temp dir");
+  assert.deepEqual([...made.varLib, ...made.shm].filter((f) => fs.existsSync(f)), [], "files left");
+  const netns = listing("/run/netns");
+  assert.deepEqual(netns.filter((n) => made.netns.includes(n) || n.startsWith(`kiln-${process.pid}-`) || n.startsWith(`kiln-probe-${process.pid}-`)), [], "network namespaces left");
   if (isRoot) {
-    assert.deepEqual([...hostIpcs("-m").keys()].filter((k) => !shmBefore.has(k)), [], "shared memory left");
-    assert.deepEqual([...hostIpcs("-q").keys()].filter((k) => !msqBefore.has(k)), [], "message queues left");
+    // SysV objects of a build uid in the host's IPC namespace (builds have namespaces of their own).
+    const owned = execFileSync("ipcs", ["-m", "-q", "-c"], { env: ROOT_ENV }).toString().split("\n").filter((l) => /^\d+\s/.test(l));
+    const byBuild = owned.filter((l) => l.trim().split(/\s+/).slice(1).some((f) => /^\d+$/.test(f) && Number(f) >= UIDS.first && Number(f) <= UIDS.last));
+    assert.deepEqual(byBuild, [], "SysV objects of a build uid left");
   }
   assert.deepEqual(strayChildren(), [], "processes left");
 });

@@ -9,7 +9,8 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError, loadConfig, runnerCommandOptions } from "../../src/config.ts";
 import { parseCidr } from "../../src/domain/cidr.ts";
-import { networkRules } from "../../src/runner/build-network.ts";
+import { execFileSync } from "node:child_process";
+import { detectNetwork, networkRules, sweepNetworks } from "../../src/runner/build-network.ts";
 import { claimUid } from "../../src/runner/build-uids.ts";
 import { effectiveCpus } from "../../src/runner/build-sandbox.ts";
 
@@ -90,5 +91,31 @@ describe("build uids", () => {
     const again = await claimUid(range);
     assert.equal(again.uid, freed);
     for (const c of [...claims.filter((_, i) => i !== 2), again]) await c.release();
+  });
+});
+
+describe("network namespaces of dead runners", () => {
+  it("are removed by the next runner's sweep; a live runner's are kept", async (t) => {
+    const support = await detectNetwork();
+    if (!support.isolated) return t.skip(`isolated build network unavailable here: ${support.detail}`);
+    // A pid that is no process (past the kernel's pid_max default of 4194304).
+    const dead = `kiln-4194999-${Date.now().toString(16)}`;
+    const live = `kiln-${process.ppid}-${Date.now().toString(16)}`;
+    execFileSync("ip", ["netns", "add", dead]);
+    execFileSync("ip", ["netns", "add", live]);
+    try {
+      assert.ok((await sweepNetworks()) >= 1);
+      const left = fs.readdirSync("/run/netns");
+      assert.ok(!left.includes(dead), "the dead runner's namespace is gone");
+      assert.ok(left.includes(live), "a live process's namespace stays");
+    } finally {
+      for (const name of [dead, live]) {
+        try {
+          execFileSync("ip", ["netns", "delete", name], { stdio: "ignore" });
+        } catch {
+          // already removed
+        }
+      }
+    }
   });
 });

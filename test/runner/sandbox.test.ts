@@ -371,6 +371,13 @@ describe("runStep: cgroup limits", { skip: noCgroups }, () => {
     });
   }
 
+  it("memory limit counts /dev/shm: filling it past the limit is stopped, and the file is gone with the step", async () => {
+    const { result, stderr, stdout } = await run("bubblewrap", "head -c 200000000 /dev/zero > /dev/shm/fill; ls -l /dev/shm/fill", { limits: { memoryBytes: 64 * 1024 * 1024 } });
+    assert.notEqual(result.exitCode, 0, `${stdout}${stderr}`);
+    assert.equal(result.limitHit, "memory", stderr);
+    assert.ok(await removed(), `left: ${kilnDirs().join(", ")}`);
+  });
+
   it("memory limit: the step is OOM-killed and the result says so", async () => {
     const { result, stderr } = await run("bubblewrap", `perl -e '$x = "x" x 400_000_000; print length $x'`, { limits: { memoryBytes: 64 * 1024 * 1024 } });
     assert.notEqual(result.exitCode, 0, stderr);
