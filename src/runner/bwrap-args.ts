@@ -39,6 +39,8 @@ export interface BwrapSpec {
 
   /** Child descriptors whose contents become these read-only files. */
   files: { passwd: number; group: number; hosts: number; resolvConf?: number };
+  /** Child descriptor holding the seccomp program (seccomp.ts), when there is one for this host. */
+  seccompFd?: number;
   /** Child descriptor bwrap writes its JSON status to (the sandbox's pid 1 as the host sees it). */
   statusFd: number;
   /** The step's whole environment. */
@@ -155,6 +157,7 @@ export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: stri
     spec.cwd,
     "--clearenv",
     ...env,
+    ...(spec.seccompFd !== undefined ? ["--seccomp", String(spec.seccompFd)] : []),
     "--json-status-fd",
     String(spec.statusFd),
   ];

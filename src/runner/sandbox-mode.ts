@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { detectCgroups, type CgroupSupport } from "./cgroup.ts";
+import { seccompFilter } from "./seccomp.ts";
 
 export type SandboxMode = "bubblewrap" | "process-group";
 
@@ -120,7 +121,7 @@ async function probe(): Promise<SandboxSupport> {
   if (trial) return fallback(`bubblewrap trial failed: ${trial}`);
   return {
     mode: "bubblewrap",
-    detail: `bubblewrap: own PID, mount, IPC, UTS, cgroup and user namespaces, no capabilities, no nested user namespaces, a root made for the build; ${cgroups.detail}`,
+    detail: `bubblewrap: own PID, mount, IPC, UTS, cgroup and user namespaces, no capabilities, no nested user namespaces, ${seccompFilter() ? "seccomp filter (keyctl, bpf, io_uring… refused)" : `no seccomp filter (no syscall table for ${os.machine()})`}, a root made for the build; ${cgroups.detail}`,
     tools,
     cgroups,
   };

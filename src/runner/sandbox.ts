@@ -49,6 +49,7 @@ import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, bwrapComm
 import type { BuildNetworkMode } from "./build-network.ts";
 import { cgroupLimitHit, cgroupMembers, createStepCgroup, joinCgroup, removeStepCgroup, type StepCgroup, type StepLimits } from "./cgroup.ts";
 import { allPids, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
+import { seccompFilter } from "./seccomp.ts";
 import { detectSandboxSupport, resolveUser, ROOT_PATH, type SandboxMode, type Tools } from "./sandbox-mode.ts";
 
 export type { SandboxMode } from "./sandbox-mode.ts";
@@ -273,6 +274,8 @@ const STAGE_SCRIPT = [
 const BUILD_USER = "build";
 const HOSTNAME = "kiln-build";
 const DEFAULT_SHM_BYTES = 1024 ** 3;
+/** This host's seccomp program (undefined: no syscall table for its architecture). */
+const SECCOMP = seccompFilter();
 
 const etcCache = new Map<string, { passwd: string; group: string; masked: { files: string[]; dirs: string[] }; layout: EtcLayout }>();
 
@@ -325,8 +328,11 @@ async function runBubblewrap(
     ["hosts", `127.0.0.1\tlocalhost ${HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`],
     ...(network.mode === "isolated" && network.resolvConf ? ([["resolv", network.resolvConf]] as [string, string][]) : []),
   ];
-  // Child descriptors: 3 arguments, 4 status, 5 the build's directory (closed before bwrap), 6… generated files.
-  const FIRST_FILE = 6;
+  // Child descriptors: 3 arguments, 4 status, 5 the build's directory (closed before bwrap), 6 the
+  // seccomp program, 7… generated files.
+  const SECCOMP_FD = 6;
+  const FIRST_FILE = 7;
+  const filter = SECCOMP;
   const fileFd = (name: string) => {
     const i = files.findIndex(([n]) => n === name);
     return i < 0 ? undefined : FIRST_FILE + i;
@@ -337,6 +343,7 @@ async function runBubblewrap(
       stage: { repo: inStage(opts.dirs.repo), home: inStage(opts.dirs.home), tmp: inStage(opts.dirs.tmp) },
       files: { passwd: fileFd("passwd") as number, group: fileFd("group") as number, hosts: fileFd("hosts") as number, ...(fileFd("resolv") !== undefined ? { resolvConf: fileFd("resolv") } : {}) },
       statusFd: 4,
+      ...(filter ? { seccompFd: SECCOMP_FD } : {}),
       env,
       cwd: viewPath("bubblewrap", opts.dirs, opts.cwd),
       hostname: HOSTNAME,
@@ -358,20 +365,21 @@ async function runBubblewrap(
     ...[tools.bwrap, "--args", "3", ...bwrapCommand(command)],
   ];
   const [file = "", ...rest] = chain;
-  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", dirFd, ...files.map(() => "pipe" as const)];
+  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", dirFd, filter ? "pipe" : "ignore", ...files.map(() => "pipe" as const)];
   let child: ChildProcess;
   try {
     child = spawn(file, rest, { cwd: "/", env: { PATH: ROOT_PATH, KILN_SANDBOX_ID: sandboxId }, detached: true, stdio });
   } finally {
     fs.closeSync(dirFd);
   }
-  const feed = (index: number, data: string) => {
+  const feed = (index: number, data: string | Buffer) => {
     const pipe = child.stdio[index] as Writable | null;
     pipe?.on("error", () => undefined); // bwrap failed early; its exit status and stderr say why
     pipe?.end(data);
   };
   feed(3, `${args.join("\0")}\0`);
   files.forEach(([, content], i) => feed(FIRST_FILE + i, content));
+  if (filter) feed(SECCOMP_FD, filter);
 
   // pid 1 of the namespace as the host sees it, from bwrap's status ("child-pid").
   let init: { pid: number; startTime: string } | undefined;

@@ -13,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import { detectNetwork, networkRules, sweepNetworks } from "../../src/runner/build-network.ts";
 import { claimUid } from "../../src/runner/build-uids.ts";
 import { effectiveCpus } from "../../src/runner/build-sandbox.ts";
+import { DENIED_SYSCALLS, seccompFilter } from "../../src/runner/seccomp.ts";
 
 const base = { dataDir: "/tmp/unused-kiln-data" };
 
@@ -117,5 +118,37 @@ describe("network namespaces of dead runners", () => {
         }
       }
     }
+  });
+});
+
+describe("the seccomp program", () => {
+  it("checks the architecture, refuses x32 and the listed calls on x86_64 and i386, ENOSYS elsewhere", () => {
+    const prog = seccompFilter("x86_64");
+    assert.ok(prog && prog.length % 8 === 0 && prog.length / 8 < 4096);
+    const ins = Array.from({ length: (prog?.length ?? 0) / 8 }, (_, i) => ({ code: prog!.readUInt16LE(i * 8), jt: prog!.readUInt8(i * 8 + 2), jf: prog!.readUInt8(i * 8 + 3), k: prog!.readUInt32LE(i * 8 + 4) }));
+    // A tiny interpreter of the program for one (arch, nr).
+    const verdict = (arch: number, nr: number) => {
+      let a = 0;
+      for (let pc = 0; pc < ins.length; ) {
+        const i = ins[pc]!;
+        if (i.code === 0x20) (a = i.k === 4 ? arch : nr), pc++;
+        else if (i.code === 0x15) pc += 1 + (a === i.k ? i.jt : i.jf);
+        else if (i.code === 0x35) pc += 1 + (a >= i.k ? i.jt : i.jf);
+        else if (i.code === 0x06) return i.k;
+        else throw new Error(`unknown op ${i.code}`);
+      }
+      throw new Error("fell off the end");
+    };
+    const ALLOW = 0x7fff0000;
+    const EPERM = 0x00050001;
+    assert.equal(verdict(0xc000003e, 39), ALLOW, "getpid");
+    assert.equal(verdict(0xc000003e, 0), ALLOW, "read");
+    for (const nr of [250, 248, 249, 321, 298, 323, 425, 426, 427, 246, 304, 175, 169]) assert.equal(verdict(0xc000003e, nr), EPERM, `x86_64 ${nr}`);
+    assert.equal(verdict(0xc000003e, 0x40000000 + 39), EPERM, "x32 calls");
+    assert.equal(verdict(0x40000003, 288), EPERM, "i386 keyctl");
+    assert.equal(verdict(0x40000003, 20), ALLOW, "i386 getpid");
+    assert.equal(verdict(0xc00000b7, 219), 0x00050000 + 38, "another architecture: ENOSYS");
+    assert.equal(seccompFilter("riscv64"), undefined, "no table: no filter (said in the sandbox line)");
+    assert.deepEqual(DENIED_SYSCALLS.slice(0, 3), ["keyctl", "add_key", "request_key"]);
   });
 });

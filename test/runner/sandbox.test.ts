@@ -304,6 +304,15 @@ describe("runStep (bubblewrap): isolation", { skip: noNamespaces }, () => {
     }
   });
 
+  it("seccomp: keyctl, add_key, bpf and io_uring_setup answer EPERM inside; ordinary calls work", { skip: os.machine() !== "x86_64" && "syscall numbers of the test are x86_64's" }, async () => {
+    // x86_64 numbers: keyctl 250, add_key 248, bpf 321, io_uring_setup 425; getpid 39. Outside the
+    // sandbox keyctl(0, 0) answers EINVAL (22), so EPERM (1) is the filter's.
+    const script = "import ctypes; l = ctypes.CDLL(None, use_errno=True)\nfor n in (250, 248, 321, 425):\n    r = l.syscall(n, 0, 0, 0, 0, 0); print(n, r, ctypes.get_errno())\nprint('getpid', l.syscall(39) > 0)";
+    const { stdout, stderr, result } = await run("bubblewrap", `python3 -c "$PY"`, { env: { PATH: "/usr/bin:/bin", PY: script } });
+    assert.equal(result.exitCode, 0, stderr);
+    assert.deepEqual(stdout.trim().split("\n"), ["250 -1 1", "248 -1 1", "321 -1 1", "425 -1 1", "getpid True"]);
+  });
+
   it("gives the workspace to the build user without following links out of it", { skip: !isRoot && "needs root" }, async () => {
     const { opts, l } = await options("bubblewrap");
     const outside = path.join(l.root, "outside.txt");
