@@ -168,5 +168,21 @@ export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: stri
  * argv of its own (the build command is configuration, never a secret; the variables are options).
  */
 export function bwrapCommand(command: string): string[] {
-  return ["--", "/bin/sh", "-e", "-c", command];
+  return ["--", "/bin/sh", "-c", STEP_WRAPPER, "kiln-step", command];
 }
+
+/**
+ * pid 2 of the sandbox, the only child of bwrap's pid 1: runs the step (`sh -e -c command`) and
+ * exits with its status, so bwrap ends with the step. On a cancel Kiln sends it SIGUSR1 (and
+ * SIGTERM to every other process); it then outlives the step, stopped, so that the namespace —
+ * which ends with pid 2 — keeps the processes still within their grace period, until Kiln sees
+ * none left (or the grace ends) and kills pid 1.
+ */
+export const STEP_WRAPPER = [
+  "trap 'c=1' USR1",
+  '/bin/sh -e -c "$1" &',
+  "m=$!",
+  'while :; do wait "$m"; s=$?; kill -0 "$m" 2>/dev/null || break; done',
+  'if [ -n "${c:-}" ]; then kill -STOP $$; fi',
+  'exit "$s"',
+].join("\n");

@@ -48,7 +48,7 @@ import type { Readable, Writable } from "node:stream";
 import { bwrapArgs, INSIDE_HOME, INSIDE_REPO, INSIDE_TMP, maskedPaths, bwrapCommand, etcLayout, STAGE, type EtcLayout } from "./bwrap-args.ts";
 import type { BuildNetworkMode } from "./build-network.ts";
 import { cgroupLimitHit, cgroupMembers, createStepCgroup, joinCgroup, removeStepCgroup, type StepCgroup, type StepLimits } from "./cgroup.ts";
-import { allPids, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
+import { allPids, childrenOf, environHas, groupAlive, isRunning, pidNamespace, readStat, signalGroup, signalProcess, sleep } from "./process-tree.ts";
 import { seccompFilter } from "./seccomp.ts";
 import { detectSandboxSupport, resolveUser, ROOT_PATH, type SandboxMode, type Tools } from "./sandbox-mode.ts";
 
@@ -411,11 +411,27 @@ async function runBubblewrap(
     const candidates = cgroup ? cgroupMembers(cgroup) : allPids();
     return candidates.filter((pid) => pid !== initPid && pidNamespace(pid) === ns);
   };
+  // After a cancel's SIGTERM: once nothing but pid 1 and the wrapper (pid 2, stopped) is left,
+  // SIGKILL to pid 1 ends the step; the grace timer does the same for processes that stay.
+  const drain = async (wrapper: number | undefined) => {
+    while (!exited && init) {
+      if (members().every((pid) => pid === wrapper || !isRunning(pid))) {
+        if (isRunning(init.pid, init.startTime)) signalProcess(init.pid, "SIGKILL");
+        return;
+      }
+      await sleep(2);
+    }
+  };
   const tree: Tree = {
     terminate() {
-      // bwrap's pid 1 forwards no signal: every other process of the namespace gets SIGTERM from here.
+      // bwrap's pid 1 forwards no signal: the wrapper gets SIGUSR1 (STEP_WRAPPER), every other
+      // process of the namespace SIGTERM from here.
       void initKnown.then(() => {
-        if (!exited) for (const pid of members()) signalProcess(pid, "SIGTERM");
+        if (exited || !init) return;
+        const wrapper = childrenOf(init.pid)[0];
+        if (wrapper !== undefined) signalProcess(wrapper, "SIGUSR1");
+        for (const pid of members()) if (pid !== wrapper) signalProcess(pid, "SIGTERM");
+        void drain(wrapper);
       });
     },
     kill() {

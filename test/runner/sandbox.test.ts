@@ -212,6 +212,26 @@ for (const mode of ["bubblewrap", "process-group"] as const) {
       assert.ok(c.ms < graceMs + 1000, `then killed (${c.ms.toFixed(0)} ms)`);
     });
 
+    it("cancel: a child cleaning up on SIGTERM gets to finish though the step's main shell exits at once", async () => {
+      const graceMs = 4000;
+      const tree = `(trap 'sleep 0.4; echo cleaned; exit 0' TERM; echo child-ready; while :; do sleep 0.05; done) & echo main-ready; wait`;
+      let out = "";
+      const controller = new AbortController();
+      let ready: () => void = () => undefined;
+      const isReady = new Promise<void>((resolve) => (ready = resolve));
+      const { opts } = await options(mode, { signal: controller.signal, graceMs, onOutput: (chunk) => ((out += chunk), out.includes("child-ready") && out.includes("main-ready") && ready()) });
+      const step = runStep(tree, opts);
+      await isReady;
+      const t = performance.now();
+      controller.abort();
+      const result = await step;
+      const ms = performance.now() - t;
+      assert.equal(result.reason, "cancelled");
+      assert.match(out, /cleaned/, "the cleanup ran to its end");
+      assert.ok(ms >= 380 && ms < graceMs, `${ms.toFixed(0)} ms: after the cleanup, before the grace`);
+      assert.deepEqual(listSandboxProcesses(result.sandboxId), []);
+    });
+
     it("cancel: a cooperative tree ends well before the grace period", async () => {
       const graceMs = 3000;
       const tree = `sleep 300 & ${DOUBLE_FORK} echo main-ready; wait`;
