@@ -6,9 +6,9 @@
  * - the host's loopback is unreachable (slirp4netns --disable-host-loopback; the namespace has
  *   its own 127.0.0.1), and so are the host's abstract unix sockets (they belong to a network
  *   namespace) and its filesystem sockets (not mounted);
- * - the runner's own interface addresses, link-local (cloud metadata at 169.254.169.254),
- *   private, shared, multicast and reserved ranges are rejected (TCP reset, ICMP
- *   admin-prohibited), unless `--build-network-allow` names them;
+ * - the runner's own interface addresses are rejected (TCP reset, ICMP admin-prohibited), and so
+ *   are link-local (cloud metadata at 169.254.169.254), private, shared, multicast and reserved
+ *   ranges unless `--build-network-allow` names them;
  * - DNS goes to slirp4netns's forwarder (10.0.2.3), which asks the host's resolver from the host
  *   side, so names resolve even when that resolver has a private address.
  *
@@ -84,8 +84,9 @@ async function probe(): Promise<NetworkSupport> {
 }
 
 /**
- * The nftables ruleset of a build's namespace: loopback and DNS to the NAT first, then what the
- * operator allowed, then the denied ranges and the host's own addresses, then everything else.
+ * The nftables ruleset of a build's namespace: loopback and DNS to the NAT first, then the host's
+ * own addresses refused (always), then what the operator allowed, then the denied ranges refused,
+ * then everything else accepted.
  */
 export function networkRules(allow: Cidr[], hostAddresses: Cidr[]): string {
   const v4 = (list: Cidr[]) => list.filter((c) => c.family === 4).map((c) => c.text);
@@ -96,12 +97,20 @@ export function networkRules(allow: Cidr[], hostAddresses: Cidr[]): string {
     "table inet kiln {",
     set("allow4", "ipv4_addr", v4(allow)),
     set("allow6", "ipv6_addr", v6(allow)),
-    set("deny4", "ipv4_addr", [...DENIED_V4, ...v4(hostAddresses)]),
-    set("deny6", "ipv6_addr", [...DENIED_V6, ...v6(hostAddresses)]),
+    set("host4", "ipv4_addr", v4(hostAddresses)),
+    set("host6", "ipv6_addr", v6(hostAddresses)),
+    set("deny4", "ipv4_addr", DENIED_V4),
+    set("deny6", "ipv6_addr", DENIED_V6),
     "  chain output {",
     "    type filter hook output priority 0; policy accept;",
     '    oifname "lo" accept',
     `    ip daddr ${SLIRP_DNS} meta l4proto { tcp, udp } th dport 53 accept`,
+    // The runner's own addresses, whatever is allowed: a NAT on the host reaches every service
+    // bound to 0.0.0.0 through them (--build-network host is the way to give builds the host).
+    "    ip daddr @host4 meta l4proto tcp reject with tcp reset",
+    "    ip daddr @host4 reject with icmp type admin-prohibited",
+    "    ip6 daddr @host6 meta l4proto tcp reject with tcp reset",
+    "    ip6 daddr @host6 reject with icmpv6 type admin-prohibited",
     "    ip daddr @allow4 accept",
     "    ip6 daddr @allow6 accept",
     "    ip daddr @deny4 meta l4proto tcp reject with tcp reset",

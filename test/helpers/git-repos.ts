@@ -72,15 +72,6 @@ export interface MakeRepoOptions {
 export const TEST_AUTHOR: Author = { name: "Ada Lovelace", email: "ada@example.com" };
 
 /** An empty file standing for git's global configuration (not /dev/null: tests must not depend on it). */
-let emptyConfig: string | undefined;
-function emptyConfigFile(): string {
-  if (emptyConfig === undefined || !fs.existsSync(emptyConfig)) {
-    emptyConfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "kiln-gitcfg-")), "gitconfig");
-    fs.writeFileSync(emptyConfig, "");
-  }
-  return emptyConfig;
-}
-
 /** git with no user or system configuration, so the machine's settings (signing, hooks) never interfere. */
 function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
@@ -88,7 +79,7 @@ function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     HOME: os.tmpdir(),
     LANG: "C",
     LC_ALL: "C",
-    GIT_CONFIG_GLOBAL: emptyConfigFile(),
+    GIT_CONFIG_GLOBAL: "/dev/null", // no file to make, so none is left behind
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_TERMINAL_PROMPT: "0",
     ...extra,

@@ -67,15 +67,17 @@ describe("sandbox configuration", () => {
 });
 
 describe("the build network's firewall", () => {
-  it("accepts loopback and DNS to the NAT, then allowed ranges, then refuses private ranges and the host's addresses", () => {
+  it("accepts loopback and DNS to the NAT, refuses the host's addresses whatever is allowed, then accepts allowed ranges, then refuses private ranges", () => {
     const rules = networkRules([parseCidr("10.99.0.0/24")!], [parseCidr("192.0.2.2")!, parseCidr("2001:db8::2")!]);
-    const order = ['oifname "lo" accept', "ip daddr 10.0.2.3 meta l4proto { tcp, udp } th dport 53 accept", "ip daddr @allow4 accept", "ip daddr @deny4 meta l4proto tcp reject with tcp reset"];
+    const order = ['oifname "lo" accept', "ip daddr 10.0.2.3 meta l4proto { tcp, udp } th dport 53 accept", "ip daddr @host4 meta l4proto tcp reject with tcp reset", "ip daddr @allow4 accept", "ip daddr @deny4 meta l4proto tcp reject with tcp reset"];
     const at = order.map((line) => rules.indexOf(line));
     assert.ok(at.every((i) => i > 0), rules);
     assert.deepEqual([...at].sort((a, b) => a - b), at, "in this order");
     assert.match(rules, /set allow4 \{ type ipv4_addr; flags interval; auto-merge; elements = \{ 10\.99\.0\.0\/24 \}; \}/);
-    assert.match(rules, /set deny4 \{[^}]*elements = \{ 0\.0\.0\.0\/8, 10\.0\.0\.0\/8, 100\.64\.0\.0\/10, 127\.0\.0\.0\/8, 169\.254\.0\.0\/16, 172\.16\.0\.0\/12, 192\.168\.0\.0\/16, 224\.0\.0\.0\/4, 240\.0\.0\.0\/4, 192\.0\.2\.2 \}/);
-    assert.match(rules, /set deny6 \{[^}]*fc00::\/7, fe80::\/10[^}]*2001:db8::2 \}/);
+    assert.match(rules, /set deny4 \{[^}]*elements = \{ 0\.0\.0\.0\/8, 10\.0\.0\.0\/8, 100\.64\.0\.0\/10, 127\.0\.0\.0\/8, 169\.254\.0\.0\/16, 172\.16\.0\.0\/12, 192\.168\.0\.0\/16, 224\.0\.0\.0\/4, 240\.0\.0\.0\/4 \}/);
+    assert.match(rules, /set host4 \{[^}]*elements = \{ 192\.0\.2\.2 \}/);
+    assert.match(rules, /set host6 \{[^}]*elements = \{ 2001:db8::2 \}/);
+    assert.match(rules, /set deny6 \{[^}]*fc00::\/7, fe80::\/10/);
     assert.match(rules, /set allow6 \{ type ipv6_addr; flags interval; auto-merge; \}/, "an empty set has no elements clause");
   });
 });
