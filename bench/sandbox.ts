@@ -13,7 +13,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { detectNetwork, openBuildNetwork } from "../src/runner/build-network.ts";
+import { closeSpareNetwork, detectNetwork, openBuildNetwork } from "../src/runner/build-network.ts";
 import { claimUid } from "../src/runner/build-uids.ts";
 import { detectSandbox, runStep, type SandboxOptions, type StepNetwork } from "../src/runner/sandbox.ts";
 
@@ -86,6 +86,7 @@ export async function benchSandbox(): Promise<Record<string, unknown>> {
     }
     return out;
   } finally {
+    await closeSpareNetwork();
     await claimed?.release();
     fs.rmSync(root, { recursive: true, force: true });
   }

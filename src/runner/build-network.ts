@@ -192,8 +192,91 @@ export async function openBuildNetwork(request: NetworkRequest): Promise<BuildNe
   const support = await detectNetwork();
   if (!support.isolated || !support.tools) return { mode: "none", detail: `network: none (loopback only): isolated network unavailable: ${support.detail}`, close: nothing };
   const tools = support.tools;
+  const hosts = hostAddresses();
+  const key = spareKey(request.allow, hosts);
+  const ready = takeSpare(key);
+  const network = (ready ? await ready.catch(() => undefined) : undefined) ?? (await makeIsolated(tools, request.allow, hosts));
+  prepareSpare(key, () => makeIsolated(tools, request.allow, hosts));
+  return network;
+}
+
+/**
+ * One isolated network made ahead of time, for the next build: every build of a runner gets the
+ * same rules, so the namespace, the firewall and slirp4netns (~25 ms of process start-ups) are
+ * made while a build runs rather than while the next one is dispatched. Discarded when the rules
+ * would differ (the host's addresses changed) or its slirp4netns is gone.
+ */
+let spare: { key: string; network: Promise<Isolated>; timer?: NodeJS.Timeout } | undefined;
+
+/** What makes two isolated networks interchangeable: the same rules. */
+function spareKey(allow: Cidr[], hosts: Cidr[]): string {
+  return JSON.stringify([allow.map((c) => c.text), hosts.map((c) => c.text)]);
+}
+
+/** After a build took its network: long enough to leave the CPU to its checkout. */
+const SPARE_DELAY_MS = 250;
+
+function takeSpare(key: string): Promise<Isolated> | undefined {
+  const found = spare;
+  spare = undefined;
+  if (!found) return undefined;
+  if (found.timer) {
+    clearTimeout(found.timer);
+    return undefined;
+  }
+  const usable = found.network.then((n) => {
+    if (found.key === key && n.alive()) return n;
+    void n.close();
+    throw new Error("stale spare network");
+  });
+  usable.catch(() => undefined);
+  return usable;
+}
+
+function prepareSpare(key: string, make: () => Promise<Isolated>): void {
+  if (spare) return;
+  let resolveLater: (n: Promise<Isolated>) => void = () => undefined;
+  const network = new Promise<Isolated>((resolve) => (resolveLater = resolve));
+  const entry: { key: string; network: Promise<Isolated>; timer?: NodeJS.Timeout } = { key, network };
+  entry.timer = setTimeout(() => {
+    delete entry.timer;
+    const made = make();
+    made.catch(() => {
+      if (spare === entry) spare = undefined;
+    });
+    resolveLater(made);
+  }, SPARE_DELAY_MS);
+  entry.timer.unref();
+  network.catch(() => undefined);
+  spare = entry;
+}
+
+/** Makes the spare network now (a runner starting), so that its first build does not wait for one. */
+export async function warmBuildNetwork(request: NetworkRequest): Promise<void> {
+  if (request.mode !== "isolated") return;
+  const support = await detectNetwork();
+  if (!support.isolated || !support.tools) return;
+  const tools = support.tools;
+  const hosts = hostAddresses();
+  prepareSpare(spareKey(request.allow, hosts), () => makeIsolated(tools, request.allow, hosts));
+}
+
+/** Removes the spare network (the runner stops). */
+export async function closeSpareNetwork(): Promise<void> {
+  const found = spare;
+  spare = undefined;
+  if (!found) return;
+  if (found.timer) return clearTimeout(found.timer);
+  await found.network.then((n) => n.close(), () => undefined);
+}
+
+interface Isolated extends BuildNetwork {
+  alive(): boolean;
+}
+
+async function makeIsolated(tools: NetworkTools, allow: Cidr[], hosts: Cidr[]): Promise<Isolated> {
   const name = `kiln-${process.pid}-${randomBytes(6).toString("hex")}`;
-  const netnsPath = await createNamespace(tools, name, networkRules(request.allow, hostAddresses()));
+  const netnsPath = await createNamespace(tools, name, networkRules(allow, hosts));
   let slirp: ChildProcess;
   try {
     slirp = await startSlirp(tools, netnsPath);
@@ -201,17 +284,22 @@ export async function openBuildNetwork(request: NetworkRequest): Promise<BuildNe
     await deleteNamespace(tools, name);
     throw error;
   }
-  const allowed = request.allow.length ? `; allowed: ${request.allow.map((c) => c.text).join(", ")}` : "";
+  const allowed = allow.length ? `; allowed: ${allow.map((c) => c.text).join(", ")}` : "";
+  let closed: Promise<void> | undefined;
   return {
     mode: "isolated",
     detail: `network: isolated (own namespace, slirp4netns NAT, host, link-local and private addresses refused${allowed})`,
     netnsPath,
     resolvConf: `nameserver ${SLIRP_DNS}\noptions edns0\n`,
-    async close() {
-      const gone = new Promise<void>((resolve) => (slirp.exitCode !== null || slirp.signalCode !== null ? resolve() : slirp.once("exit", () => resolve())));
-      slirp.kill("SIGKILL");
-      await gone;
-      await deleteNamespace(tools, name);
+    alive: () => slirp.exitCode === null && slirp.signalCode === null,
+    close() {
+      closed ??= (async () => {
+        const gone = new Promise<void>((resolve) => (slirp.exitCode !== null || slirp.signalCode !== null ? resolve() : slirp.once("exit", () => resolve())));
+        slirp.kill("SIGKILL");
+        await gone;
+        await deleteNamespace(tools, name);
+      })();
+      return closed;
     },
   };
 }
@@ -228,6 +316,9 @@ function startSlirp(tools: NetworkTools, netnsPath: string): Promise<ChildProces
   child.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
   // fd 4 stays open on Kiln's side for slirp4netns's whole life: when Kiln dies it closes and slirp4netns exits.
   (child.stdio[4] as Readable | null)?.on("error", () => undefined);
+  // Nor does a network (the spare, say) keep Kiln's process alive: it goes with it.
+  child.unref();
+  for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   return new Promise((resolve, reject) => {
     const fail = (why: string) => {
       clearTimeout(timer);

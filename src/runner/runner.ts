@@ -26,7 +26,7 @@ import { pickBuilds } from "../domain/scheduler.ts";
 import type { Mirrors } from "../git/mirror.ts";
 import type { GitCredential } from "../git/url.ts";
 import { ensureDataDir } from "../data-dir.ts";
-import { detectNetwork, sweepNetworks } from "./build-network.ts";
+import { closeSpareNetwork, detectNetwork, sweepNetworks, warmBuildNetwork } from "./build-network.ts";
 import type { BuildSandboxConfig } from "./build-sandbox.ts";
 import { detectSandbox } from "./sandbox.ts";
 import { runBuild, sandboxesReleased, type PipelineContext } from "./pipeline.ts";
@@ -91,6 +91,7 @@ export class Runner {
     } else {
       this.logger.warn({ sandbox: sandbox.mode, detail: sandbox.detail }, `WARNING: builds are NOT isolated: ${sandbox.detail}`);
     }
+    await warmBuildNetwork({ mode: this.options.sandbox.network, allow: this.options.sandbox.networkAllow });
     this.logger.info({ runner: this.id, slots: this.options.slots, swept }, "runner started");
     this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
@@ -136,6 +137,7 @@ export class Runner {
     for (const a of this.active.values()) a.controller.abort("shutdown");
     await running();
     await sandboxesReleased();
+    await closeSpareNetwork();
     for (const t of this.timers) clearInterval(t);
     for (const u of this.unsubscribe) u();
   }
