@@ -214,7 +214,7 @@ function spareKey(allow: Cidr[], hosts: Cidr[]): string {
 }
 
 /** After a build took its network: long enough to leave the CPU to its checkout. */
-const SPARE_DELAY_MS = 250;
+const SPARE_DELAY_MS = 0;
 
 function takeSpare(key: string): Promise<Isolated> | undefined {
   const found = spare;
