@@ -3,8 +3,8 @@
  * (BENCH_STEPS, default 40, of each):
  * - a step running `true`: bare `spawn("/bin/sh", ["-c", "true"])`, the process-group fallback,
  *   bubblewrap with no network, bubblewrap in a build's isolated network;
- * - per build: the isolated network (namespace + nftables + slirp4netns, made and removed) and
- *   the uid claim.
+ * - per build: the isolated network (namespace + nftables + slirp4netns, made and removed), what
+ *   opening costs when the runner's spare network is ready, and the uid claim.
  *
  * Run alone: `node --import tsx bench/sandbox.ts`.
  */
@@ -76,9 +76,18 @@ export async function benchSandbox(): Promise<Record<string, unknown>> {
         } finally {
           await net.close();
         }
-        const perBuild = await times(async () => (await openBuildNetwork({ mode: "isolated", allow: [] })).close());
+        const perBuild = await times(async () => (await openBuildNetwork({ mode: "isolated", allow: [] }, { spare: false })).close());
         out.network_open_close_p50_ms = perBuild;
         console.log(`per build: isolated network made and removed (namespace, nftables, slirp4netns) ${perBuild} ms (×${ratio(perBuild)})`);
+        // What a build waits for when the runner's spare network is ready (taken; the next one is made behind it).
+        const opened: { close(): Promise<void> }[] = [];
+        const taken = await times(async () => {
+          opened.push(await openBuildNetwork({ mode: "isolated", allow: [] }));
+          await new Promise((r) => setTimeout(r, 60)); // the spare is made meanwhile, as during a build
+        });
+        for (const n of opened) await n.close();
+        out.network_spare_taken_p50_ms = Math.round((taken - 60) * 100) / 100;
+        console.log(`per build: with the spare ready, opening takes ${out.network_spare_taken_p50_ms} ms`);
       }
       const uid = await times(async () => (await claimUid({ first: 1_000_000, last: 1_065_535 })).release());
       out.uid_claim_release_p50_ms = uid;

@@ -185,7 +185,7 @@ export interface NetworkRequest {
 }
 
 /** Opens a build's network; never throws for an unsupported host (it says why in `detail`). */
-export async function openBuildNetwork(request: NetworkRequest): Promise<BuildNetwork> {
+export async function openBuildNetwork(request: NetworkRequest, options: { spare?: boolean } = {}): Promise<BuildNetwork> {
   const nothing = async () => undefined;
   if (request.mode === "host") return { mode: "host", detail: "network: the host's (--build-network host): the build reaches the runner's loopback and private networks", close: nothing };
   if (request.mode === "none") return { mode: "none", detail: "network: none (loopback only)", close: nothing };
@@ -194,6 +194,7 @@ export async function openBuildNetwork(request: NetworkRequest): Promise<BuildNe
   const tools = support.tools;
   const hosts = hostAddresses();
   const key = spareKey(request.allow, hosts);
+  if (options.spare === false) return makeIsolated(tools, request.allow, hosts);
   const ready = takeSpare(key);
   const network = (ready ? await ready.catch(() => undefined) : undefined) ?? (await makeIsolated(tools, request.allow, hosts));
   prepareSpare(key, () => makeIsolated(tools, request.allow, hosts));
@@ -295,6 +296,7 @@ async function makeIsolated(tools: NetworkTools, allow: Cidr[], hosts: Cidr[]): 
     close() {
       closed ??= (async () => {
         const gone = new Promise<void>((resolve) => (slirp.exitCode !== null || slirp.signalCode !== null ? resolve() : slirp.once("exit", () => resolve())));
+        slirp.ref(); // its exit is waited for
         slirp.kill("SIGKILL");
         await gone;
         await deleteNamespace(tools, name);
@@ -316,9 +318,7 @@ function startSlirp(tools: NetworkTools, netnsPath: string): Promise<ChildProces
   child.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
   // fd 4 stays open on Kiln's side for slirp4netns's whole life: when Kiln dies it closes and slirp4netns exits.
   (child.stdio[4] as Readable | null)?.on("error", () => undefined);
-  // Nor does a network (the spare, say) keep Kiln's process alive: it goes with it.
-  child.unref();
-  for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+
   return new Promise((resolve, reject) => {
     const fail = (why: string) => {
       clearTimeout(timer);
@@ -332,6 +332,9 @@ function startSlirp(tools: NetworkTools, netnsPath: string): Promise<ChildProces
       clearTimeout(timer);
       child.removeAllListeners("exit");
       child.stdio[3]?.destroy();
+      // Once it runs, a network (the spare, say) does not keep Kiln's process alive: it goes with it.
+      child.unref();
+      for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
       resolve(child);
     });
   });

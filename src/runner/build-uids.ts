@@ -24,8 +24,12 @@ function listen(name: string): Promise<net.Server | undefined> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", (error: NodeJS.ErrnoException) => (error.code === "EADDRINUSE" ? resolve(undefined) : reject(error)));
-    server.listen(`\0${name}`, () => resolve(server));
-    server.unref();
+    // Unreferenced once listening (a claim alone does not keep Kiln's process alive), not before:
+    // the listen itself must be waited for.
+    server.listen(`\0${name}`, () => {
+      server.unref();
+      resolve(server);
+    });
   });
 }
 

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { dialects, makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { startServer } from "../helpers/cli.ts";
@@ -14,6 +16,7 @@ for (const dialect of dialects()) {
     after(() => db.cleanup());
 
     it("bootstraps on an empty database, answers over real HTTP, and stops cleanly on SIGTERM", async () => {
+      fs.chmodSync(db.dataDir, 0o755); // as an operator might have made it: the server tightens it
       const server = await startServer(where);
       const deadline = Date.now() + 10_000;
       while (!server.stdout().includes("curl") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -39,6 +42,14 @@ for (const dialect of dialects()) {
       server.child.kill("SIGTERM");
       assert.equal(await server.exited, 0);
       assert.match(server.stderr(), /"msg":"stopped"/);
+      // The start says how builds are isolated (a warning when they are not).
+      assert.match(server.stderr(), /"msg":"(builds run under bubblewrap; build network: (isolated|none \(isolated unavailable[^"]*\))|WARNING: builds are NOT isolated: [^"]+)"/);
+      // Nothing of the data dir is open to other local users: 0700, its files 0600.
+      const mode = (file: string) => (fs.statSync(file).mode & 0o777).toString(8);
+      assert.equal(mode(db.dataDir), "700");
+      for (const entry of fs.readdirSync(db.dataDir, { withFileTypes: true })) {
+        assert.equal(mode(path.join(db.dataDir, entry.name)), entry.isDirectory() ? "700" : "600", entry.name);
+      }
 
       // The second start finds the account: no new bootstrap block.
       const again = await startServer(where);
