@@ -2,7 +2,6 @@
  * Opens the store on SQLite (better-sqlite3, WAL, under the data dir) or PostgreSQL. This is
  * the only file that knows about either driver; everything above it speaks Kysely.
  */
-import fs from "node:fs";
 import path from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
