@@ -21,6 +21,7 @@ import type { Stats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { PackageManager } from "./tools.ts";
+import { processExists } from "./process-tree.ts";
 
 export const GiB = 1024 ** 3;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -372,7 +373,7 @@ async function writeManifest(entry: string, m: CacheManifest): Promise<void> {
 
 /** A temp dir is debris when its process is gone (pid ≤ 0: unknown) or it is older than STALE_TMP_MS. */
 async function staleTmp(p: string, pid: number, now: Date): Promise<boolean> {
-  if (pid > 0 && pid !== process.pid && !alive(pid)) return true;
+  if (pid > 0 && pid !== process.pid && !processExists(pid)) return true;
   try {
     const st = await fs.lstat(p);
     return now.getTime() - st.mtimeMs > STALE_TMP_MS;
@@ -381,14 +382,6 @@ async function staleTmp(p: string, pid: number, now: Date): Promise<boolean> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 async function list(dir: string): Promise<string[]> {
   return fs.readdir(dir).catch(() => [] as string[]);

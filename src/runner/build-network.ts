@@ -28,6 +28,7 @@ import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { parseCidr, type Cidr } from "../domain/cidr.ts";
 import { ROOT_PATH, which } from "./sandbox-mode.ts";
+import { processExists } from "./process-tree.ts";
 
 export type BuildNetworkMode = "isolated" | "host" | "none";
 
@@ -353,18 +354,10 @@ export async function sweepNetworks(): Promise<number> {
   let removed = 0;
   for (const name of names) {
     const m = /^kiln-(?:probe-)?(\d+)-[0-9a-f]+$/.exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    if (!m || Number(m[1]) === process.pid || processExists(Number(m[1]))) continue;
     await deleteNamespace(support.tools, name);
     removed++;
   }
   return removed;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -61,6 +61,16 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
+/** True while a process with this pid exists (a zombie included; EPERM means someone else's). */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** The PID namespace of a process, e.g. "pid:[4026532301]"; undefined when it is gone. */
 export function pidNamespace(pid: number): string | undefined {
   try {

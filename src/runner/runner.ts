@@ -30,6 +30,7 @@ import { closeSpareNetwork, detectNetwork, sweepNetworks, warmBuildNetwork } fro
 import type { BuildSandboxConfig } from "./build-sandbox.ts";
 import { detectSandbox } from "./sandbox.ts";
 import { runBuild, sandboxesReleased, type PipelineContext } from "./pipeline.ts";
+import { processExists } from "./process-tree.ts";
 
 export interface RunnerOptions {
   slots: number;
@@ -269,17 +270,9 @@ export class Runner {
     for (const b of candidates) {
       const [h, pid] = (b.runner_id ?? "").split(":");
       if (h !== host || !pid || b.runner_id === this.id) continue;
-      if (!processAlive(Number(pid))) ids.add(b.runner_id ?? "");
+      if (!processExists(Number(pid))) ids.add(b.runner_id ?? "");
     }
     return [...ids].filter(Boolean);
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
