@@ -1,6 +1,6 @@
 /**
- * Per-step cgroups for the `pids`, `memory` and `cpu` limits (design brief §2.3, Sandbox): one cgroup per
- * step under a `kiln` cgroup nested in the runner's own cgroup (so the runner's own accounting
+ * Per-step cgroups for the `pids`, `memory` and `cpu` limits (docs/architecture.md, Sandbox): one
+ * cgroup per step under a `kiln` cgroup nested in the runner's own cgroup (so the runner's own accounting
  * and limits still cover its builds), removed when the step ends.
  *
  * cgroup v2 (unified, /sys/fs/cgroup/cgroup.controllers) is preferred; a hybrid or v1 host gets the
