@@ -4,7 +4,7 @@
  * and limits still cover its builds), removed when the step ends.
  *
  * cgroup v2 (unified, /sys/fs/cgroup/cgroup.controllers) is preferred; a hybrid or v1 host gets the
- * v1 `pids` and `memory` hierarchies. Anything missing or read-only is reported, never fatal: a
+ * v1 `pids`, `memory` and `cpu` hierarchies. Anything missing or read-only is reported, never fatal: a
  * build is not failed because limits cannot be applied.
  *
  * Processes join a step cgroup by writing "0" (meaning "the writer") to its cgroup.procs: the
