@@ -139,8 +139,14 @@ export class LineSplitter {
     this.emit(this.masker.mask(line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line, forced), at, out);
   }
 
-  /** Pushes masked text, cut into pieces of at most maxLineBytes (any cut is safe: it is masked). */
-  private emit(text: string, at: number, out: LogLine[]): void {
+  /**
+   * Pushes masked text, cut into pieces of at most maxLineBytes (any cut is safe: it is masked).
+   * A NUL character becomes U+FFFD, the replacement character, as undecodable bytes already do:
+   * PostgreSQL's text cannot hold NUL, and both databases must store the same lines (a secret
+   * never holds one: variables with NUL are refused).
+   */
+  private emit(raw: string, at: number, out: LogLine[]): void {
+    const text = raw.includes("\0") ? raw.replaceAll("\0", "\uFFFD") : raw;
     if (text.length * 3 <= this.maxLineBytes) {
       out.push([at, text]);
       return;

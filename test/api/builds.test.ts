@@ -88,6 +88,17 @@ for (const dialect of dialects()) {
       assert.equal(fs.existsSync(path.join(h.config.dataDir, "work", uuid)), false, "workspace removed");
     });
 
+    it("stores a line with NUL bytes (as U+FFFD) and every line after it, on either database", async () => {
+      const s = await setupTrigger(h, repo, { build: "echo before; printf 'a\\000b\\000\\n'; printf '\\000\\n'; echo after" }, "nul-bytes");
+      const uuid = await startBuild(h, s);
+      const b = await waitForStatus(h, s, uuid, "stopped");
+      const t = texts((await allLogs(h, s, uuid)).lines);
+      assert.equal(b.build_outcome, "success", t.join("\n"));
+      const at = t.indexOf("before");
+      assert.deepEqual(t.slice(at, at + 4), ["before", "a\ufffdb\ufffd", "\ufffd", "after"]);
+      assert.equal(t.at(-1), "Success: Build command completed");
+    });
+
     it("fails at the build step, and does not deploy", async () => {
       const s = await setupTrigger(h, repo, { build: "echo before; exit 3", deploy: "echo SHOULD-NOT-RUN" }, "failbuild");
       const uuid = await startBuild(h, s);

@@ -76,6 +76,10 @@ describe("LineSplitter: lines", () => {
     assert.deepEqual(run(new LineSplitter(), [Buffer.from([0x61, 0xe2, 0x82])]), ["a\ufffd"]);
   });
 
+  it("turns NUL characters into U+FFFD (PostgreSQL text cannot hold them), after masking", () => {
+    assert.deepEqual(run(new LineSplitter({ secrets: ["hunter2"] }), [Buffer.from("a\0b\0\nhunter2\0x\n")]), ["a\ufffdb\ufffd", "***\ufffdx"]);
+  });
+
   it("line(): runner lines are masked, split at newlines, and come after pending output", () => {
     const s = new LineSplitter({ secrets: ["tok"] });
     s.write("half");
