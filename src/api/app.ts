@@ -154,7 +154,7 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
           throw new Error(`answer of ${spec.operationId} does not match its schema: ${checked.error.message}`);
         }
       }
-      return reply.code(spec.status ?? 200).send(success(out.result, out.result_info));
+      return reply.code(spec.status ?? 200).send(success(out.result, out.result_info, out.messages));
     },
   });
 }

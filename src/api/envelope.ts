@@ -22,8 +22,8 @@ export interface Envelope<T> {
   result_info?: ResultInfo;
 }
 
-export function success<T>(result: T, resultInfo?: ResultInfo): Envelope<T> {
-  const body: Envelope<T> = { success: true, errors: [], messages: [], result };
+export function success<T>(result: T, resultInfo?: ResultInfo, messages: string[] = []): Envelope<T> {
+  const body: Envelope<T> = { success: true, errors: [], messages, result };
   if (resultInfo) body.result_info = resultInfo;
   return body;
 }

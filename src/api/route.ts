@@ -33,6 +33,8 @@ export interface HandlerContext<P, Q, B> {
 export interface HandlerResult<R> {
   result: R;
   result_info?: ResultInfo;
+  /** The envelope's `messages` (warnings about a request that succeeded). */
+  messages?: string[];
 }
 
 export interface RouteSpec<

@@ -19,6 +19,21 @@ export interface EnvVarInput {
   value: string;
 }
 
+/**
+ * Secrets shorter than this are not masked in build logs: masking a value such as `e` would
+ * replace every "e" of the log and so reveal the value (docs/compatibility.md).
+ */
+export const MIN_MASKED_SECRET_LENGTH = 4;
+
+/** The answer's `messages` for variables being set: one per secret too short to be masked. */
+export function shortSecretMessages(...changes: (Record<string, EnvVarInput | null> | undefined)[]): string[] {
+  const keys = new Set<string>();
+  for (const change of changes) {
+    for (const [key, input] of Object.entries(change ?? {})) if (input?.is_secret && input.value.length < MIN_MASKED_SECRET_LENGTH) keys.add(key);
+  }
+  return [...keys].map((key) => `${key}: secret values shorter than ${MIN_MASKED_SECRET_LENGTH} characters are not masked in build logs`);
+}
+
 /** A change to an owner's variables: a key mapped to its new value, or to null to delete it. */
 export type EnvPatch = Record<string, EnvVarInput | null>;
 

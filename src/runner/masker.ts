@@ -12,8 +12,10 @@
  * never appear whole in one line, so each of its lines is masked as a secret of its own (a
  * trailing `\r` removed), the way CI services mask multi-line secrets. Empty and whitespace-only
  * secrets and pieces are ignored: masking every space of a log would hide it without protecting
- * anything.
+ * anything. So are pieces shorter than MIN_MASKED_SECRET_LENGTH: masking a value such as `e`
+ * turns "Success" into "Succ***ss" and so shows the value to anyone who reads the log.
  */
+import { MIN_MASKED_SECRET_LENGTH } from "../domain/env-vars.ts";
 
 const STARS = "***";
 
@@ -28,7 +30,7 @@ export class SecretMasker {
     for (const secret of secrets) {
       for (const raw of secret.split("\n")) {
         const piece = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-        if (piece.trim() !== "") set.add(piece);
+        if (piece.trim() !== "" && piece.length >= MIN_MASKED_SECRET_LENGTH) set.add(piece);
       }
     }
     this.pieces = [...set].sort((a, b) => b.length - a.length);

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import { BUILD_TOKEN_GONE, type Build, type BuildOutcome } from "../domain/build-types.ts";
 import { cancelledLine } from "../domain/cancel.ts";
 import { nowIso } from "../domain/ids.ts";
+import { MIN_MASKED_SECRET_LENGTH } from "../domain/env-vars.ts";
 import { buildMinutesState } from "../domain/limits.ts";
 import type { StorePort } from "../domain/ports.ts";
 import { cloneUrl } from "../git/url.ts";
@@ -101,6 +102,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const vars = await store.envVars.list(build.preview_id ? "preview" : "trigger", build.preview_id ?? build.trigger_uuid);
     for (const v of vars) if (v.is_secret) secrets.push(v.value);
     log.updateSecrets(secrets);
+    const unmasked = vars.filter((v) => v.is_secret && v.value.length < MIN_MASKED_SECRET_LENGTH).map((v) => v.key);
+    if (unmasked.length) log.line(`Warning: secret variables shorter than ${MIN_MASKED_SECRET_LENGTH} characters are not masked in this log: ${unmasked.join(", ")}`);
 
     log.line("Cloning repository...");
     try {

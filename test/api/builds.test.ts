@@ -88,6 +88,17 @@ for (const dialect of dialects()) {
       assert.equal(fs.existsSync(path.join(h.config.dataDir, "work", uuid)), false, "workspace removed");
     });
 
+    it("a secret shorter than 4 characters is not masked (that would reveal it); the log says so once", async () => {
+      const s = await setupTrigger(h, repo, { build: 'echo "Success is near"; echo "long=$LONG_SECRET"', env: { E: { is_secret: true, value: "e" }, LONG_SECRET: { is_secret: true, value: "abcd-1234" } } }, "short-secret");
+      const uuid = await startBuild(h, s);
+      const b = await waitForStatus(h, s, uuid, "stopped");
+      const t = texts((await allLogs(h, s, uuid)).lines);
+      assert.equal(b.build_outcome, "success", t.join("\n"));
+      assert.ok(t.includes("Success is near"), "no Succ***ss");
+      assert.ok(t.includes("long=***"), "a 4+ character secret is masked exactly");
+      assert.equal(t.filter((x) => x === "Warning: secret variables shorter than 4 characters are not masked in this log: E").length, 1, t.join("\n"));
+    });
+
     it("stores a line with NUL bytes (as U+FFFD) and every line after it, on either database", async () => {
       const s = await setupTrigger(h, repo, { build: "echo before; printf 'a\\000b\\000\\n'; printf '\\000\\n'; echo after" }, "nul-bytes");
       const uuid = await startBuild(h, s);

@@ -114,6 +114,18 @@ for (const dialect of dialects()) {
     });
     after(() => h.close());
 
+    it("a secret shorter than 4 characters is stored, and the answer says it will not be masked in logs", async () => {
+      const t = await fresh();
+      const short = await h.call("PATCH", url(t), { token: write, body: { PIN: { is_secret: true, value: "e" }, LONG: { is_secret: true, value: "abcd" }, PLAIN: { is_secret: false, value: "x" } } });
+      assert.equal(short.status, 200, JSON.stringify(short.body));
+      assert.deepEqual(short.body.messages, ["PIN: secret values shorter than 4 characters are not masked in build logs"]);
+      assert.equal(short.body.result.PIN.value, null);
+      const list = await h.call("PATCH", url(t), { token: write, body: { variables: [{ key: "TINY", value: "ab", type: "secret" }, { key: "OK", value: "long enough", type: "secret" }] } });
+      assert.deepEqual(list.body.messages, ["TINY: secret values shorter than 4 characters are not masked in build logs"]);
+      const fine = await h.call("PATCH", url(t), { token: write, body: { LONG: { is_secret: true, value: "abcde" } } });
+      assert.deepEqual(fine.body.messages, []);
+    });
+
     it("map form: PATCH upserts and answers only the upserted keys; GET lists all; secrets are null everywhere", async () => {
       const t = await fresh();
       const empty = await h.call("GET", url(t), { token: read });

@@ -51,6 +51,7 @@ for (const dialect of dialects()) {
       const { worker, bt, body } = await setup("create-read");
       const created = await h.call("POST", `${base()}/workers`, { token: write, body });
       assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.deepEqual(created.body.messages, [], "no secret too short to mask");
       const r = created.body.result;
       assert.equal(r.script_tag, worker.tag);
       assert.deepEqual(r.git_repository, {
@@ -98,11 +99,12 @@ for (const dialect of dialects()) {
       assert.equal((await h.call("GET", `${base()}/workers/${worker.tag}`, { token: read })).body.result.production_settings.build_command, "make");
       const patched = await h.call("PATCH", `${base()}/workers/${worker.tag}`, {
         token: write,
-        body: { git_repository: { branch: "release" }, production_settings: { root_directory: "/app", environment_variables: { NODE_ENV: null, EXTRA: { is_secret: false, value: "1" } } } },
+        body: { git_repository: { branch: "release" }, production_settings: { root_directory: "/app", environment_variables: { NODE_ENV: null, EXTRA: { is_secret: false, value: "1" }, PIN: { is_secret: true, value: "123" } } } },
       });
       assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      assert.deepEqual(patched.body.messages, ["PIN: secret values shorter than 4 characters are not masked in build logs"]);
       assert.equal(patched.body.result.git_repository.branch, "release");
-      assert.deepEqual(Object.keys(patched.body.result.production_settings.environment_variables).sort(), ["EXTRA", "SECRET_KEY"]);
+      assert.deepEqual(Object.keys(patched.body.result.production_settings.environment_variables).sort(), ["EXTRA", "PIN", "SECRET_KEY"]);
       const t2 = (await h.call("GET", `${base()}/workers/${worker.tag}/triggers`, { token: read })).body.result[0];
       assert.deepEqual(t2.branch_includes, ["release"]);
       assert.equal(t2.root_directory, "/app");

@@ -81,15 +81,15 @@ describe("LineSplitter: lines", () => {
   });
 
   it("line(): runner lines are masked, split at newlines, and come after pending output", () => {
-    const s = new LineSplitter({ secrets: ["tok"] });
+    const s = new LineSplitter({ secrets: ["tok1"] });
     s.write("half");
-    assert.deepEqual(s.line("a tok\nb").map((l) => l[1]), ["half", "a ***", "b"]);
+    assert.deepEqual(s.line("a tok1\nb").map((l) => l[1]), ["half", "a ***", "b"]);
   });
 });
 
 describe("LineSplitter: masking", () => {
-  const secrets = ["SECRET-1", "s3cr€t", "tok"];
-  const line = "prefix SECRET-1 middle s3cr€t tok suffix SECRET-1\n";
+  const secrets = ["SECRET-1", "s3cr€t", "tok1"];
+  const line = "prefix SECRET-1 middle s3cr€t tok1 suffix SECRET-1\n";
   const masked = ["prefix *** middle *** *** suffix ***"];
   const buf = Buffer.from(line);
 
@@ -101,26 +101,33 @@ describe("LineSplitter: masking", () => {
   });
 
   it("masks overlapping secrets and prefixes whole, leaving no fragment", () => {
-    const m = new SecretMasker(["abc", "abcdef"]);
-    assert.equal(m.mask("x abcdef y abc z"), "x *** y *** z");
+    const m = new SecretMasker(["abcd", "abcdef"]);
+    assert.equal(m.mask("x abcdef y abcd z"), "x *** y *** z");
     assert.equal(new SecretMasker(["abcdef", "defgh"]).mask("abcdefgh!"), "***!", "overlapping runs merge");
     assert.equal(new SecretMasker(["abcd", "cdef"]).mask("1abcdef2"), "1***2");
-    assert.equal(new SecretMasker(["aa"]).mask("aaaaa b"), "*** b");
-    assert.equal(new SecretMasker(["abc"]).mask("abcabc"), "******", "adjacent occurrences each masked");
+    assert.equal(new SecretMasker(["aaaa"]).mask("aaaaaaa b"), "*** b");
+    assert.equal(new SecretMasker(["abcd"]).mask("abcdabcd"), "******", "adjacent occurrences each masked");
   });
 
   it("treats secrets as text, not patterns", () => {
     const m = new SecretMasker(["a.b*c(d)[e]$^\\|+?{2}", "x.y"]);
     assert.equal(m.mask("1 a.b*c(d)[e]$^\\|+?{2} 2"), "1 *** 2");
-    assert.equal(m.mask("xzy x.y"), "xzy ***");
-    assert.equal(new SecretMasker(["$&"]).mask("a $& b"), "a *** b");
+    assert.equal(m.mask("xzy x.y"), "xzy x.y", "shorter than 4: not masked");
+    assert.equal(new SecretMasker(["$&$&"]).mask("a $&$& b"), "a *** b");
   });
 
   it("ignores empty and whitespace-only secrets", () => {
-    const m = new SecretMasker(["", "  ", "\n", "k"]);
-    assert.deepEqual(m.pieces, ["k"]);
-    assert.equal(m.mask("a k b"), "a *** b");
+    const m = new SecretMasker(["", "  ", "\n", "kkkk"]);
+    assert.deepEqual(m.pieces, ["kkkk"]);
+    assert.equal(m.mask("a kkkk b"), "a *** b");
     assert.deepEqual(run(new LineSplitter({ secrets: [""] }), ["nothing hidden\n"]), ["nothing hidden"]);
+  });
+
+  it("never masks a value shorter than 4 characters (masking `e` would reveal it: Succ***ss); from 4 on, exactly", () => {
+    const m = new SecretMasker(["e", "ab", "xyz", "wxyz"]);
+    assert.deepEqual(m.pieces, ["wxyz"]);
+    assert.equal(m.mask("Success: e ab xyz wxyz"), "Success: e ab xyz ***");
+    assert.deepEqual(run(new LineSplitter({ secrets: ["e"] }), ["Success\n"]), ["Success"]);
   });
 
   it("masks each line of a multi-line secret", () => {
@@ -131,8 +138,8 @@ describe("LineSplitter: masking", () => {
 
   it("setSecrets applies to lines not emitted yet", () => {
     const s = new LineSplitter();
-    s.write("token=abc");
-    s.setSecrets(["abc"]);
+    s.write("token=abcd");
+    s.setSecrets(["abcd"]);
     assert.deepEqual(s.end().map((l) => l[1]), ["token=***"]);
   });
 });

@@ -9,6 +9,7 @@ import {
   envPatchFromList,
   listTriggerEnvVars,
   presentEnvVars,
+  shortSecretMessages,
   upsertTriggerEnvVars,
   type EnvVarInput,
 } from "../../domain/env-vars.ts";
@@ -104,15 +105,9 @@ export const upsertEnvironmentVariablesRoute = defineRoute({
   body: envVarsBody,
   result: environmentVariables,
   async handler({ params, body, deps }) {
-    const upserted = await deps.store.transaction((repos) =>
-      upsertTriggerEnvVars(
-        repos,
-        params.account_id,
-        params.trigger_uuid,
-        body.form === "list" ? envPatchFromList(body.variables) : body.variables,
-      ),
-    );
-    return ok(presentEnvVars(upserted));
+    const patch = body.form === "list" ? envPatchFromList(body.variables) : body.variables;
+    const upserted = await deps.store.transaction((repos) => upsertTriggerEnvVars(repos, params.account_id, params.trigger_uuid, patch));
+    return { ...ok(presentEnvVars(upserted)), messages: shortSecretMessages(patch) };
   },
 });
 

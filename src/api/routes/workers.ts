@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { getPreview, listPreviews, updatePreview } from "../../domain/previews.ts";
+import { shortSecretMessages } from "../../domain/env-vars.ts";
 import {
   createWorkerConfig,
   deleteWorkerConfig,
@@ -74,7 +75,7 @@ export const createWorkerBuild = defineRoute({
   result: workerBuildConfig,
   async handler({ params, body, deps }) {
     const view = await deps.store.transaction((repos) => createWorkerConfig(repos, params.account_id, body));
-    return ok(presentWorkerConfig(view));
+    return { ...ok(presentWorkerConfig(view)), messages: shortSecretMessages(body.production_settings.environment_variables, body.previews_base_config?.environment_variables) };
   },
 });
 
@@ -114,7 +115,7 @@ export const updateWorkerBuild = defineRoute({
     const view = await deps.store.transaction((repos) =>
       updateWorkerConfig(repos, params.account_id, params.script_tag, body, query.patch_existing_previews === "true"),
     );
-    return ok(presentWorkerConfig(view));
+    return { ...ok(presentWorkerConfig(view)), messages: shortSecretMessages(body.production_settings?.environment_variables, body.previews_base_config?.environment_variables) };
   },
 });
 
@@ -206,7 +207,7 @@ export const updateWorkerPreview = defineRoute({
       const p = await updatePreview(repos, params.account_id, params.script_tag, params.preview_id, body);
       return presentPreview(p, await repos.envVars.list("preview", p.preview_id));
     });
-    return ok(view);
+    return { ...ok(view), messages: shortSecretMessages(body.settings?.environment_variables) };
   },
 });
 
