@@ -5,11 +5,12 @@
  * retry, and clear errors for bad tokens and missing settings.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
-import { kiln, startServer } from "../helpers/cli.ts";
+import { cleanEnv, kiln, KILN_BIN, startServer } from "../helpers/cli.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 
 describe("kiln builds / kiln triggers (the HTTP client)", () => {
@@ -128,6 +129,40 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ build_command: "for i in 1 2 3 4 5; do echo step-$i; sleep 0.1; done" }),
       });
+    }
+  });
+
+  it("logs: a build's control sequences never reach a non-terminal stdout, even with --raw; --json keeps them", async () => {
+    const patch = (build_command: string) =>
+      fetch(`${server.base}/client/v4/accounts/${account}/builds/triggers/${triggers.production}`, {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ build_command }),
+      });
+    await patch("printf 'col \\033[31mred\\033[0m\\n'; printf 'osc \\033]52;c;aGk=\\007clip \\033[2Kgone\\n'");
+    try {
+      const uuid = await create();
+      await client(["builds", "logs", uuid, "--follow"]);
+      for (const args of [[], ["--raw"]]) {
+        const r = await client(["builds", "logs", uuid, ...args]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.doesNotMatch(r.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, `no control character (${args.join(" ") || "default"})`);
+        assert.ok(r.stdout.includes("  col red\n") && r.stdout.includes("  osc clip gone\n"), r.stdout);
+      }
+      const json = JSON.parse((await client(["builds", "logs", uuid, "--json"])).stdout);
+      assert.ok(json.lines.some((l: [number, string]) => l[1] === "osc \u001b]52;c;aGk=\u0007clip \u001b[2Kgone"), "the API's lines stay as stored");
+      // A real terminal (a pty from util-linux's `script`): colour passes, the rest does not; --raw passes all.
+      const onTty = (extra: string[]) => {
+        const command = [process.execPath, KILN_BIN, "builds", "logs", uuid, ...extra].map((a) => `'${a}'`).join(" ");
+        return execFileSync("script", ["-qec", command, "/dev/null"], { env: { ...cleanEnv(), ...env() }, encoding: "utf8" });
+      };
+      const tty = onTty([]);
+      assert.ok(tty.includes("col \u001b[31mred\u001b[0m"), JSON.stringify(tty));
+      assert.ok(tty.includes("osc clip gone"), JSON.stringify(tty));
+      assert.ok(!tty.includes("\u001b]52;") && !tty.includes("\u0007") && !tty.includes("\u001b[2K"), JSON.stringify(tty));
+      assert.ok(onTty(["--raw"]).includes("osc \u001b]52;c;aGk=\u0007clip \u001b[2Kgone"), "--raw to a terminal writes the sequences");
+    } finally {
+      await patch("for i in 1 2 3 4 5; do echo step-$i; sleep 0.1; done");
     }
   });
 

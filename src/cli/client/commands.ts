@@ -11,6 +11,7 @@ import { table, UsageError } from "../output.ts";
 import { ApiClient, ApiError } from "./api-client.ts";
 import { followLogs, printLines } from "./follow.ts";
 import { buildDetails, buildRow, BUILD_COLUMNS, type BuildView, type TriggerView } from "./format.ts";
+import { terminalMode } from "./terminal-text.ts";
 
 type Opts = Record<string, unknown>;
 
@@ -82,15 +83,17 @@ export function registerClient(program: Command): void {
   clientCommand(builds, "logs", "a build's log; --follow until the build ends (exit 1 unless it succeeds)")
     .argument("<build-uuid>")
     .option("--follow", "keep printing new lines until the build stops")
+    .option("--raw", "write the build's control sequences as they are (only to a terminal); by default a terminal gets colours only")
     .action(async (uuid: string, opts: Opts) => {
       const { api, account, json } = connect(opts);
       uuidArg(uuid);
+      const mode = terminalMode(process.stdout.isTTY === true, opts.raw === true);
       if (opts.follow) {
-        const outcome = await followLogs(api, account, uuid, { json });
+        const outcome = await followLogs(api, account, uuid, { json, mode });
         if (outcome !== "success") throw new BuildNotSucceeded(outcome);
         return;
       }
-      await printLines(api, account, uuid, json);
+      await printLines(api, account, uuid, json, mode);
     });
 
   clientCommand(builds, "cancel", "cancel a queued or running build (answers once it has stopped)")

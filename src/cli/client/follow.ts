@@ -5,6 +5,7 @@
  */
 import type { ApiClient } from "./api-client.ts";
 import { logLine } from "./format.ts";
+import type { TerminalMode } from "./terminal-text.ts";
 
 type Line = [number, string];
 interface LogsPage {
@@ -26,9 +27,9 @@ async function readFrom(api: ApiClient, path: string, cursor: string | undefined
   }
 }
 
-export async function printLines(api: ApiClient, account: string, uuid: string, json: boolean): Promise<void> {
+export async function printLines(api: ApiClient, account: string, uuid: string, json: boolean, mode: TerminalMode = "plain"): Promise<void> {
   const { lines, cursor } = await readFrom(api, `/accounts/${account}/builds/builds/${uuid}/logs`, undefined);
-  process.stdout.write(json ? `${JSON.stringify({ lines, cursor, truncated: false })}\n` : lines.map((l) => `${logLine(l)}\n`).join(""));
+  process.stdout.write(json ? `${JSON.stringify({ lines, cursor, truncated: false })}\n` : lines.map((l) => `${logLine(l, mode)}\n`).join(""));
 }
 
 class Progress {
@@ -47,7 +48,7 @@ class Progress {
 }
 
 /** Follows until the build stops; answers its outcome. */
-export async function followLogs(api: ApiClient, account: string, uuid: string, o: { json: boolean }): Promise<string | null> {
+export async function followLogs(api: ApiClient, account: string, uuid: string, o: { json: boolean; mode?: TerminalMode }): Promise<string | null> {
   const base = `/accounts/${account}/builds/builds/${uuid}`;
   const collected: Line[] = [];
   const progress = new Progress(uuid);
@@ -56,7 +57,7 @@ export async function followLogs(api: ApiClient, account: string, uuid: string, 
     if (o.json) collected.push(...batch);
     else {
       progress.clear();
-      process.stdout.write(batch.map((l) => `${logLine(l)}\n`).join(""));
+      process.stdout.write(batch.map((l) => `${logLine(l, o.mode ?? "plain")}\n`).join(""));
     }
   };
   const finish = (outcome: string | null) => {

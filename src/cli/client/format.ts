@@ -1,4 +1,5 @@
 /** How the client shows builds and triggers to people (tables and key: value lines). */
+import { terminalText, type TerminalMode } from "./terminal-text.ts";
 
 export interface BuildView {
   build_uuid: string;
@@ -87,4 +88,5 @@ export function buildDetails(b: BuildView): string {
 }
 
 /** A log line for people: the time of day (UTC, ms) and the text. */
-export const logLine = ([ts, text]: [number, string]): string => `${new Date(ts).toISOString().slice(11, 23)}  ${text}`;
+/** One log line for a human: its time and its text, made safe for the terminal (terminal-text.ts). */
+export const logLine = ([ts, text]: [number, string], mode: TerminalMode = "plain"): string => `${new Date(ts).toISOString().slice(11, 23)}  ${terminalText(text, mode)}`;
