@@ -363,7 +363,9 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     dataDir = tempDir("kiln-faults-pg-");
     const db = ["--database", cluster.url, "--secret-key", secretKey];
     i = await install(
-      [...db, "--data-dir", dataDir, "--git-url-template", repo.template, "--lease-ttl", "6", "--cancel-grace", "1", "--drain-timeout", "0", "--slots", String(SLOTS)],
+      // A lease of 12 s: a runner fences itself after 2/3 of it without a renewal, and a restart
+      // on a loaded 2-core machine (the whole suite running) can keep renewals failing for 4 s.
+      [...db, "--data-dir", dataDir, "--git-url-template", repo.template, "--lease-ttl", "12", "--cancel-grace", "1", "--drain-timeout", "0", "--slots", String(SLOTS)],
       repo,
       [...db, "--data-dir", dataDir],
     );
