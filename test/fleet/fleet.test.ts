@@ -6,6 +6,7 @@
  * connections killed), and logs read through the node that did not run the build.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import { createAccount, createToken, createWorker } from "../../src/domain/admin.ts";
@@ -42,10 +43,17 @@ describe("fleet on PostgreSQL: 2 API nodes, 3 runners", { skip: PG ? false : "sk
     appNames.set(r, name);
     return r;
   };
+  /** Each runner's data dir (work dirs, mirrors), removed after the file. */
+  const runnerDirs: string[] = [];
+  const runnerDir = () => {
+    const dir = tempDir("kiln-runner-");
+    runnerDirs.push(dir);
+    return dir;
+  };
   const runnerArgs = (database: string) => [
     "--database", database,
     "--secret-key", db.secretKey,
-    "--data-dir", tempDir("kiln-runner-"),
+    "--data-dir", runnerDir(),
     "--slots", "3",
     "--lease-ttl", String(LEASE_TTL),
     "--cancel-grace", "1",
@@ -87,6 +95,7 @@ describe("fleet on PostgreSQL: 2 API nodes, 3 runners", { skip: PG ? false : "sk
     await store?.close();
     await db?.cleanup();
     repo?.cleanup();
+    for (const dir of runnerDirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked by the tests
