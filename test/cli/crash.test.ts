@@ -9,6 +9,7 @@ import { buildProcesses, waitFor } from "../helpers/builds.ts";
 import { kiln, startServer } from "../helpers/cli.ts";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
+import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 describe("sqlite: kill -9 of the server mid-build", () => {
   let db: TestDatabase;
@@ -20,6 +21,8 @@ describe("sqlite: kill -9 of the server mid-build", () => {
   after(async () => {
     await db.cleanup();
     repo.cleanup();
+    // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
+    await sweepNetworksAfter();
   });
 
   it("leaves no process behind, and the restart stops the build as terminated", async () => {
@@ -80,3 +83,9 @@ describe("sqlite: kill -9 of the server mid-build", () => {
     }
   });
 });
+
+/** After the processes this file killed are gone. */
+async function sweepNetworksAfter(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 100));
+  await sweepNetworks();
+}

@@ -16,6 +16,7 @@ import { makeDatabase, tempDir, type TestDatabase } from "../helpers/databases.t
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { startRunner, startServer } from "../helpers/cli.ts";
 import { buildProcesses, waitFor } from "../helpers/builds.ts";
+import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 const PG = process.env.KILN_TEST_DATABASE_URL;
 const LEASE_TTL = 3;
@@ -96,6 +97,8 @@ describe("fleet on PostgreSQL: 2 API nodes, 3 runners", { skip: PG ? false : "sk
     await db?.cleanup();
     repo?.cleanup();
     for (const dir of runnerDirs) fs.rmSync(dir, { recursive: true, force: true });
+    // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
+    await sweepNetworksAfter();
   });
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked by the tests
@@ -273,3 +276,9 @@ describe("fleet on PostgreSQL: 2 API nodes, 3 runners", { skip: PG ? false : "sk
     assert.equal((await row(next))?.build_outcome, "success");
   });
 });
+
+/** After the processes this file killed are gone. */
+async function sweepNetworksAfter(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 100));
+  await sweepNetworks();
+}

@@ -26,6 +26,7 @@ import { kiln, startServer } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { initPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
+import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 const LONG = process.env.KILN_TEST_LONG === "1";
 const LEASE_TTL = 3;
@@ -157,6 +158,8 @@ describe("sqlite: kill -9 of kiln serve", () => {
     if (recoveries.length) console.log(`sqlite: ${kills} kill -9, ${outcomes.size} builds, recovery (restart → every build stopped) ${recoveries.map((ms) => `${ms} ms`).join(", ")}`);
     fs.rmSync(dataDir, { recursive: true, force: true });
     repo?.cleanup();
+    // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
+    await sweepNetworksAfter();
   });
 
   function integrityCheck(): string {
@@ -377,6 +380,8 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     repo?.cleanup();
     if (figures.length) console.log(figures.join("\n"));
+    // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
+    await sweepNetworksAfter();
   });
 
   async function healthy(): Promise<boolean> {
@@ -503,3 +508,9 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     figures.push(`postgres down ~1.5 s (stop -m fast, start) while ${writing.length} builds printed: /healthz 200 ${o.healthyMs - o.dbBackMs} ms after the database was back, every line stored, all succeeded`);
   });
 });
+
+/** After the processes this file killed are gone. */
+async function sweepNetworksAfter(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 100));
+  await sweepNetworks();
+}
