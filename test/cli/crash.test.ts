@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { buildProcesses, waitFor } from "../helpers/builds.ts";
-import { kiln, startServer } from "../helpers/cli.ts";
+import { kiln, startServer, sweepKilledNetworks } from "../helpers/cli.ts";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
-import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 describe("sqlite: kill -9 of the server mid-build", () => {
   let db: TestDatabase;
@@ -22,7 +21,7 @@ describe("sqlite: kill -9 of the server mid-build", () => {
     await db.cleanup();
     repo.cleanup();
     // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
-    await sweepNetworksAfter();
+    await sweepKilledNetworks();
   });
 
   it("leaves no process behind, and the restart stops the build as terminated", async () => {
@@ -83,9 +82,3 @@ describe("sqlite: kill -9 of the server mid-build", () => {
     }
   });
 });
-
-/** After the processes this file killed are gone. */
-async function sweepNetworksAfter(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 100));
-  await sweepNetworks();
-}

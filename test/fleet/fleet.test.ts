@@ -14,9 +14,8 @@ import { openStore, type Store } from "../../src/store/index.ts";
 import { newUuid } from "../../src/domain/ids.ts";
 import { makeDatabase, tempDir, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
-import { startRunner, startServer } from "../helpers/cli.ts";
+import { startRunner, startServer, sweepKilledNetworks } from "../helpers/cli.ts";
 import { buildProcesses, waitFor } from "../helpers/builds.ts";
-import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 const PG = process.env.KILN_TEST_DATABASE_URL;
 const LEASE_TTL = 3;
@@ -98,7 +97,7 @@ describe("fleet on PostgreSQL: 2 API nodes, 3 runners", { skip: PG ? false : "sk
     repo?.cleanup();
     for (const dir of runnerDirs) fs.rmSync(dir, { recursive: true, force: true });
     // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
-    await sweepNetworksAfter();
+    await sweepKilledNetworks();
   });
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked by the tests
@@ -276,9 +275,3 @@ describe("fleet on PostgreSQL: 2 API nodes, 3 runners", { skip: PG ? false : "sk
     assert.equal((await row(next))?.build_outcome, "success");
   });
 });
-
-/** After the processes this file killed are gone. */
-async function sweepNetworksAfter(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 100));
-  await sweepNetworks();
-}

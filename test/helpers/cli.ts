@@ -1,6 +1,7 @@
 /** Runs the real `bin/kiln` in a child process. */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 export const KILN_BIN = path.resolve("bin/kiln");
 
@@ -84,4 +85,10 @@ export async function startRunner(
     void exited.then((code) => reject(new Error(`runner exited with ${code}:\n${err}`)));
   });
   return { child, id, stderr: () => err, exited };
+}
+
+/** After processes killed with SIGKILL are gone: removes the (spare) network namespaces they left. */
+export async function sweepKilledNetworks(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 100));
+  await sweepNetworks();
 }

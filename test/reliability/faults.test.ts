@@ -22,11 +22,10 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import SQLite from "better-sqlite3";
 import { buildProcesses, waitFor } from "../helpers/builds.ts";
-import { kiln, startServer } from "../helpers/cli.ts";
+import { kiln, startServer, sweepKilledNetworks } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { initPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
-import { sweepNetworks } from "../../src/runner/build-network.ts";
 
 const LONG = process.env.KILN_TEST_LONG === "1";
 const LEASE_TTL = 3;
@@ -159,7 +158,7 @@ describe("sqlite: kill -9 of kiln serve", () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
     repo?.cleanup();
     // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
-    await sweepNetworksAfter();
+    await sweepKilledNetworks();
   });
 
   function integrityCheck(): string {
@@ -381,7 +380,7 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     repo?.cleanup();
     if (figures.length) console.log(figures.join("\n"));
     // Servers and runners killed with SIGKILL leave their (spare) network namespaces: removed here.
-    await sweepNetworksAfter();
+    await sweepKilledNetworks();
   });
 
   async function healthy(): Promise<boolean> {
@@ -508,9 +507,3 @@ describe("postgres: the database server restarts under kiln serve", { skip: "ski
     figures.push(`postgres down ~1.5 s (stop -m fast, start) while ${writing.length} builds printed: /healthz 200 ${o.healthyMs - o.dbBackMs} ms after the database was back, every line stored, all succeeded`);
   });
 });
-
-/** After the processes this file killed are gone. */
-async function sweepNetworksAfter(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 100));
-  await sweepNetworks();
-}
