@@ -41,10 +41,28 @@ for (const dialect of dialects()) {
       repo.cleanup();
     });
 
+    /** Milliseconds from create to stopped of one uncancelled build napping 0.15 s. */
+    async function timeOneBuild(base: string): Promise<number> {
+      const now = new Date().toISOString();
+      await h.store.transaction((r) => r.envVars.upsert("trigger", s.triggerUuid, [{ key: "NAP", is_secret: false, value: "0.15", created_on: now }]));
+      const started = Date.now();
+      const created = await h.call("POST", `${base}/triggers/${s.triggerUuid}/builds`, { token: s.write, body: { branch: "main" } });
+      assert.equal(created.status, 200, JSON.stringify(created.body));
+      const b = await waitFor("the timing build", async () => {
+        const x = await h.store.builds.getByUuid(created.body.result.build_uuid as string);
+        return x?.status === "stopped" ? x : undefined;
+      }, 30_000);
+      assert.equal(b.build_outcome, "success");
+      return Date.now() - started;
+    }
+
     it(`${RACES} randomised cancel-vs-finish and cancel-vs-cancel races: one outcome each, answers agree`, async () => {
       const random = rng(20261128);
       const counts: Record<string, number> = {};
       const base = `/client/v4/accounts/${s.accountId}/builds`;
+      // How long a build takes from create to stopped on this machine, now: the cancels are spread
+      // over that span, so both sides of the race happen however loaded the machine is.
+      const span = await timeOneBuild(base);
       for (let race = 0; race < RACES; race++) {
         const nap = (random() * 0.3).toFixed(3);
         const now = new Date().toISOString();
@@ -53,11 +71,11 @@ for (const dialect of dialects()) {
         assert.equal(created.status, 200, JSON.stringify(created.body));
         const uuid = created.body.result.build_uuid as string;
         // A fifth of the cancels go out at once (often still queued), the rest around the build's end.
-        const delay = random() < 0.2 ? 0 : Math.floor(random() * 1200);
+        const delay = random() < 0.2 ? 0 : Math.floor(random() * span * 1.5);
         const cancels = 1 + Math.floor(random() * 3);
         await new Promise((r) => setTimeout(r, delay));
         const answers: Answer[] = await Promise.all(Array.from({ length: cancels }, () => h.call("PUT", `${base}/builds/${uuid}/cancel`, { token: s.write })));
-        const label = `race ${race} (nap ${nap}s, cancel after ${delay} ms, ${cancels} cancels)`;
+        const label = `race ${race} (nap ${nap}s, cancel after ${delay} of ${span} ms, ${cancels} cancels)`;
         const b = await waitFor(label, async () => {
           const x = await h.store.builds.getByUuid(uuid);
           return x?.status === "stopped" ? x : undefined;
@@ -82,7 +100,7 @@ for (const dialect of dialects()) {
         assert.equal(again?.stopped_on, b.stopped_on, `${label}: stopped_on changed`);
         assert.equal(again?.build_outcome, b.build_outcome, `${label}: outcome changed`);
       }
-      console.log(`cancel races (${dialect}): ${RACES} races, ${JSON.stringify(counts)}`);
+      console.log(`cancel races (${dialect}): ${RACES} races over ${span} ms builds, ${JSON.stringify(counts)}`);
       assert.ok((counts.cancelled ?? 0) > 0 && (counts.success ?? 0) > 0, `both sides of the race were exercised: ${JSON.stringify(counts)}`);
     });
   });
