@@ -71,6 +71,10 @@ export const errors = {
     }),
   internal: () => one(500, 10500, "Internal error"),
   unavailable: () => one(503, 10503, "Service unavailable"),
+  /** /healthz while the node shuts down: a load balancer moves traffic away; the API still answers. */
+  draining: () => one(503, 10503, "Service unavailable: the server is shutting down (draining its builds)"),
+  /** A write the database refused for lack of space (or an I/O error): nothing was stored. */
+  storageFailed: (code: string, message: string) => one(503, 10503, `Service unavailable: the database cannot store data (${code}: ${message})`),
   // Builds API codes (design brief §2.2).
   noBuildConfig: () =>
     one(404, 12040, "No build configuration associated with that script tag was found for this account"),

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { authenticate, authorize } from "../domain/auth.ts";
 import { errors, KilnError } from "../errors.ts";
-import { isUniqueViolation } from "../store/database.ts";
+import { isUniqueViolation, storageFailureOf } from "../store/database.ts";
 import { readCredential } from "./credentials.ts";
 import type { AppDeps } from "./deps.ts";
 import { failure, success } from "./envelope.ts";
@@ -111,6 +111,17 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   fastify.get("/healthz", async (_req, reply) => {
     try {
       await deps.store.ping();
+      // After a failed write, a real (tiny) write tells whether space came back.
+      if (deps.health.storage) await deps.store.probeWrite().catch(() => undefined);
+      const storage = deps.health.storage;
+      if (storage) {
+        const e = errors.storageFailed(storage.code, storage.message);
+        return reply.code(e.status).send({ ...failure(e.errors), result: { status: "storage_error", database: deps.store.db.dialect, storage } });
+      }
+      if (deps.health.draining) {
+        const e = errors.draining();
+        return reply.code(e.status).send({ ...failure(e.errors), result: { status: "draining", database: deps.store.db.dialect } });
+      }
       return success({ status: "ok", database: deps.store.db.dialect });
     } catch (error) {
       deps.logger.error({ err: error }, "health check failed");
@@ -189,6 +200,8 @@ function pathPattern(path: string): RegExp {
 function toKilnError(error: FastifyError | KilnError): KilnError {
   if (error instanceof KilnError) return error;
   if (isUniqueViolation(error)) return errors.alreadyExists();
+  const storage = storageFailureOf(error);
+  if (storage) return errors.storageFailed(storage.code, storage.message);
   const status = error.statusCode ?? 500;
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413) return errors.bodyTooLarge();
   if (status >= 400 && status < 500) return errors.invalidBody("request", error.message);

@@ -48,6 +48,7 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
   const credentials = gitCredentials(config);
   const deps: AppDeps = {
     store,
+    health: store.health,
     logger,
     config,
     builds: buildServices(store, signals, { cancelGraceSeconds: config.cancelGrace, leaseTtlSeconds: config.leaseTtl }),

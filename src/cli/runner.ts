@@ -9,6 +9,7 @@ import { createLogger } from "../logger.ts";
 import { loadSecretKey } from "../secret-key.ts";
 import { openStore } from "../store/index.ts";
 import { addOptions } from "./store-options.ts";
+import { handleShutdownSignals } from "./shutdown.ts";
 
 export function registerRunner(program: Command): void {
   addOptions(program.command("runner").description("run builds only (no API): claims queued builds from the shared database"), runnerCommandOptions).action(
@@ -29,25 +30,15 @@ async function runRunner(config: Config): Promise<void> {
   await runner.start();
   logger.info({ runner: runner.id, slots: config.slots, database: store.db.location }, "runner ready");
 
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, drain_s: config.drainTimeout }, "runner stopping");
-    void runner
-      .stop(config.drainTimeout * 1000)
-      .then(() => kiln.close())
-      .then(() => store.close())
-      .then(() => {
-        logger.info("runner stopped");
-        logger.flush();
-        process.exitCode = 0;
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: error }, "runner shutdown failed");
-        process.exit(1);
-      });
-  };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  handleShutdownSignals({
+    logger,
+    running: () => runner.running,
+    drainSeconds: config.drainTimeout,
+    endDrain: () => runner.endDrain(),
+    stop: async () => {
+      await runner.stop(config.drainTimeout * 1000);
+      await kiln.close();
+      await store.close();
+    },
+  });
 }

@@ -10,6 +10,7 @@ import { startLeaseReaper } from "../domain/lease-reaper.ts";
 import { prune } from "../domain/retention.ts";
 import type { Store } from "../store/index.ts";
 import type { Logger } from "pino";
+import { handleShutdownSignals } from "./shutdown.ts";
 
 export function registerServe(program: Command): void {
   addOptions(program.command("serve").description("run the API server and an embedded runner"), serveOptions).action(async (opts: Record<string, unknown>, command: Command) => {
@@ -52,33 +53,26 @@ export async function serve(config: Config): Promise<void> {
   logger.info({ url: `${base}/client/v4` }, "listening");
   if (boot) process.stdout.write(bootstrapBlock(boot, base));
 
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, "shutting down");
-    // Stop accepting, let in-flight requests finish, stop the runner (its builds end as
-    // terminated, with their outcome stored), then close the store.
-    stopReaper?.();
-    stopRetention?.();
-    void fastify
-      .close()
-      .then(() => kiln.runner?.stop(config.drainTimeout * 1000))
-      .then(() => kiln.reporter.stop())
-      .then(() => kiln.close())
-      .then(() => store.close())
-      .then(() => {
-        logger.info("stopped");
-        logger.flush();
-        process.exitCode = 0;
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      });
-  };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  const runner = kiln.runner;
+  handleShutdownSignals({
+    logger,
+    running: () => runner?.running ?? 0,
+    drainSeconds: config.drainTimeout,
+    // The API stays up through the drain: status, logs and cancels keep being answered.
+    onFirst: () => {
+      kiln.deps.health.draining = true;
+      stopReaper?.();
+      stopRetention?.();
+    },
+    endDrain: () => runner?.endDrain(),
+    stop: async () => {
+      await runner?.stop(config.drainTimeout * 1000);
+      await kiln.reporter.stop();
+      await fastify.close();
+      await kiln.close();
+      await store.close();
+    },
+  });
 }
 
 /** `--retention-days`: prunes at start and every hour (every node may; batches keep them out of each other's way). */

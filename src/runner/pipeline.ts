@@ -266,15 +266,17 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const cleanup = (sandbox ? Promise.resolve(sandbox) : opening.catch(() => undefined)).then((box) => box?.close());
   cleanups.add(cleanup);
   void cleanup.finally(() => cleanups.delete(cleanup));
-  // Not awaited: whoever waits for this build's outcome need not wait for the disk.
-  // Runner.start() clears what a crash left behind.
-  void fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
+  // Not awaited: whoever waits for this build's outcome need not wait for the disk; Runner.stop
+  // does (a shutdown leaves no workspace), and Runner.start() clears what a crash left behind.
+  const removal = fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
+  cleanups.add(removal);
+  void removal.finally(() => cleanups.delete(removal));
 }
 
-/** Sandboxes of finished builds still being released. */
+/** Sandboxes of finished builds still being released, and their workspaces still being removed. */
 const cleanups = new Set<Promise<void>>();
 
-/** Resolves once every finished build's sandbox is released (uid, network namespace). */
+/** Resolves once every finished build's sandbox is released (uid, network namespace) and its workspace removed. */
 export async function sandboxesReleased(): Promise<void> {
   await Promise.allSettled([...cleanups]);
 }

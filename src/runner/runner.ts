@@ -80,7 +80,7 @@ export class Runner {
 
   async start(): Promise<void> {
     const swept = await this.sweep();
-    await this.clearLeftoverWorkspaces();
+    const workspaces = await this.clearLeftoverWorkspaces();
     const sandbox = await detectSandbox();
     const network = await detectNetwork();
     const netns = await sweepNetworks();
@@ -93,7 +93,7 @@ export class Runner {
       this.logger.warn({ sandbox: sandbox.mode, detail: sandbox.detail }, `WARNING: builds are NOT isolated: ${sandbox.detail}`);
     }
     await warmBuildNetwork({ mode: this.options.sandbox.network, allow: this.options.sandbox.networkAllow });
-    this.logger.info({ runner: this.id, slots: this.options.slots, swept }, "runner started");
+    this.logger.info({ runner: this.id, slots: this.options.slots, swept, workspaces_removed: workspaces }, "runner started");
     this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
     this.timers.push(setInterval(() => this.schedule(), this.options.pollMs ?? 1000));
@@ -112,13 +112,26 @@ export class Runner {
     this.schedule();
   }
 
-  /** Workspaces being removed when a previous process died (`<uuid>.removing`). */
-  private async clearLeftoverWorkspaces(): Promise<void> {
+  /**
+   * What a previous process left under work/: workspaces it was removing (`<uuid>.removing`),
+   * and those of builds it never finished (killed, or stopped by a second signal before the
+   * removal ran). Run after sweep(), so a dead runner's builds are stopped by then; a workspace
+   * whose build still runs (another live runner sharing this data dir) is kept.
+   */
+  private async clearLeftoverWorkspaces(): Promise<number> {
     const root = path.join(this.options.dataDir, "work");
     const entries = await fs.readdir(root).catch(() => [] as string[]);
+    let removed = 0;
     for (const entry of entries) {
-      if (entry.endsWith(".removing")) await fs.rm(path.join(root, entry), { recursive: true, force: true }).catch(() => undefined);
+      if (!entry.endsWith(".removing")) {
+        // Only what Kiln names (a build uuid) is Kiln's to remove.
+        if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(entry)) continue;
+        const build = await this.store.builds.getByUuid(entry);
+        if (build && build.status !== "stopped") continue;
+      }
+      await fs.rm(path.join(root, entry), { recursive: true, force: true }).then(() => removed++, () => undefined);
     }
+    return removed;
   }
 
   /**
@@ -129,10 +142,11 @@ export class Runner {
     this.stopping = true;
     await this.scheduling;
     const running = () => Promise.allSettled([...this.active.values()].map((a) => a.done));
-    if (drainMs > 0 && this.active.size > 0) {
+    if (drainMs > 0 && this.active.size > 0 && !this.cut) {
       this.logger.info({ builds: this.active.size, drain_ms: drainMs }, "draining: letting running builds finish");
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([running(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+      const cut = new Promise<void>((resolve) => (this.cutDrain = resolve));
+      await Promise.race([running(), cut, new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
       clearTimeout(timer);
     }
     for (const a of this.active.values()) a.controller.abort("shutdown");
@@ -141,6 +155,18 @@ export class Runner {
     await closeSpareNetwork();
     for (const t of this.timers) clearInterval(t);
     for (const u of this.unsubscribe) u();
+  }
+
+  private cut = false;
+  private cutDrain: (() => void) | undefined;
+
+  /**
+   * Ends a drain now (an operator's second signal): stop() terminates the builds still running
+   * and stores their outcomes without waiting for the rest of --drain-timeout.
+   */
+  endDrain(): void {
+    this.cut = true;
+    this.cutDrain?.();
   }
 
   /** Coalesces wake-ups: one scheduling pass at a time, one more if woken meanwhile. */

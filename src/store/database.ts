@@ -152,3 +152,21 @@ export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
+
+/**
+ * Whether a driver error means the database cannot store anything right now (no space, or
+ * the disk failing), as opposed to a problem with one statement: such a write is answered
+ * 503 and reported by /healthz until a write succeeds again.
+ */
+export function storageFailureOf(error: unknown): { code: string; message: string } | undefined {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === "string" ? e.code : "";
+  const message = typeof e?.message === "string" ? e.message : String(error);
+  // SQLite: SQLITE_FULL (database or disk is full), SQLITE_IOERR_* (write/fsync failed: ENOSPC
+  // shows up as one of these for the WAL or journal). Node fs: ENOSPC, EDQUOT. PostgreSQL:
+  // 53100 disk_full, 58030 io_error.
+  if (code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR") || code === "ENOSPC" || code === "EDQUOT" || code === "53100" || code === "58030") {
+    return { code, message: message.slice(0, 300) };
+  }
+  return undefined;
+}

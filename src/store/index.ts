@@ -4,7 +4,9 @@
 import type { Repositories, StorePort } from "../domain/ports.ts";
 import { accountRepository } from "./accounts.ts";
 import { credentialLookup } from "./credentials.ts";
-import { openDatabase, type Db, type DialectName, type OpenOptions } from "./database.ts";
+import { openDatabase, storageFailureOf, type Db, type DialectName, type OpenOptions } from "./database.ts";
+import { ServiceHealth } from "../domain/health.ts";
+import { sql } from "kysely";
 import { migrate } from "./migrate.ts";
 import { tokenRepository } from "./tokens.ts";
 import { writeTransaction, type Tx } from "./transaction.ts";
@@ -25,6 +27,13 @@ export interface Store extends StorePort {
   db: Db;
   /** Cheap liveness probe for /healthz. */
   ping(): Promise<void>;
+  /**
+   * A small real write (one row rewritten in a transaction): whether the database can store
+   * data again after a storage failure. Clears the failure when it succeeds.
+   */
+  probeWrite(): Promise<void>;
+  /** Storage failures seen by writes (and whether the node drains), for /healthz. */
+  health: ServiceHealth;
   close(): Promise<void>;
 }
 
@@ -48,13 +57,34 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName): Repositorie
 
 export function createStore(db: Db, secretKey: Buffer): Store {
   const box = secretBox(secretKey);
+  const health = new ServiceHealth();
+  // Every write transaction tells the health whether the database could store it.
+  const watched = async <T>(write: Promise<T>): Promise<T> => {
+    try {
+      const result = await write;
+      if (health.storage) health.storageRecovered();
+      return result;
+    } catch (error) {
+      const failure = storageFailureOf(error);
+      if (failure) health.storageFailed(failure.code, failure.message);
+      throw error;
+    }
+  };
   return {
     db,
     ...repositories(db.kysely, box, db.dialect),
     credentials: credentialLookup(db.kysely),
-    transaction: (fn) => writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect))),
+    health,
+    transaction: (fn) => watched(writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect)))),
     async ping() {
       await db.kysely.selectFrom("kiln_migrations").select("name").limit(1).execute();
+    },
+    async probeWrite() {
+      await watched(
+        writeTransaction(db, async (tx) => {
+          await sql`update kiln_migrations set name = name where name = (select min(name) from kiln_migrations)`.execute(tx);
+        }),
+      );
     },
     close: () => db.close(),
   };

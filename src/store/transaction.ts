@@ -19,7 +19,9 @@ export async function writeTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): P
       await sql`commit`.execute(conn);
       return result;
     } catch (error) {
-      await sql`rollback`.execute(conn);
+      // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
+      // the ROLLBACK then fails with "no transaction is active", which must not hide the cause.
+      await sql`rollback`.execute(conn).catch(() => undefined);
       throw error;
     }
   });

@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { buildProcesses, waitFor } from "../helpers/builds.ts";
-import { kiln, startServer, sweepKilledNetworks } from "../helpers/cli.ts";
+import fs from "node:fs";
+import path from "node:path";
+import { startServer, sweepKilledNetworks } from "../helpers/cli.ts";
+import { servedTrigger } from "../helpers/served-builds.ts";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 
@@ -28,38 +31,16 @@ describe("sqlite: kill -9 of the server mid-build", () => {
     const env = { KILN_GIT_URL_TEMPLATE: repo.template };
     const server = await startServer(db.flags, env);
     await waitFor("the bootstrap block", async () => server.stdout().includes("curl"));
-    const token = /^token=(\S+)$/m.exec(server.stdout())?.[1] ?? "";
-    const account = /^account_id=(\S+)$/m.exec(server.stdout())?.[1] ?? "";
-    const api = async (method: string, path: string, body?: unknown) => {
-      const r = await fetch(`${server.base}/client/v4${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- checked below
-      return { status: r.status, body: (await r.json()) as any };
-    };
-
-    const worker = await kiln(["worker", "create", "--account", account, "--name", "crash", "--json", ...db.flags]);
-    const tag = JSON.parse(worker.stdout).tag as string;
-    const bt = await api("POST", `/accounts/${account}/builds/tokens`, { build_token_name: "t", build_token_secret: "s3cr3t-token", cloudflare_token_id: "x" });
-    assert.equal(bt.status, 200, JSON.stringify(bt.body));
-    const created = await api("POST", `/accounts/${account}/builds/workers`, {
-      script_tag: tag,
-      git_repository: { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "42", repo_name: "crash", branch: "main" },
-      production_settings: { build_command: "(setsid sleep 300 &); echo started; sleep 300", deploy_command: "true", build_token_uuid: bt.body.result.build_token_uuid },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const triggers = await api("GET", `/accounts/${account}/builds/workers/${tag}/triggers`);
-    const trigger = triggers.body.result[0].trigger_uuid as string;
-    const started = await api("POST", `/accounts/${account}/builds/triggers/${trigger}/builds`, { branch: "main" });
-    assert.equal(started.status, 200, JSON.stringify(started.body));
-    const uuid = started.body.result.build_uuid as string;
-    await waitFor("the build to run", async () => (await api("GET", `/accounts/${account}/builds/builds/${uuid}`)).body.result.status === "running" && buildProcesses(uuid).length >= 2);
+    const t = await servedTrigger(server, db.flags, "crash", "(setsid sleep 300 &); echo started; sleep 300");
+    const { token, account } = t;
+    const uuid = await t.start();
+    const workspace = path.join(db.dataDir, "work", uuid);
+    await waitFor("the build to run", async () => (await t.build(uuid)).status === "running" && buildProcesses(uuid).length >= 2);
 
     server.child.kill("SIGKILL");
     await server.exited;
     await waitFor("every process of the build to die with the server", async () => buildProcesses(uuid).length === 0, 10_000);
+    assert.ok(fs.existsSync(workspace), "the killed server left the build's workspace");
 
     const again = await startServer(db.flags, env);
     try {
@@ -76,6 +57,9 @@ describe("sqlite: kill -9 of the server mid-build", () => {
       const logs = await api2(`/accounts/${account}/builds/builds/${uuid}/logs`);
       const last = logs.result.lines.at(-1)[1] as string;
       assert.match(last, /^Build was terminated: its runner \(.+\) stopped before the build finished$/);
+      // The restart removed the workspace the killed server left, and said so.
+      assert.equal(fs.existsSync(workspace), false, "orphaned workspace removed at start");
+      assert.match(again.stderr(), /"workspaces_removed":1[,}]/);
     } finally {
       again.child.kill("SIGTERM");
       await again.exited;
