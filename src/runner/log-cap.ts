@@ -1,28 +1,51 @@
 /**
  * The per-build log cap (design brief §2.4 "Cap"), decided line by line so the log can be
- * written while it is produced.
- *
- * Until the cap is reached every line is written at once (the head). The first line that would
- * take the log past `capBytes` switches the cap on: from then on lines are held in a ring of the
- * last `tailLines`; a line pushed out of the ring is dropped and counted. At `end()` the marker
- * line (only when something was dropped — nothing is dropped silently, and nothing is claimed
- * dropped when nothing was) and the ring are returned, to be written after the head. What is
- * written is therefore always one contiguous run of lines: head, marker, tail.
+ * written while it is produced. The stored log never takes more than `capBytes`, marker
+ * included: what is written is always one contiguous run of lines, head, marker, tail.
  *
  * Bytes are counted as the log would take as a text file: UTF-8 bytes of the text plus one for
- * its newline. Memory: the ring holds at most `tailLines` lines, each at most the splitter's
- * long-line limit (64 KiB by default), whatever the volume of the build's output.
+ * its newline. Room for the longest possible marker line is set aside up front, so
+ * `headLimit = capBytes - markerRoom` bounds head and tail together:
+ *
+ * 1. While the head stays under `headLimit - tailBytes`, every line is written at once.
+ * 2. Past that, lines are held in a ring (the tail) of at most `tailLines` lines and `tailBytes`
+ *    bytes. While head + ring still fit in `headLimit`, the ring slides: a line pushed out of it
+ *    by the line count joins the head (written), so a log under the cap is stored whole.
+ * 3. The first line that would take head + ring past `headLimit` freezes the head. From then on
+ *    the ring may use what the head left (`headLimit - head`, at most tailBytes plus one line),
+ *    and lines pushed out of it are dropped and counted.
+ *
+ * At `end()` the marker (only when something was dropped: nothing is dropped silently, and
+ * nothing is claimed dropped when nothing was) and the ring are returned, to be written after
+ * the head.
+ *
+ * Memory: the ring holds at most `tailLines` lines and about tailBytes plus one line's bytes,
+ * whatever the volume of the build's output (the splitter cuts lines to a bounded length before
+ * they get here).
  */
 import type { LogLine } from "../domain/build-types.ts";
 
 export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_TAIL_LINES = 1000;
+/** The tail takes at most this share of the cap… */
+export const TAIL_SHARE = 4;
+/** …and at most this many bytes (8 MiB of a 64 MiB cap): the tail is held in memory until the build ends. */
+export const MAX_TAIL_BYTES = 8 * 1024 * 1024;
+/** Smallest cap: the marker line needs room, and a head and tail of a few lines. */
+export const MIN_LOG_CAP_BYTES = 1024;
 
 export interface LogCapOptions {
-  /** Bytes kept before lines start being dropped (default 64 MiB, `--log-cap`). */
+  /** Bytes the stored log may take, marker included (default 64 MiB, `--log-cap`). */
   capBytes?: number;
   /** Lines kept after the dropped middle (default 1000). */
   tailLines?: number;
+  /** Bytes kept after the dropped middle (default a quarter of the cap, at most 8 MiB). */
+  tailBytes?: number;
+}
+
+/** The tail's byte budget for a cap, when none is given. */
+export function defaultTailBytes(capBytes: number): number {
+  return Math.min(MAX_TAIL_BYTES, Math.floor(capBytes / TAIL_SHARE));
 }
 
 export function capMarker(capBytes: number, droppedLines: number, droppedBytes: number, tailLines: number): string {
@@ -32,84 +55,165 @@ export function capMarker(capBytes: number, droppedLines: number, droppedBytes: 
 export class LogCap {
   readonly capBytes: number;
   readonly tailLines: number;
+  readonly tailBytes: number;
+  /** Head and tail together never take more than this: the rest of the cap is the marker's. */
+  readonly headLimit: number;
   /** Bytes of the head (lines returned by push). */
   headBytes = 0;
   droppedLines = 0;
   droppedBytes = 0;
-  private capped = false;
-  // Ring of the last tailLines lines once capped: `start` is the oldest, `size` how many.
+  private frozen = false;
+  // Ring of the tail: `start` is the oldest, `size` how many, `bytes` their sum.
   private readonly ring: LogLine[] = [];
   private readonly ringBytes: number[] = [];
   private start = 0;
   private size = 0;
+  private bytes = 0;
   private lastDroppedAt = 0;
 
   constructor(options: LogCapOptions = {}) {
     this.capBytes = options.capBytes ?? DEFAULT_LOG_CAP_BYTES;
     this.tailLines = options.tailLines ?? DEFAULT_TAIL_LINES;
-    if (!(this.capBytes >= 0) || !Number.isInteger(this.tailLines) || this.tailLines < 0) throw new RangeError("invalid log cap options");
+    this.tailBytes = options.tailBytes ?? defaultTailBytes(this.capBytes);
+    if (!Number.isInteger(this.capBytes) || this.capBytes < MIN_LOG_CAP_BYTES) throw new RangeError(`the log cap must be an integer ≥ ${MIN_LOG_CAP_BYTES}`);
+    if (!Number.isInteger(this.tailLines) || this.tailLines < 0 || !Number.isInteger(this.tailBytes) || this.tailBytes < 0) throw new RangeError("invalid log cap options");
+    // The longest marker this cap can write: counts are safe integers.
+    const room = Buffer.byteLength(capMarker(this.capBytes, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, this.tailLines)) + 1;
+    this.headLimit = this.capBytes - room;
+    if (this.tailBytes > this.headLimit) throw new RangeError("the log tail must be smaller than the cap");
   }
 
-  /** Whether the cap was reached. */
+  /** Whether lines have been held back (the log got near the cap). */
   get reached(): boolean {
-    return this.capped;
+    return this.frozen || this.size > 0;
   }
 
   /** Lines held in memory right now (never more than tailLines). */
   get held(): number {
-    return this.ring.length;
+    return this.size;
   }
 
-  /** The line when it is to be written now; undefined when it is held back (past the cap). */
-  push(line: LogLine): LogLine | undefined {
+  /** Bytes held in memory right now (at most tailBytes plus one line). */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** Bytes that are or will be stored so far: head, tail and (when something was dropped) the marker. */
+  get storedBytes(): number {
+    const marker = this.droppedBytes > 0 ? Buffer.byteLength(this.marker()) + 1 : 0;
+    return this.headBytes + this.bytes + marker;
+  }
+
+  /** Takes a line; appends to `out` the lines to be written now (the line itself, or older ones sliding out of the tail). */
+  push(line: LogLine, out: LogLine[]): void {
     const text = line[1];
     const bytes = Buffer.byteLength(text) + 1;
-    if (!this.capped) {
-      if (this.headBytes + bytes <= this.capBytes) {
+    if (!this.frozen) {
+      if (this.size === 0 && this.headBytes + bytes <= this.headLimit - this.tailBytes) {
         this.headBytes += bytes;
-        return line;
+        out.push(line);
+        return;
       }
-      this.capped = true;
+      if (this.headBytes + this.bytes + bytes <= this.headLimit && bytes <= this.tailBytes) {
+        this.hold(line, bytes);
+        while (this.size > this.tailLines) {
+          const [oldest, oldestBytes] = this.shift();
+          this.headBytes += oldestBytes;
+          out.push(oldest);
+        }
+        return;
+      }
+      this.frozen = true;
     }
-    if (this.tailLines === 0) {
-      this.drop(line[0], bytes);
-      return undefined;
+    const budget = this.headLimit - this.headBytes;
+    let kept = line;
+    let keptBytes = bytes;
+    if (bytes > budget) {
+      // Only when the head ended within a line of the limit: the start of the line is kept.
+      const cut = prefixForBytes(text, Math.max(0, budget - 1));
+      this.droppedBytes += bytes - (Buffer.byteLength(text.slice(0, cut)) + 1);
+      this.lastDroppedAt = line[0];
+      if (cut === 0) {
+        this.droppedLines++;
+        return;
+      }
+      kept = [line[0], text.slice(0, cut)];
+      keptBytes = Buffer.byteLength(kept[1]) + 1;
     }
-    // Held lines are copied flat: a slice of a big output chunk would keep the whole chunk alive.
-    const held: LogLine = [line[0], flat(text)];
-    if (this.size < this.tailLines) {
-      this.ring.push(held);
-      this.ringBytes.push(bytes);
-      this.size++;
-    } else {
-      const old = this.ring[this.start] as LogLine;
-      this.drop(old[0], this.ringBytes[this.start] as number);
-      this.ring[this.start] = held;
-      this.ringBytes[this.start] = bytes;
-      this.start = (this.start + 1) % this.tailLines;
+    this.hold(kept, keptBytes);
+    while (this.size > this.tailLines || this.bytes > budget) {
+      const [oldest, oldestBytes] = this.shift();
+      this.droppedLines++;
+      this.droppedBytes += oldestBytes;
+      this.lastDroppedAt = oldest[0];
     }
-    return undefined;
   }
 
   /** What remains to be written after the head: the marker line (when lines were dropped) and the tail. Empties the ring. */
   end(): LogLine[] {
     const out: LogLine[] = [];
-    if (this.droppedLines > 0) out.push([this.lastDroppedAt, capMarker(this.capBytes, this.droppedLines, this.droppedBytes, this.size)]);
-    for (let k = 0; k < this.size; k++) out.push(this.ring[(this.start + k) % this.tailLines] as LogLine);
+    if (this.droppedBytes > 0) out.push([this.lastDroppedAt, this.marker()]);
+    while (this.size > 0) out.push(this.shift()[0]);
     this.ring.length = 0;
     this.ringBytes.length = 0;
     this.start = 0;
-    this.size = 0;
     return out;
   }
 
-  private drop(at: number, bytes: number): void {
-    this.droppedLines++;
-    this.droppedBytes += bytes;
-    this.lastDroppedAt = at;
+  private marker(): string {
+    return capMarker(this.capBytes, this.droppedLines, this.droppedBytes, this.size);
+  }
+
+  private hold(line: LogLine, bytes: number): void {
+    // Held lines are copied flat: a slice of a big output chunk would keep the whole chunk alive.
+    const held: LogLine = [line[0], flat(line[1])];
+    const at = this.start + this.size;
+    this.ring[at] = held;
+    this.ringBytes[at] = bytes;
+    this.size++;
+    this.bytes += bytes;
+  }
+
+  private shift(): [LogLine, number] {
+    const line = this.ring[this.start] as LogLine;
+    const bytes = this.ringBytes[this.start] as number;
+    this.ring[this.start] = undefined as unknown as LogLine;
+    this.start++;
+    this.size--;
+    this.bytes -= bytes;
+    // Compact now and then so the arrays stay about the ring's size.
+    if (this.start >= 1024 && this.start * 2 >= this.ring.length) {
+      this.ring.splice(0, this.start);
+      this.ringBytes.splice(0, this.start);
+      this.start = 0;
+    }
+    return [line, bytes];
   }
 }
 
 function flat(text: string): string {
   return (" " + text).slice(1);
+}
+
+/** The longest prefix of `text` (in UTF-16 units, on a code point boundary) whose UTF-8 encoding fits in maxBytes. */
+export function prefixForBytes(text: string, maxBytes: number): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let n = 3;
+    let width = 1;
+    if (c < 0x80) n = 1;
+    else if (c < 0x800) n = 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n = 4;
+        width = 2;
+      }
+    }
+    if (bytes + n > maxBytes) return i;
+    bytes += n;
+    i += width - 1;
+  }
+  return text.length;
 }

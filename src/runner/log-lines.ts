@@ -10,11 +10,11 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import type { LogLine } from "../domain/build-types.ts";
-import { LogCap, type LogCapOptions } from "./log-cap.ts";
+import { LogCap, prefixForBytes, type LogCapOptions } from "./log-cap.ts";
 import { SecretMasker } from "./masker.ts";
 
 export { SecretMasker } from "./masker.ts";
-export { LogCap, capMarker, DEFAULT_LOG_CAP_BYTES, DEFAULT_TAIL_LINES, type LogCapOptions } from "./log-cap.ts";
+export { LogCap, capMarker, prefixForBytes, DEFAULT_LOG_CAP_BYTES, DEFAULT_TAIL_LINES, type LogCapOptions } from "./log-cap.ts";
 
 /** A line with no newline for this many bytes is cut into pieces of at most this size. */
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
@@ -192,29 +192,6 @@ function isHighSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdbff;
 }
 
-/** The longest prefix of `text` (in UTF-16 units, on a code point boundary) whose UTF-8 encoding fits in maxBytes. */
-export function prefixForBytes(text: string, maxBytes: number): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    let n = 3;
-    let width = 1;
-    if (c < 0x80) n = 1;
-    else if (c < 0x800) n = 2;
-    else if (isHighSurrogate(c) && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n = 4;
-        width = 2;
-      }
-    }
-    if (bytes + n > maxBytes) return i;
-    bytes += n;
-    i += width - 1;
-  }
-  return text.length;
-}
-
 /** Writes `lines` as lines `firstIndex`, `firstIndex + 1`, …; a rejection stops the batcher. */
 export type LogSink = (lines: LogLine[], firstIndex: number) => Promise<void>;
 
@@ -225,6 +202,10 @@ export interface LogBatcherOptions {
   batchDelayMs?: number;
   /** push waits while more lines than this are pending (default 5000). */
   highWaterMark?: number;
+  /** A batch is flushed at once when its lines hold this many characters (default: no bound). */
+  batchChars?: number;
+  /** push also waits while the pending lines hold more characters than this (default: no bound). */
+  highWaterChars?: number;
   /** Index of the first line pushed (default 0). */
   startIndex?: number;
 }
@@ -233,10 +214,12 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * Calls the sink with batches of at most batchLines lines, in order, one call at a time: a batch
- * is flushed when it is full, when its first line has waited batchDelayMs, or right after the
- * previous call when lines arrived meanwhile (group commit). `push` returns a promise to await:
- * it resolves at once unless more than highWaterMark lines are pending, so a build printing
- * faster than the store writes is slowed down instead of filling memory.
+ * is flushed when it is full (batchLines lines or batchChars characters), when its first line
+ * has waited batchDelayMs, or right after the previous call when lines arrived meanwhile (group
+ * commit). `push` returns a promise to await: it resolves at once unless more than highWaterMark
+ * lines or highWaterChars characters are pending, so a build printing faster than the store
+ * writes is slowed down instead of filling memory. Lines are counted and measured both: 5000
+ * pending lines of 64 KiB would be 320 MB.
  *
  * The first sink failure stops the batcher (later lines could not keep contiguous indexes): it
  * rejects the pending and later pushes and `close()`, and stays readable in `error`.
@@ -245,9 +228,13 @@ export class LogBatcher {
   readonly batchLines: number;
   readonly batchDelayMs: number;
   readonly highWaterMark: number;
+  readonly batchChars: number;
+  readonly highWaterChars: number;
   /** Index the next line handed to the sink gets. */
   nextIndex: number;
   private pending: LogLine[] = [];
+  /** Characters of the pending lines. */
+  private pendingChars = 0;
   private flushing = false;
   private running: Promise<void> = RESOLVED;
   private timer: NodeJS.Timeout | undefined;
@@ -263,8 +250,10 @@ export class LogBatcher {
     this.batchLines = options.batchLines ?? 500;
     this.batchDelayMs = options.batchDelayMs ?? 50;
     this.highWaterMark = options.highWaterMark ?? 5000;
+    this.batchChars = options.batchChars ?? Infinity;
+    this.highWaterChars = options.highWaterChars ?? Infinity;
     this.nextIndex = options.startIndex ?? 0;
-    if (!(this.batchLines >= 1) || !(this.highWaterMark >= 0) || !(this.batchDelayMs >= 0)) throw new RangeError("invalid batcher options");
+    if (!(this.batchLines >= 1) || !(this.highWaterMark >= 0) || !(this.batchDelayMs >= 0) || !(this.batchChars >= 1) || !(this.highWaterChars >= 0)) throw new RangeError("invalid batcher options");
   }
 
   /** The sink's failure, once one happened. */
@@ -281,13 +270,17 @@ export class LogBatcher {
     if (this.failed) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error("log batcher is closed"));
     this.pending.push(line);
+    this.pendingChars += line[1].length;
     return this.afterAdd();
   }
 
   pushAll(lines: readonly LogLine[]): Promise<void> {
     if (this.failed) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error("log batcher is closed"));
-    for (const line of lines) this.pending.push(line);
+    for (const line of lines) {
+      this.pending.push(line);
+      this.pendingChars += line[1].length;
+    }
     return this.afterAdd();
   }
 
@@ -304,11 +297,15 @@ export class LogBatcher {
 
   private afterAdd(): Promise<void> {
     if (!this.flushing) {
-      if (this.pending.length >= this.batchLines) this.start();
+      if (this.pending.length >= this.batchLines || this.pendingChars >= this.batchChars) this.start();
       else if (!this.timer && this.pending.length > 0) this.timer = setTimeout(() => this.start(), this.batchDelayMs);
     }
-    if (this.pending.length <= this.highWaterMark) return RESOLVED;
+    if (!this.overHighWater()) return RESOLVED;
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private overHighWater(): boolean {
+    return this.pending.length > this.highWaterMark || this.pendingChars > this.highWaterChars;
   }
 
   private clearTimer(): void {
@@ -328,18 +325,23 @@ export class LogBatcher {
   private async run(): Promise<void> {
     try {
       while (this.pending.length > 0) {
+        let n = 0;
+        let chars = 0;
+        const limit = Math.min(this.batchLines, this.pending.length);
+        while (n < limit && (n === 0 || chars + (this.pending[n] as LogLine)[1].length <= this.batchChars)) chars += (this.pending[n++] as LogLine)[1].length;
         let batch: LogLine[];
-        if (this.pending.length <= this.batchLines) {
+        if (n === this.pending.length) {
           batch = this.pending;
           this.pending = [];
         } else {
-          batch = this.pending.slice(0, this.batchLines);
-          this.pending = this.pending.slice(this.batchLines);
+          batch = this.pending.slice(0, n);
+          this.pending = this.pending.slice(n);
         }
+        this.pendingChars -= chars;
         const first = this.nextIndex;
         this.nextIndex += batch.length;
         await this.sink(batch, first);
-        if (this.pending.length <= this.highWaterMark && this.waiters.length > 0) {
+        if (!this.overHighWater() && this.waiters.length > 0) {
           const waiters = this.waiters;
           this.waiters = [];
           for (const w of waiters) w.resolve();
@@ -349,6 +351,7 @@ export class LogBatcher {
       this.failed = true;
       this.failure = error ?? new Error("log sink failed");
       this.pending = [];
+      this.pendingChars = 0;
       const waiters = this.waiters;
       this.waiters = [];
       for (const w of waiters) w.reject(this.failure);
@@ -366,6 +369,9 @@ export interface LogPipelineOptions extends LineSplitterOptions, LogCapOptions, 
  * Splitter → cap → batcher. Await every call: the promise carries the back-pressure and, once
  * the sink failed, its error. `end()` emits unterminated lines, the cap's marker and tail, and
  * resolves when the sink has everything.
+ *
+ * Lines are cut at a quarter of the cap's tail budget at most (64 KiB by default; 4 KiB with a
+ * 64 KiB cap), so the tail always holds several pieces of a long line and the end of the log.
  */
 export class LogPipeline {
   readonly splitter: LineSplitter;
@@ -373,8 +379,9 @@ export class LogPipeline {
   readonly batcher: LogBatcher;
 
   constructor(options: LogPipelineOptions) {
-    this.splitter = new LineSplitter(options);
     this.cap = new LogCap(options);
+    const maxLineBytes = Math.max(64, Math.min(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, Math.floor(this.cap.tailBytes / 4)));
+    this.splitter = new LineSplitter({ ...options, maxLineBytes });
     this.batcher = new LogBatcher(options.flush, options);
   }
 
@@ -397,11 +404,8 @@ export class LogPipeline {
   }
 
   private send(lines: LogLine[]): Promise<void> {
-    let kept = 0;
-    for (const line of lines) {
-      if (this.cap.push(line)) lines[kept++] = line;
-    }
-    lines.length = kept;
-    return this.batcher.pushAll(lines);
+    const out: LogLine[] = [];
+    for (const line of lines) this.cap.push(line, out);
+    return this.batcher.pushAll(out);
   }
 }

@@ -206,65 +206,123 @@ describe("LineSplitter: long lines", () => {
 });
 
 describe("LogCap", () => {
-  const lineOf = (i: number): LogLine => [i, `line ${i}`];
-  const bytesOf = (i: number) => Buffer.byteLength(`line ${i}`) + 1;
-
-  it("keeps the head, one marker line with exact counts, and the last 1000 lines", () => {
-    const cap = new LogCap({ capBytes: 10_000 });
+  const lineOf = (i: number): LogLine => [i, `line ${String(i).padStart(6, "0")}`];
+  const size = (l: LogLine) => Buffer.byteLength(l[1]) + 1;
+  const sum = (ls: LogLine[]) => ls.reduce((n, l) => n + size(l), 0);
+  /** Pushes every line; returns what was written at once and what end() returned. */
+  const feed = (cap: LogCap, lines: Iterable<LogLine>) => {
     const written: LogLine[] = [];
-    const total = 5000;
-    for (let i = 0; i < total; i++) {
-      const w = cap.push(lineOf(i));
-      if (w) written.push(w);
-    }
-    // Expected head: lines while their bytes fit in 10 000.
-    let head = 0;
-    let bytes = 0;
-    while (bytes + bytesOf(head) <= 10_000) bytes += bytesOf(head++);
-    assert.equal(written.length, head);
-    assert.equal(cap.headBytes, bytes);
-    const tail = cap.end();
-    assert.equal(tail.length, 1001);
-    let droppedBytes = 0;
-    for (let i = head; i < total - 1000; i++) droppedBytes += bytesOf(i);
-    const dropped = total - 1000 - head;
-    assert.deepEqual(tail[0], [total - 1001, capMarker(10_000, dropped, droppedBytes, 1000)]);
-    assert.equal(tail[0]![1], `[kiln] Log cap of 10000 bytes reached: ${dropped} lines (${droppedBytes} bytes) dropped here; the last 1000 lines follow.`);
-    assert.deepEqual(tail.slice(1), Array.from({ length: 1000 }, (_, k) => lineOf(total - 1000 + k)));
-    assert.equal(tail.filter((l) => l[1].startsWith("[kiln] Log cap")).length, 1);
+    for (const l of lines) cap.push(l, written);
+    return { written, rest: cap.end() };
+  };
+  const isMarker = (l: LogLine) => l[1].startsWith("[kiln] Log cap");
+
+  it("keeps the head, one marker line with exact counts, and the last 1000 lines, all within the cap", () => {
+    const cap = new LogCap({ capBytes: 100_000 });
+    const total = 50_000;
+    const input = Array.from({ length: total }, (_, i) => lineOf(i));
+    const { written, rest } = feed(cap, input);
+    // The head is the first lines, in order; then the marker; then the last 1000 lines.
+    assert.deepEqual(written, input.slice(0, written.length));
+    assert.equal(cap.headBytes, sum(written));
+    assert.equal(rest.length, 1001);
+    const dropped = input.slice(written.length, total - 1000);
+    assert.deepEqual(rest[0], [total - 1001, capMarker(100_000, dropped.length, sum(dropped), 1000)]);
+    assert.equal(rest[0]![1], `[kiln] Log cap of 100000 bytes reached: ${dropped.length} lines (${sum(dropped)} bytes) dropped here; the last 1000 lines follow.`);
+    assert.deepEqual(rest.slice(1), input.slice(total - 1000));
+    assert.ok(sum(written) + sum(rest) <= 100_000, `stored ${sum(written) + sum(rest)} bytes`);
+    // The head was filled: only the room of the marker and the tail's slack is left unused.
+    assert.ok(sum(written) + sum(rest) > 100_000 - 300, `stored ${sum(written) + sum(rest)} bytes`);
   });
 
-  it("writes everything and no marker while under the cap, or when nothing had to be dropped", () => {
-    const under = new LogCap({ capBytes: 1_000_000 });
-    for (let i = 0; i < 100; i++) assert.ok(under.push(lineOf(i)));
-    assert.deepEqual(under.end(), []);
-    const barely = new LogCap({ capBytes: 100, tailLines: 10 });
-    let written = 0;
-    for (let i = 0; i < 15; i++) if (barely.push(lineOf(i))) written++;
-    const tail = barely.end();
-    assert.equal(written + tail.length, 15);
-    assert.ok(tail.every((l) => !l[1].startsWith("[kiln]")));
+  it("stores a log under the cap whole and without a marker, even past the point where the tail starts", () => {
+    const cap = new LogCap({ capBytes: 100_000, tailLines: 10 });
+    // ~99 KB of lines: far more than head-before-tail (100 000 - marker room - 25 000) and than 10 tail lines.
+    const input: LogLine[] = [];
+    for (let i = 0, bytes = 0; bytes + 12 < cap.headLimit; i++) {
+      input.push(lineOf(i));
+      bytes += size(lineOf(i));
+    }
+    const { written, rest } = feed(cap, input);
+    assert.deepEqual([...written, ...rest], input);
+    assert.equal(rest.length, 10);
+    assert.ok(!rest.some(isMarker));
   });
 
   it("counts bytes in UTF-8", () => {
-    const cap = new LogCap({ capBytes: 7, tailLines: 0 });
-    assert.ok(cap.push([0, "ééé"])); // 6 + 1
-    assert.equal(cap.push([1, "x"]), undefined);
-    assert.deepEqual(cap.end(), [[1, capMarker(7, 1, 2, 0)]]);
+    const cap = new LogCap({ capBytes: 2000, tailLines: 0 });
+    // Lines of 3 + 1 bytes ("é" is 2 bytes): the head holds exactly headLimit / 4 of them.
+    const n = Math.floor(cap.headLimit / 4);
+    const { written, rest } = feed(cap, Array.from({ length: n + 5 }, (_, i): LogLine => [i, "éa"]));
+    assert.equal(written.length, n);
+    assert.deepEqual(rest, [[n + 4, capMarker(2000, 5, 20, 0)]]);
+  });
+
+  it("bounds the tail in bytes: long lines never take the stored log past the cap", () => {
+    const capBytes = 64 * 1024;
+    const cap = new LogCap({ capBytes });
+    assert.equal(cap.tailBytes, 16 * 1024);
+    let maxHeld = 0;
+    const written: LogLine[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      cap.push([i, `${i} ${"x".repeat(i % 7 === 0 ? 4000 : 30)}`], written);
+      maxHeld = Math.max(maxHeld, cap.heldBytes);
+    }
+    cap.push([10_000, "Failed: error occurred while running build command"], written);
+    const rest = cap.end();
+    assert.ok(sum(written) + sum(rest) <= capBytes, `stored ${sum(written) + sum(rest)} bytes`);
+    assert.ok(maxHeld <= cap.tailBytes + 4100, `held ${maxHeld} bytes`);
+    assert.equal(rest.filter(isMarker).length, 1);
+    assert.equal(rest.at(-1)![1], "Failed: error occurred while running build command");
+    assert.equal(written[0]![1], `0 ${"x".repeat(4000)}`);
   });
 
   it("holds at most 1000 lines whatever the volume (200 000 lines, small cap)", () => {
     const cap = new LogCap({ capBytes: 4096 });
     let max = 0;
-    let written = 0;
+    const written: LogLine[] = [];
     for (let i = 0; i < 200_000; i++) {
-      if (cap.push([i, `output line number ${i} of a chatty build`])) written++;
+      cap.push([i, `output line number ${i} of a chatty build`], written);
       if (cap.held > max) max = cap.held;
     }
-    assert.equal(max, 1000);
+    assert.ok(max <= 1000);
     const tail = cap.end();
-    assert.equal(written + cap.droppedLines + tail.length - 1, 200_000);
+    assert.equal(written.length + cap.droppedLines + tail.length - 1, 200_000);
     assert.equal(tail.at(-1)![1], "output line number 199999 of a chatty build");
+    assert.ok(sum(written) + sum(tail) <= 4096);
+  });
+
+  it("whatever the lines and the cap: stored bytes ≤ cap, head a prefix, tail a suffix, the marker's counts exact", () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const alphabet = ["a", "é", "✓", "𝄞", " "];
+    for (let round = 0; round < 200; round++) {
+      const capBytes = 1024 + Math.floor(random() * 20_000);
+      const tailLines = Math.floor(random() * 50);
+      const cap = new LogCap({ capBytes, tailLines });
+      const input = Array.from({ length: Math.floor(random() * 400) }, (_, i): LogLine => {
+        const long = random() < 0.1;
+        const n = Math.floor(random() * (long ? Math.min(cap.tailBytes / 4, 2000) : 40));
+        let t = "";
+        while (Buffer.byteLength(t) < n) t += alphabet[Math.floor(random() * alphabet.length)];
+        return [i, t];
+      });
+      const { written, rest } = feed(cap, input);
+      const stored = sum(written) + sum(rest);
+      assert.ok(stored <= capBytes, `round ${round}: stored ${stored} > cap ${capBytes}`);
+      assert.deepEqual(written, input.slice(0, written.length));
+      const markers = rest.filter(isMarker);
+      if (markers.length === 0) {
+        assert.deepEqual([...written, ...rest], input, `round ${round}: nothing dropped, everything stored`);
+        continue;
+      }
+      assert.equal(markers.length, 1);
+      assert.ok(isMarker(rest[0]!));
+      const tail = rest.slice(1);
+      assert.deepEqual(tail, input.slice(input.length - tail.length));
+      const dropped = input.slice(written.length, input.length - tail.length);
+      assert.equal(rest[0]![1], capMarker(capBytes, dropped.length, sum(dropped), tail.length), `round ${round}`);
+    }
   });
 });
 
@@ -371,7 +429,7 @@ describe("LogPipeline", () => {
     const stored: LogLine[] = [];
     const p = new LogPipeline({
       secrets: ["hunter2"],
-      capBytes: 2000,
+      capBytes: 20_000,
       tailLines: 100,
       batchLines: 64,
       startIndex: 3,
@@ -382,7 +440,7 @@ describe("LogPipeline", () => {
       },
     });
     await p.line("Initializing build environment...");
-    const out = Array.from({ length: 1000 }, (_, i) => `step ${i} password=hunter2`).join("\n") + "\n";
+    const out = Array.from({ length: 10_000 }, (_, i) => `step ${i} password=hunter2`).join("\n") + "\n";
     const b = Buffer.from(out);
     for (let i = 0; i < b.length; i += 333) await p.write(b.subarray(i, i + 333), i % 2 ? "stdout" : "stdout");
     await p.line("Success: Build command completed");
@@ -390,13 +448,17 @@ describe("LogPipeline", () => {
     const texts = stored.map((l) => l[1]);
     assert.ok(texts.every((t) => !t.includes("hunter2")));
     assert.equal(texts[0], "Initializing build environment...");
-    const markers = texts.filter((t) => t.startsWith("[kiln] Log cap of 2000 bytes reached:"));
+    const markers = texts.filter((t) => t.startsWith("[kiln] Log cap of 20000 bytes reached:"));
     assert.equal(markers.length, 1);
     assert.equal(texts.at(-1), "Success: Build command completed");
-    assert.equal(texts.at(-2), "step 999 password=***");
-    assert.equal(texts.length - texts.indexOf(markers[0]!) - 1, 100);
+    assert.equal(texts.at(-2), "step 9999 password=***");
+    // The last 100 lines, or fewer when they do not fit in what the head left of the cap: as many as the marker says.
+    const tail = texts.length - texts.indexOf(markers[0]!) - 1;
+    assert.ok(tail > 80 && tail <= 100, `${tail} tail lines`);
+    assert.match(markers[0]!, new RegExp(`the last ${tail} lines follow`));
     const droppedLines = Number(/: (\d+) lines/.exec(markers[0]!)?.[1]);
-    assert.equal(texts.length - 1 + droppedLines, 1002);
+    assert.equal(texts.length - 1 + droppedLines, 10_002);
+    assert.ok(texts.reduce((n, t) => n + Buffer.byteLength(t) + 1, 0) <= 20_000);
     assert.equal(p.batcher.nextIndex, 3 + stored.length);
   });
 });
