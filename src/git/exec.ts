@@ -115,9 +115,13 @@ export function git(args: string[], options: GitRunOptions = {}): Promise<GitRes
       timedOut = true;
       kill();
     }, timeoutMs);
+    // An abort answers at once: the group is killed, but a helper that left it and still holds
+    // git's pipes must not keep the caller waiting for "close".
     const onAbort = () => {
       aborted = true;
       kill();
+      clearTimeout(timer);
+      reject(new GitError(`git ${args[0] ?? ""} aborted`, null, Buffer.concat(err).toString("utf8")));
     };
     options.signal?.addEventListener("abort", onAbort, { once: true });
     child.stdout.on("data", (chunk: Buffer) => out.push(chunk));

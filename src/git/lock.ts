@@ -11,6 +11,7 @@
  */
 import fs from "node:fs/promises";
 import os from "node:os";
+import { untilAborted } from "../abort.ts";
 
 const STALE_MS = 60_000;
 const HEARTBEAT_MS = 5_000;
@@ -38,7 +39,9 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, option
   const tail = previous.then(() => mine);
   queues.set(lockPath, tail);
   try {
-    await previous;
+    // Queued behind a holder that may take long (a fetch from a server that does not answer):
+    // the wait ends with the caller's signal; the queue order stays (mine is released below).
+    await (options.signal ? untilAborted(previous, options.signal) : previous);
     const unlock = await acquireFile(lockPath, options);
     try {
       return await fn();

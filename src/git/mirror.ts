@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { git, GitError, GIT_TIMEOUT_MS, type GitRunOptions } from "./exec.ts";
+import { untilAborted } from "../abort.ts";
 import { withLock } from "./lock.ts";
 import { credentialEnv, redactUrl, type GitCredential } from "./url.ts";
 
@@ -151,7 +152,8 @@ export class Mirror {
    */
   fetch(signal?: AbortSignal): Promise<void> {
     const queued = queuedFetches.get(this.dir);
-    if (queued) return queued;
+    // Shared, but each caller stops waiting on its own signal (the fetch is bounded by its starter's).
+    if (queued) return signal ? untilAborted(queued, signal) : queued;
     const run = (async () => {
       await fs.mkdir(path.dirname(this.dir), { recursive: true });
       await withLock(
@@ -239,6 +241,7 @@ export class Mirror {
         signal,
         okCodes: [1, 128],
       }),
+      { timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) },
     );
     return this.commitOf(commit);
   }

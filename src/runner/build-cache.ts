@@ -15,6 +15,19 @@
  * entry is complete; an entry without a readable manifest or data dir is corrupt and is deleted.
  * Errors: cache problems never throw (restore answers "discarded"/"miss", save answers
  * "failed"); invalid arguments (a trigger uuid or name that is not a plain path segment) throw TypeError.
+ *
+ * Both directions copy as root between a root-only tree and the build's HOME, so neither may be
+ * steered by what the build left there (copyTree): the walk goes descriptor to descriptor
+ * (tenant-file.ts), never through a symlink; symlinks are copied as symlinks and never followed;
+ * only directories, regular files and symlinks are copied (FIFOs, sockets and devices are
+ * skipped: opening a FIFO would wait for a writer forever); a file is opened O_NOFOLLOW|O_NONBLOCK
+ * and checked on its descriptor before a byte is copied; a hard-linked file that is not the
+ * build user's is skipped; the apparent sizes are added up as the walk goes and a save stops
+ * before the first file that would take it over `maxBytes` (a sparse 10 GiB file costs one
+ * fstat, not 10 GiB of disk); every entry checks the AbortSignal, so a stopped build's copy ends
+ * within one file. Nothing is written through an existing entry: directories are made with
+ * mkdir and then opened O_NOFOLLOW, files and links are created O_EXCL (an entry in the way is
+ * unlinked first, which removes a symlink, never what it points to).
  */
 import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
@@ -22,6 +35,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { PackageManager } from "./tools.ts";
 import { processExists } from "./process-tree.ts";
+import { descriptorPath, readTenantFile, TenantDir, TenantFileError } from "./tenant-file.ts";
 
 export const GiB = 1024 ** 3;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -55,6 +69,13 @@ export interface RestoreOptions {
   name?: string;
   /** chown the restored tree (and the parents restore created) to this user, symlinks not followed. */
   owner?: Owner;
+  /**
+   * The directory Kiln made that holds `target` (the build's work dir or HOME): the parents of
+   * `target` below it are made by restore and must not be symlinks. Without it, `target`'s
+   * parent is trusted (made with mkdir -p).
+   */
+  within?: string;
+  signal?: AbortSignal;
   now?: Date;
 }
 
@@ -73,6 +94,9 @@ export interface SaveOptions {
   now?: Date;
   /** An entry larger than this is not kept (default 10 GiB). */
   maxBytes?: number;
+  /** The build user: its hard-linked files are saved, anyone else's are skipped. */
+  owner?: Owner;
+  signal?: AbortSignal;
 }
 
 export type SaveResult =
@@ -165,20 +189,37 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     return "discarded";
   }
 
-  const createdFrom = await fs.mkdir(path.dirname(opts.target), { recursive: true }).catch(() => undefined);
+  let parent: { dir: TenantDir; created: string | undefined } | undefined;
+  let source: TenantDir | undefined;
+  const targetName = path.basename(opts.target);
   const targetExisted = await exists(opts.target);
   try {
-    await fs.cp(dataDir, opts.target, { recursive: true, force: true, verbatimSymlinks: true, preserveTimestamps: true, filter: copyable });
-  } catch {
+    parent = await makeParents(opts.target, opts.within);
+    // Something other than a directory in the target's place (the build's own): nothing is restored.
+    const inPlace = await parent.dir.lstat(targetName).catch(() => undefined);
+    if (inPlace && !inPlace.isDirectory()) {
+      await parent.dir.close();
+      return "miss";
+    }
+    source = await TenantDir.open(dataDir);
+    await copyTree(source, parent.dir, targetName, { maxBytes: Number.POSITIVE_INFINITY, ...(opts.owner ? { chown: opts.owner } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  } catch (error) {
+    await source?.close();
+    await parent?.dir.close();
+    if (error instanceof Aborted || opts.signal?.aborted) return "miss";
+    // The target's place is a symlink or a file of the build's: nothing restored, the entry is fine.
+    if (error instanceof TenantFileError && parent === undefined) return "miss";
     // Removed under us (a purge or eviction) is a miss; anything else is a broken entry.
     if (!targetExisted) await remove(opts.target);
     if (!(await exists(entry))) return "miss";
     await remove(entry);
     return "discarded";
   }
-  if (opts.owner) {
+  await source.close();
+  await parent.dir.close();
+  if (opts.owner && parent.created) {
     try {
-      await chownTree(createdFrom ?? opts.target, opts.owner);
+      await chownParents(parent.created, path.dirname(opts.target), opts.owner);
     } catch {
       // best effort: the sandbox gives HOME to the build user before each step anyway
     }
@@ -212,13 +253,24 @@ export async function save(opts: SaveOptions): Promise<SaveResult> {
 
   const tmp = path.join(dir, `.tmp-${entryName(opts.generation, name)}-${process.pid}-${randomBytes(6).toString("hex")}`);
   const final = path.join(dir, entryName(opts.generation, name));
+  let from: TenantDir | undefined;
+  let into: TenantDir | undefined;
   try {
+    // The source is reached from `within` without following a symlink on the way (realpath
+    // above said where it is; this makes sure it is still there when it is opened).
+    from = opts.within !== undefined ? await TenantDir.open(opts.within, path.relative(opts.within, opts.source)) : await TenantDir.open(opts.source);
     await fs.mkdir(tmp, { recursive: true });
-    await fs.cp(opts.source, path.join(tmp, "data"), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, filter: copyable });
-    const size = await treeSize(path.join(tmp, "data"));
-    if (size > maxBytes) {
+    into = await TenantDir.open(tmp);
+    let size: number;
+    try {
+      size = await copyTree(from, into, "data", { maxBytes, ...(opts.owner ? { ownerUid: opts.owner.uid } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (error) {
+      if (!(error instanceof TooLarge)) throw error;
       await remove(tmp);
-      return { status: "skipped", reason: `the cache is ${size} bytes, over the limit of ${maxBytes}` };
+      return { status: "skipped", reason: `the cache is ${error.bytes} bytes or more, over the limit of ${maxBytes}` };
+    } finally {
+      await from.close();
+      await into.close();
     }
     const manifest: CacheManifest = { version: 1, generation: opts.generation, name, size_bytes: size, saved_on: now.toISOString(), last_read: null };
     await writeManifest(tmp, manifest);
@@ -236,7 +288,9 @@ export async function save(opts: SaveOptions): Promise<SaveResult> {
     }
     return { status: "saved", sizeBytes: size };
   } catch (error) {
+    await from?.close();
     await remove(tmp);
+    if (error instanceof TenantFileError) return { status: "skipped", reason: error.message };
     return { status: "failed", error: (error as Error).message };
   }
 }
@@ -318,35 +372,171 @@ export async function purge(root: string, triggerUuid: string): Promise<void> {
 
 // ---- helpers ----
 
-/** Regular files, directories and symlinks only (fs.cp refuses sockets and FIFOs). */
-async function copyable(src: string): Promise<boolean> {
-  try {
-    const st = await fs.lstat(src);
-    return st.isFile() || st.isDirectory() || st.isSymbolicLink();
-  } catch {
-    return false;
+class TooLarge extends Error {
+  constructor(readonly bytes: number) {
+    super(`over the size limit at ${bytes} bytes`);
   }
 }
 
-async function treeSize(p: string): Promise<number> {
-  const st = await fs.lstat(p);
-  if (!st.isDirectory()) return st.size;
-  let total = 0;
-  for (const name of await fs.readdir(p)) total += await treeSize(path.join(p, name));
-  return total;
+class Aborted extends Error {
+  constructor() {
+    super("the build was stopped");
+  }
 }
 
-/** lchown every entry of the tree: symlinks are changed themselves, never followed. */
-async function chownTree(p: string, owner: Owner): Promise<void> {
-  const st = await fs.lstat(p);
-  if (st.uid !== owner.uid || st.gid !== owner.gid) await fs.lchown(p, owner.uid, owner.gid);
-  if (!st.isDirectory()) return;
-  for (const name of await fs.readdir(p)) await chownTree(path.join(p, name), owner);
+/** More entries than this in one tree: not a package manager's cache; the copy stops. */
+const MAX_ENTRIES = 2_000_000;
+/** Deeper than this: the copy stops (each level holds two descriptors). */
+const MAX_DEPTH = 128;
+
+interface CopyOptions {
+  /** Apparent bytes (regular files and symlinks) after which the copy stops with TooLarge. */
+  maxBytes: number;
+  /** Skip hard-linked files not owned by this uid (the source is the build's). */
+  ownerUid?: number;
+  /** lchown everything created to this user (the destination is the build's). */
+  chown?: Owner;
+  signal?: AbortSignal;
+}
+
+/**
+ * Copies the directory `from` to `name` inside `into` (see the module comment for what is and is
+ * not copied, and why). Returns the apparent bytes copied.
+ */
+async function copyTree(from: TenantDir, into: TenantDir, name: string, opts: CopyOptions): Promise<number> {
+  const state = { bytes: 0, entries: 0 };
+  const root = await from.stat();
+  await makeDir(into, name, root.mode, opts);
+  const dest = await into.dir(name);
+  try {
+    await copyEntries(from, dest, opts, state, 0);
+  } finally {
+    await dest.close();
+  }
+  await fs.lutimes(into.child(name), root.atime, root.mtime).catch(() => undefined);
+  return state.bytes;
+}
+
+async function copyEntries(from: TenantDir, into: TenantDir, opts: CopyOptions, state: { bytes: number; entries: number }, depth: number): Promise<void> {
+  if (depth > MAX_DEPTH) throw new TenantFileError("too-large", `${from.hostPath} is more than ${MAX_DEPTH} directories deep`);
+  const listing = await fs.opendir(from.self);
+  for await (const entry of listing) {
+    if (opts.signal?.aborted) throw new Aborted();
+    if (++state.entries > MAX_ENTRIES) throw new TenantFileError("too-large", `more than ${MAX_ENTRIES} entries`);
+    const name = entry.name;
+    const st = await from.lstat(name).catch(() => undefined);
+    if (!st) continue;
+    if (st.isDirectory()) {
+      await makeDir(into, name, st.mode, opts);
+      const [sub, dest] = await Promise.all([from.dir(name), into.dir(name)]);
+      try {
+        await copyEntries(sub, dest, opts, state, depth + 1);
+      } finally {
+        await sub.close();
+        await dest.close();
+      }
+      await fs.lutimes(into.child(name), st.atime, st.mtime).catch(() => undefined);
+    } else if (st.isSymbolicLink()) {
+      const target = await fs.readlink(from.child(name));
+      state.bytes += Buffer.byteLength(target);
+      if (state.bytes > opts.maxBytes) throw new TooLarge(state.bytes);
+      await replace(into, name, () => fs.symlink(target, into.child(name)));
+      await fs.lutimes(into.child(name), st.atime, st.mtime).catch(() => undefined);
+      if (opts.chown) await fs.lchown(into.child(name), opts.chown.uid, opts.chown.gid);
+    } else if (st.isFile()) {
+      let opened: Awaited<ReturnType<TenantDir["file"]>>;
+      try {
+        opened = await from.file(name, { maxBytes: Number.POSITIVE_INFINITY, ownerUid: opts.ownerUid });
+      } catch (error) {
+        // Swapped for something else since the listing, or someone else's hard link: not copied.
+        if (error instanceof TenantFileError) continue;
+        throw error;
+      }
+      try {
+        state.bytes += opened.stat.size;
+        if (state.bytes > opts.maxBytes) throw new TooLarge(state.bytes);
+        // The kernel copies from the very file fstat checked (its descriptor, as a path).
+        await replace(into, name, () => fs.copyFile(descriptorPath(opened.handle, from.child(name)), into.child(name), fs.constants.COPYFILE_EXCL));
+      } finally {
+        await opened.handle.close().catch(() => undefined);
+      }
+      await fs.lutimes(into.child(name), st.atime, st.mtime).catch(() => undefined);
+      if (opts.chown) await fs.lchown(into.child(name), opts.chown.uid, opts.chown.gid);
+    }
+    // FIFOs, sockets and devices: skipped.
+  }
+}
+
+/** mkdir, or an existing real directory (a symlink or file in the way is an error: TenantDir refuses it). */
+async function makeDir(into: TenantDir, name: string, mode: number, opts: CopyOptions): Promise<void> {
+  try {
+    await fs.mkdir(into.child(name), { mode: mode & 0o7777 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    return;
+  }
+  if (opts.chown) await fs.lchown(into.child(name), opts.chown.uid, opts.chown.gid);
+}
+
+/** Creates an entry with `make` (which fails on EEXIST); an entry in the way (not a directory) is unlinked once. */
+async function replace(into: TenantDir, name: string, make: () => Promise<void>): Promise<void> {
+  try {
+    await make();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    await fs.unlink(into.child(name));
+    await make();
+  }
+}
+
+/**
+ * The target's parent, opened: made component by component below `within` (each refused when it
+ * is a symlink), or with mkdir -p when there is no `within`. `created`: the first directory made.
+ */
+async function makeParents(target: string, within: string | undefined): Promise<{ dir: TenantDir; created: string | undefined }> {
+  const parentPath = path.dirname(target);
+  if (within === undefined) {
+    const created = await fs.mkdir(parentPath, { recursive: true });
+    return { dir: await TenantDir.open(parentPath), created };
+  }
+  const rel = path.relative(within, parentPath);
+  if (rel.startsWith("..") || path.isAbsolute(rel)) throw new TypeError(`${target} is not inside ${within}`);
+  let dir = await TenantDir.open(within);
+  let created: string | undefined;
+  let at = within;
+  try {
+    for (const part of rel.split("/").filter(Boolean)) {
+      at = path.join(at, part);
+      const made = await fs.mkdir(dir.child(part)).then(() => true, (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+        return false;
+      });
+      if (made) created ??= at;
+      const next = await dir.dir(part);
+      await dir.close();
+      dir = next;
+    }
+  } catch (error) {
+    await dir.close();
+    throw error;
+  }
+  return { dir, created };
+}
+
+/** lchown each directory from `first` (made by restore) down to `last`. */
+async function chownParents(first: string, last: string, owner: Owner): Promise<void> {
+  for (let p = last; ; p = path.dirname(p)) {
+    await fs.lchown(p, owner.uid, owner.gid);
+    if (p === first || p === path.dirname(p)) break;
+  }
 }
 
 async function readManifest(entry: string): Promise<CacheManifest | null> {
   try {
-    const m = JSON.parse(await fs.readFile(path.join(entry, "manifest.json"), "utf8")) as Partial<CacheManifest> | null;
+    // Kiln wrote it, but a FIFO or a huge file there must not hold a build either.
+    const read = await readTenantFile(entry, "manifest.json", { maxBytes: 64 * 1024 });
+    if (!read.ok) return null;
+    const m = JSON.parse(read.data.toString("utf8")) as Partial<CacheManifest> | null;
     if (
       !m ||
       m.version !== 1 ||

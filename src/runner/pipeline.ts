@@ -26,6 +26,8 @@ import type { RunnerOptions } from "./runner.ts";
 import { openBuildSandbox, type BuildSandbox } from "./build-sandbox.ts";
 import { viewPath } from "./sandbox.ts";
 import { watchWorkspace, workspaceLimitLine, type WorkspaceWatchdog } from "./workspace-watchdog.ts";
+import { readTenantFile, type TenantRead } from "./tenant-file.ts";
+import { untilAborted } from "../abort.ts";
 
 export interface PipelineContext {
   store: StorePort;
@@ -38,6 +40,9 @@ export interface PipelineContext {
 
 /** Per-step process and memory limits (cgroups, where writable): Cloudflare's build machines have 8 GB. */
 const STEP_LIMITS = { pids: 4096, memoryBytes: 8 * 1024 ** 3 };
+
+/** The wrangler output file is at most this large (its entries are a few hundred bytes each). */
+const MAX_WRANGLER_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /** Why a build's AbortSignal fired. */
 type AbortReason = "cancelled" | "shutdown" | "lost" | "timeout" | "workspace";
@@ -75,21 +80,29 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const opening = openBuildSandbox(dirs, { ...options.sandbox, limits: STEP_LIMITS });
   opening.catch(() => undefined);
   let sandbox: BuildSandbox | undefined;
+  // Work a stopped build no longer waits for but that may still touch its directories (a cache
+  // copy finishing its current file): the workspace is deleted after it.
+  const lingering: Promise<unknown>[] = [];
+  // Every wait of the build ends when the build is stopped (cancel, timeout, lost lease, shutdown).
+  const until = <T>(work: Promise<T>): Promise<T> => {
+    lingering.push(work.catch(() => undefined));
+    return untilAborted(work, controller.signal);
+  };
   try {
     log.line("Initializing build environment...");
     await fs.mkdir(workspace, { recursive: true });
     await fs.mkdir(home, { recursive: true });
     await fs.mkdir(tmp, { recursive: true });
 
-    const tokenSecret = await store.buildTokens.secret(build.account_id, build.metadata.build_token_uuid);
+    const tokenSecret = await until(store.buildTokens.secret(build.account_id, build.metadata.build_token_uuid));
     if (tokenSecret === undefined) throw new Stop("fail", BUILD_TOKEN_GONE);
     secrets.push(tokenSecret);
 
-    const limits = await store.accounts.limits(build.account_id);
+    const limits = await until(store.accounts.limits(build.account_id));
     if (limits?.build_minutes_limit != null) {
       const now = new Date();
       const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
-      const used = await store.builds.minutesUsed(build.account_id, monthStart, now.toISOString());
+      const used = await until(store.builds.minutesUsed(build.account_id, monthStart, now.toISOString()));
       const state = buildMinutesState(limits.build_minutes_limit, used, now);
       if (state.has_reached_build_minutes_limit) {
         throw new Stop(
@@ -99,7 +112,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       }
     }
 
-    const vars = await store.envVars.list(build.preview_id ? "preview" : "trigger", build.preview_id ?? build.trigger_uuid);
+    const vars = await until(store.envVars.list(build.preview_id ? "preview" : "trigger", build.preview_id ?? build.trigger_uuid));
     for (const v of vars) if (v.is_secret) secrets.push(v.value);
     log.updateSecrets(secrets);
     const unmasked = vars.filter((v) => v.is_secret && v.value.length < MIN_MASKED_SECRET_LENGTH).map((v) => v.key);
@@ -109,14 +122,15 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     try {
       const url = cloneUrl(build.metadata, options.gitUrlTemplate);
       const credential = options.gitCredentials?.(build.metadata.provider_type);
-      await ctx.mirrors.checkout(url, build.metadata.commit_hash, workspace, { signal: controller.signal, ...(credential ? { credential } : {}) });
+      await until(ctx.mirrors.checkout(url, build.metadata.commit_hash, workspace, { signal: controller.signal, ...(credential ? { credential } : {}) }));
     } catch (error) {
       if (controller.signal.aborted) throw error;
       throw new Stop("fail", `Failed: error occurred while cloning repository: ${(error as Error).message}`);
     }
     try {
-      sandbox = await opening;
+      sandbox = await untilAborted(opening, controller.signal);
     } catch (error) {
+      if (controller.signal.aborted) throw error;
       throw new Stop("terminated", `Build was terminated: the build sandbox could not be made: ${(error as Error).message}`);
     }
     log.line(sandbox.line);
@@ -125,21 +139,22 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const box = sandbox;
 
     const at = nowIso();
-    if (!(await store.transaction((r) => r.builds.update(uuid, runnerId, { status: "running", running_on: at }, at)))) {
+    if (!(await until(store.transaction((r) => r.builds.update(uuid, runnerId, { status: "running", running_on: at }, at))))) {
       throw new Stop("terminated", undefined);
     }
 
-    const worker = await store.workers.getByTag(build.account_id, build.worker_tag);
+    const worker = await until(store.workers.getByTag(build.account_id, build.worker_tag));
     const env = buildEnv(build, worker?.name ?? "", tokenSecret, vars, box.view.home);
     const cwd = path.join(workspace, path.normalize(`/${build.metadata.root_directory || "/"}`));
     const steps: [string, string][] = [];
     // Tool detection, build cache restore and the install step (behaviour.md §1.4, §2.3, §3).
     let stepEnv = env;
     let cache: { dir: string; generation: number } | undefined;
-    const project = await detectProject(cwd, env);
+    const ownerUid = box.owner?.uid;
+    const project = await until(detectProject(cwd, env, { within: workspace, signal: controller.signal, ...(ownerUid !== undefined ? { ownerUid } : {}) }));
     if (project.hasPackageJson) {
       const pm = project.packageManager;
-      const versions = await toolVersions(["node", pm], { PATH: env.PATH ?? "" });
+      const versions = await until(toolVersions(["node", pm], { PATH: env.PATH ?? "" }, undefined, controller.signal));
       if (versions[pm] == null) throw new Stop("fail", missingToolLine(project));
       log.line(detectedToolsLine(pm, versions));
       for (const warning of [nodeVersionWarning(project, versions.node ?? null), managerVersionWarning(project, versions[pm] ?? null)]) {
@@ -150,11 +165,13 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         const hostCache = cacheDirFor(pm, home);
         // The trigger's own variables win over the cache location.
         stepEnv = { ...cacheDirFor(pm, box.view.home).env, ...env };
-        const generation = (await store.triggers.get(build.account_id, build.trigger_uuid))?.cache_generation ?? 0;
+        const generation = (await until(store.triggers.get(build.account_id, build.trigger_uuid)))?.cache_generation ?? 0;
         cache = { dir: hostCache.dir, generation };
         log.line("Restoring from dependencies cache");
         const owner = box.owner;
-        const restored = await restore({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation, target: hostCache.dir, ...(owner ? { owner } : {}) });
+        const restored = await until(
+          restore({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation, target: hostCache.dir, within: home, signal: controller.signal, ...(owner ? { owner } : {}) }),
+        );
         if (restored === "hit") log.line("Success: Dependencies restored from build cache.");
         else if (restored === "discarded") log.line("The dependencies cache was incomplete or corrupt and has been discarded.");
       }
@@ -199,11 +216,15 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       }
       if (kind !== "install") log.line(`Success: ${kind === "build" ? "Build" : "Deploy"} command completed`);
       if (deploying) {
-        const fromFile = parseWranglerOutput(await fs.readFile(outputFile, "utf8").catch(() => ""));
+        // Written by the build: read as tenant-file.ts reads (a FIFO, a symlink to /dev/zero or to
+        // another build's file is refused, not followed).
+        const read = await until(readTenantFile(home, path.relative(home, outputFile), { maxBytes: MAX_WRANGLER_OUTPUT_BYTES, signal: controller.signal, ...(ownerUid !== undefined ? { ownerUid } : {}) }));
+        if (!read.ok && read.reason !== "absent" && read.reason !== "aborted") log.line(`Warning: the deploy's WRANGLER_OUTPUT_FILE_PATH was not read: ${refusalText(read)}`);
+        const fromFile = parseWranglerOutput(read.ok ? read.data.toString("utf8") : "");
         const version = { ...versionLines.end(), ...fromFile };
         if (version.version_id || version.preview_url) {
           const at = nowIso();
-          await store.transaction((r) => r.builds.update(uuid, runnerId, version, at));
+          await until(store.transaction((r) => r.builds.update(uuid, runnerId, version, at)));
         }
       }
     }
@@ -211,7 +232,10 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     checkAbort(controller.signal);
     if (cache) {
       // Saved only after a successful build, before the workspace goes.
-      const saved = await save({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation: cache.generation, source: cache.dir, within: work });
+      const owner = box.owner;
+      const saved = await until(
+        save({ root: cacheRoot(options.dataDir), triggerUuid: build.trigger_uuid, generation: cache.generation, source: cache.dir, within: work, signal: controller.signal, ...(owner ? { owner } : {}) }),
+      );
       if (saved.status === "saved") log.line("Success: Dependencies cache saved.");
       void enforceLimits(cacheRoot(options.dataDir)).catch(() => undefined);
     }
@@ -268,7 +292,10 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   void cleanup.finally(() => cleanups.delete(cleanup));
   // Not awaited: whoever waits for this build's outcome need not wait for the disk; Runner.stop
   // does (a shutdown leaves no workspace), and Runner.start() clears what a crash left behind.
-  const removal = fs.rm(moved ? trash : work, { recursive: true, force: true }).catch(() => undefined);
+  // After whatever the build stopped waiting for (each bounded on its own, see untilAborted).
+  const removal = Promise.allSettled(lingering)
+    .then(() => fs.rm(moved ? trash : work, { recursive: true, force: true }))
+    .catch(() => undefined);
   cleanups.add(removal);
   void removal.finally(() => cleanups.delete(removal));
 }
@@ -279,6 +306,24 @@ const cleanups = new Set<Promise<void>>();
 /** Resolves once every finished build's sandbox is released (uid, network namespace) and its workspace removed. */
 export async function sandboxesReleased(): Promise<void> {
   await Promise.allSettled([...cleanups]);
+}
+
+/** Why a file of the build was not read, for its log (no host paths). */
+function refusalText(read: Extract<TenantRead, { ok: false }>): string {
+  switch (read.reason) {
+    case "symlink":
+      return "it is a symbolic link (only a regular file is read)";
+    case "not-regular":
+      return "it is not a regular file";
+    case "too-large":
+      return `it is larger than ${MAX_WRANGLER_OUTPUT_BYTES} bytes`;
+    case "hard-link":
+      return "it is a hard link to a file that is not the build's";
+    case "timeout":
+      return "reading it took too long";
+    default:
+      return "it could not be read";
+  }
 }
 
 function checkAbort(signal: AbortSignal): void {

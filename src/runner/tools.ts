@@ -14,8 +14,8 @@
  *   cmd = installCommand(tools, env, versions[manager]) → when not null: log installLine(cmd), runStep(cmd)
  */
 import { execFile } from "node:child_process";
-import fs from "node:fs/promises";
 import path from "node:path";
+import { readTenantFile, TenantDir, TenantFileError } from "./tenant-file.ts";
 
 export type PackageManager = "npm" | "pnpm" | "yarn" | "bun";
 
@@ -51,9 +51,56 @@ export interface ProjectTools {
 
 type Env = Record<string, string | undefined>;
 
-/** Reads package.json, lockfiles and Node version sources in `rootDir`. Never throws for project contents. */
-export async function detectProject(rootDir: string, env: Env = {}): Promise<ProjectTools> {
-  const pkgText = await readText(path.join(rootDir, "package.json"));
+/** Files detection reads are at most this large; a larger one counts as absent. */
+export const MAX_PROJECT_FILE_BYTES = 4 * 1024 * 1024;
+
+export interface DetectOptions {
+  /**
+   * The directory Kiln made that holds `rootDir` (the build's checkout): every component from it
+   * down to each file read is refused when it is a symlink (the build chose them; Kiln reads as
+   * root). Default: `rootDir` itself.
+   */
+  within?: string;
+  /** The build user's uid (see tenant-file.ts): hard-linked files of anyone else are refused. */
+  ownerUid?: number;
+  signal?: AbortSignal;
+  /** Each file read answers within this. */
+  timeoutMs?: number;
+}
+
+/**
+ * Reads package.json, lockfiles and Node version sources in `rootDir`. Never throws for project
+ * contents: a file that is a symlink, a FIFO, a device, hard-linked to someone else's file or
+ * over MAX_PROJECT_FILE_BYTES counts as absent (the build's own steps still see it).
+ */
+export async function detectProject(rootDir: string, env: Env = {}, opts: DetectOptions = {}): Promise<ProjectTools> {
+  const base = opts.within ?? rootDir;
+  const rel = path.relative(base, rootDir);
+  const readOpts = {
+    maxBytes: MAX_PROJECT_FILE_BYTES,
+    ...(opts.ownerUid !== undefined ? { ownerUid: opts.ownerUid } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+  };
+  const readText = async (name: string): Promise<string | null> => {
+    const read = await readTenantFile(base, path.join(rel, name), readOpts);
+    return read.ok ? read.data.toString("utf8") : null;
+  };
+  const isFile = async (name: string): Promise<boolean> => {
+    // Present means: a regular file a build could have committed (its contents are not read).
+    let dir: TenantDir | undefined;
+    try {
+      dir = await TenantDir.open(base, rel);
+      const st = await dir.lstat(name);
+      return st.isFile();
+    } catch (error) {
+      if (error instanceof TenantFileError || (error as NodeJS.ErrnoException).code) return false;
+      throw error;
+    } finally {
+      await dir?.close();
+    }
+  };
+  const pkgText = await readText("package.json");
   let hasPackageJson = false;
   let pinned: { manager: PackageManager; version: string | null } | null = null;
   if (pkgText !== null) {
@@ -69,7 +116,7 @@ export async function detectProject(rootDir: string, env: Env = {}): Promise<Pro
   }
 
   const lockfiles: string[] = [];
-  for (const [name] of LOCKFILES) if (await isFile(path.join(rootDir, name))) lockfiles.push(name);
+  for (const [name] of LOCKFILES) if (await isFile(name)) lockfiles.push(name);
 
   let packageManager: PackageManager = "npm";
   let packageManagerSource: ProjectTools["packageManagerSource"] = "default";
@@ -93,7 +140,7 @@ export async function detectProject(rootDir: string, env: Env = {}): Promise<Pro
     nodeVersionSource = "NODE_VERSION";
   } else {
     for (const file of [".nvmrc", ".node-version"] as const) {
-      const text = await readText(path.join(rootDir, file));
+      const text = await readText(file);
       const v = text === null ? "" : cleanVersion(firstLine(text));
       if (v) {
         nodeVersion = v;
@@ -175,6 +222,8 @@ export async function toolVersions(
   names: readonly string[],
   env: { PATH: string; HOME?: string },
   timeoutMs = 5000,
+  /** Kills the probes (SIGKILL) and answers null for them at once. */
+  signal?: AbortSignal,
 ): Promise<Record<string, string | null>> {
   const childEnv: Record<string, string> = { PATH: env.PATH, COREPACK_ENABLE_DOWNLOAD_PROMPT: "0", NO_UPDATE_NOTIFIER: "1" };
   if (env.HOME) childEnv.HOME = env.HOME;
@@ -184,7 +233,7 @@ export async function toolVersions(
       (name) =>
         new Promise<string | null>((resolve) => {
           if (!TOOL_NAME.test(name)) return resolve(null);
-          execFile(name, ["--version"], { env: childEnv, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024, cwd: "/" }, (error, stdout) => {
+          execFile(name, ["--version"], { env: childEnv, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024, cwd: "/", ...(signal ? { signal } : {}) }, (error, stdout) => {
             if (error) return resolve(null);
             const v = cleanVersion(firstLine(String(stdout)));
             resolve(v || null);
@@ -321,22 +370,4 @@ function firstLine(text: string): string {
     if (t) return t;
   }
   return "";
-}
-
-async function readText(file: string): Promise<string | null> {
-  try {
-    const st = await fs.stat(file);
-    if (!st.isFile() || st.size > 4 * 1024 * 1024) return null;
-    return await fs.readFile(file, "utf8");
-  } catch {
-    return null;
-  }
-}
-
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await fs.stat(file)).isFile();
-  } catch {
-    return false;
-  }
 }
