@@ -61,6 +61,11 @@ export interface BuildRepository {
   /** Deletes these builds (if stopped) and their log lines. */
   removeWithLogs(uuids: string[]): Promise<{ builds: number; log_lines: number }>;
   minutesUsed(accountId: string, sinceIso: string, nowIso: string): Promise<number>;
+  /**
+   * Stores lines `firstLine…`. A line the database refuses for its content is stored as a
+   * notice saying so, under the same number, so the lines after it are kept; any other failure
+   * rejects (nothing of the batch stored).
+   */
   appendLogs(uuid: string, firstLine: number, lines: LogLine[]): Promise<void>;
   readLogs(uuid: string, fromLine: number, limit: number): Promise<LogLine[]>;
 }

@@ -60,6 +60,28 @@ function logInsert(dialect: DialectName, rows: number): string {
 
 const LOG_ROWS_PER_INSERT = 500;
 
+/**
+ * Whether the database refused a statement for what it was given (a value it cannot hold, a
+ * constraint or trigger of the operator's), as opposed to a lost connection, a lock or a full
+ * disk, which the same rows would meet again. PostgreSQL: SQLSTATE classes 22 (data exception,
+ * e.g. 22P05 a character the database's encoding cannot represent), 23 (integrity constraint),
+ * 54 (program limit exceeded) and P0 (raised by a trigger). SQLite: constraint (a trigger's
+ * RAISE included), too big, datatype mismatch.
+ */
+export function refusedValue(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  if (code.startsWith("SQLITE_")) return /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH)/.test(code);
+  return /^(22|23|54|P0)[0-9A-Z]{3}$/.test(code);
+}
+
+/** What is stored instead of a line the database refused (ASCII, so any database encoding holds it). */
+export function refusedLineNotice(error: unknown): string {
+  const message = String((error as { message?: unknown } | null)?.message ?? error);
+  const reason = message.replace(/[^\x20-\x7e]+/g, "?").slice(0, 200);
+  return `[kiln] A line of this build's output could not be stored: ${reason}`;
+}
+
 export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
   const select = () => db.selectFrom("builds").selectAll();
   const paged = async (where: (q: ReturnType<typeof select>) => ReturnType<typeof select>, page: Page): Promise<Paged<Build>> => {
@@ -366,13 +388,41 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
     },
     async appendLogs(uuid, firstLine, lines) {
       if (lines.length === 0) return;
-      // Chunks keep each statement under the bound-parameter limits (SQLite 32766, pg 65535).
-      for (let i = 0; i < lines.length; i += LOG_ROWS_PER_INSERT) {
-        const chunk = lines.slice(i, i + LOG_ROWS_PER_INSERT);
-        const params: unknown[] = [];
-        chunk.forEach(([ts, text], j) => params.push(uuid, firstLine + i + j, ts, text));
-        await db.executeQuery(CompiledQuery.raw(logInsert(dialect, chunk.length), params));
-      }
+      const insert = async (rows: readonly LogLine[], first: number) => {
+        // Chunks keep each statement under the bound-parameter limits (SQLite 32766, pg 65535).
+        for (let i = 0; i < rows.length; i += LOG_ROWS_PER_INSERT) {
+          const chunk = rows.slice(i, i + LOG_ROWS_PER_INSERT);
+          const params: unknown[] = [];
+          chunk.forEach(([ts, text], j) => params.push(uuid, first + i + j, ts, text));
+          await db.executeQuery(CompiledQuery.raw(logInsert(dialect, chunk.length), params));
+        }
+      };
+      // One line the database refuses must not lose the batch, nor (the runner stops at the
+      // first failed batch) every line after it. The batch is written under a savepoint; when
+      // the database refuses its values, it is written again in halves, down to the refused
+      // lines, each replaced by a notice under its own line number. Any other failure (a lost
+      // connection, a lock, a full disk) fails the whole transaction, as before.
+      const careful = async (rows: readonly LogLine[], first: number): Promise<void> => {
+        await sql`savepoint kiln_log_lines`.execute(db);
+        try {
+          await insert(rows, first);
+        } catch (error) {
+          // Anything else fails the transaction as a whole: no use undoing part of it.
+          if (!refusedValue(error)) throw error;
+          await sql`rollback to savepoint kiln_log_lines`.execute(db);
+          await sql`release savepoint kiln_log_lines`.execute(db);
+          if (rows.length === 1) {
+            await insert([[(rows[0] as LogLine)[0], refusedLineNotice(error)]], first);
+            return;
+          }
+          const half = Math.ceil(rows.length / 2);
+          await careful(rows.slice(0, half), first);
+          await careful(rows.slice(half), first + half);
+          return;
+        }
+        await sql`release savepoint kiln_log_lines`.execute(db);
+      };
+      await careful(lines, firstLine);
       await db
         .updateTable("builds")
         .set({ log_lines: sql<number>`${firstLine + lines.length}` })

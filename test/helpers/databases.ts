@@ -31,7 +31,12 @@ export function tempDir(prefix = "kiln-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function makeDatabase(name: "sqlite" | "postgres"): Promise<TestDatabase> {
+export interface DatabaseOptions {
+  /** PostgreSQL: the new database's encoding (default the server's, UTF8), e.g. "LATIN1". */
+  encoding?: string;
+}
+
+export async function makeDatabase(name: "sqlite" | "postgres", options: DatabaseOptions = {}): Promise<TestDatabase> {
   const dataDir = tempDir();
   const removeDir = async () => fs.rmSync(dataDir, { recursive: true, force: true });
   const secretKey = randomBytes(32).toString("base64");
@@ -40,7 +45,8 @@ export async function makeDatabase(name: "sqlite" | "postgres"): Promise<TestDat
   const dbName = `kiln_test_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
-  await admin.query(`create database ${dbName}`);
+  const encoding = options.encoding ? ` encoding '${options.encoding.replace(/[^A-Za-z0-9_]/g, "")}' template template0 lc_collate 'C' lc_ctype 'C'` : "";
+  await admin.query(`create database ${dbName}${encoding}`);
   await admin.end();
   const url = new URL(PG_URL);
   url.pathname = `/${dbName}`;

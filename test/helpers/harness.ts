@@ -10,7 +10,7 @@ import type { Account, PermissionGroup, Worker } from "../../src/domain/types.ts
 import { openStore, type Store } from "../../src/store/index.ts";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { composeKiln, type Kiln } from "../../src/cli/compose.ts";
-import { makeDatabase, type TestDatabase } from "./databases.ts";
+import { makeDatabase, type DatabaseOptions, type TestDatabase } from "./databases.ts";
 
 export interface Answer {
   status: number;
@@ -45,10 +45,10 @@ export async function startHarness(
   dialect: "sqlite" | "postgres",
   options: AppOptions = {},
   configOverrides: Partial<Record<keyof Config, unknown>> = {},
-  /** `logs`: every server log line (debug level) is pushed here, for tests that check what is logged. */
-  extras: { logs?: string[] } = {},
+  /** `logs`: every server log line (debug level) is pushed here, for tests that check what is logged. `database`: how the test database is made. */
+  extras: { logs?: string[]; database?: DatabaseOptions } = {},
 ): Promise<Harness> {
-  const db = await makeDatabase(dialect);
+  const db = await makeDatabase(dialect, extras.database);
   const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
   const captured = extras.logs;
   const logger = captured
