@@ -3,6 +3,10 @@
  * through one LogPipeline (split, masked, capped, batched) whose sink appends to the store in
  * one transaction per batch. Writes are serialized through a promise chain so the runner's
  * lines and the output stay in the order they happened.
+ *
+ * Memory stays bounded whatever the build prints: at most MAX_PENDING_CHUNKS output chunks wait
+ * in the chain (the caller stops reading the build's pipes when `chunk()` hands it a promise),
+ * the batcher holds at most HIGH_WATER_CHARS characters, and the cap's tail its budget.
  */
 import type { StorePort } from "../domain/ports.ts";
 import { LogPipeline } from "./log-lines.ts";
@@ -14,6 +18,13 @@ export class LostClaimError extends Error {
     this.name = "LostClaimError";
   }
 }
+
+/** Output chunks (64 KiB at most from a pipe) waiting for the pipeline before reading stops. */
+export const MAX_PENDING_CHUNKS = 16;
+/** A batch is written once it holds this many characters (or 2000 lines). */
+const BATCH_CHARS = 1024 * 1024;
+/** The pipeline waits while its lines not yet written hold more characters than this. */
+const HIGH_WATER_CHARS = 4 * 1024 * 1024;
 
 export class BuildLog {
   private readonly pipeline: LogPipeline;
@@ -39,6 +50,8 @@ export class BuildLog {
       startIndex: startLine,
       // Big batches: one transaction and one statement per 2000 lines keeps ingest fast.
       batchLines: 2000,
+      batchChars: BATCH_CHARS,
+      highWaterChars: HIGH_WATER_CHARS,
       flush: async (lines, first) => {
         await store.transaction(async (r) => {
           if (!(await r.builds.holds(buildUuid, runnerId))) throw new LostClaimError(buildUuid);
@@ -60,10 +73,14 @@ export class BuildLog {
     void this.enqueue(() => this.pipeline.line(text));
   }
 
-  /** Build output; the returned promise settles when the pipeline took it (back-pressure). */
-  chunk(chunk: Buffer, stream = "stdout"): Promise<void> {
+  /**
+   * Build output. Returns a promise when too much output waits already: the caller stops
+   * reading until it settles (the pipeline took this chunk); undefined means read on.
+   */
+  chunk(chunk: Buffer, stream = "stdout"): Promise<void> | undefined {
     this.pending++;
-    return this.enqueue(() => this.pipeline.write(chunk, stream)).finally(() => this.pending--);
+    const taken = this.enqueue(() => this.pipeline.write(chunk, stream)).finally(() => this.pending--);
+    return this.pending > MAX_PENDING_CHUNKS ? taken : undefined;
   }
 
   get backlog(): number {

@@ -204,7 +204,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         graceMs: options.cancelGraceMs,
         onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => {
           if (deploying) versionLines.feed(chunk.toString("utf8"));
-          void log.chunk(chunk, stream);
+          return log.chunk(chunk, stream);
         },
       });
       if (result.reason !== "exit") break;

@@ -89,7 +89,11 @@ export interface SandboxOptions {
   /** SIGTERM first, SIGKILL this long after. */
   graceMs: number;
   timeoutMs?: number;
-  onOutput(chunk: Buffer, stream: "stdout" | "stderr"): void;
+  /**
+   * Each chunk the step prints. A promise returned means: stop reading the step's output until
+   * it settles (the step then blocks on its full pipe instead of filling the runner's memory).
+   */
+  onOutput(chunk: Buffer, stream: "stdout" | "stderr"): unknown;
   /** Force a mode (tests, benchmarks); "bubblewrap" throws where it is unavailable. */
   mode?: SandboxMode;
   /** Marker put in every process's environment as KILN_SANDBOX_ID (default: random hex). */

@@ -52,8 +52,18 @@ export function listSandboxProcesses(sandboxId: string): number[] {
 /** Output, cancel, timeout and grace for one step, the same in both modes. */
 export async function supervise(child: ChildProcess, opts: SandboxOptions, tree: Tree, onExit: () => void): Promise<Ended> {
   const streams = [child.stdout, child.stderr];
-  child.stdout?.on("data", (chunk: Buffer) => opts.onOutput(chunk, "stdout"));
-  child.stderr?.on("data", (chunk: Buffer) => opts.onOutput(chunk, "stderr"));
+  // Back-pressure: while the log asks to wait, the pipe is not read. Once the tree is gone what
+  // is left in the pipes (a pipe's capacity) is read without waiting, so none of it is cut off.
+  let draining = false;
+  for (const [stream, name] of [[child.stdout, "stdout"], [child.stderr, "stderr"]] as const) {
+    stream?.on("data", (chunk: Buffer) => {
+      const wait = opts.onOutput(chunk, name);
+      if (wait instanceof Promise && !draining) {
+        stream.pause();
+        void wait.finally(() => stream.resume());
+      }
+    });
+  }
   const closed = Promise.all(streams.map((s) => (s ? new Promise<void>((resolve) => s.once("close", () => resolve())) : undefined)));
 
   let reason: StepEndReason = "exit";
@@ -81,6 +91,8 @@ export async function supervise(child: ChildProcess, opts: SandboxOptions, tree:
     onExit();
     clearTimeout(timeoutTimer);
     await tree.gone(reason !== "exit");
+    draining = true;
+    for (const s of streams) s?.resume();
     // Every process of the tree is gone: what remains in the pipes is read; a pipe still held
     // open (only possible by a process that escaped a process group) is cut after a moment.
     await Promise.race([closed, sleep(200)]);
