@@ -274,13 +274,22 @@ export class Mirror {
     return { hash, message: rest.join("\0").trim(), author, authorName };
   }
 
-  /** A file's bytes at a commit, or undefined when there is no such file. `file` is relative to the repository root. */
-  async readFile(sha: string, file: string): Promise<Buffer | undefined> {
+  /**
+   * A file's bytes at a commit, or undefined when there is no such file. `file` is relative to the
+   * repository root. Read from git's objects, never from a working tree: a symlink is its target's
+   * text, not what it points to. With `maxBytes`, a larger blob is undefined too (its size comes
+   * from the object header; the blob is not read).
+   */
+  async readFile(sha: string, file: string, options: { maxBytes?: number } = {}): Promise<Buffer | undefined> {
     assertHex(sha);
     const rel = repoPath(file);
     if (rel === undefined || rel === "") return undefined;
     const type = await this.run(["cat-file", "-t", `${sha}:${rel}`], { okCodes: [1, 128] });
     if (type.exitCode !== 0 || type.stdout.toString("utf8").trim() !== "blob") return undefined;
+    if (options.maxBytes !== undefined) {
+      const size = Number((await this.run(["cat-file", "-s", `${sha}:${rel}`])).stdout.toString("utf8").trim());
+      if (!(size <= options.maxBytes)) return undefined;
+    }
     const out = await this.run(["cat-file", "blob", `${sha}:${rel}`]);
     return out.stdout;
   }

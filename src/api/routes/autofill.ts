@@ -36,6 +36,9 @@ function mirrorsFor(dataDir: string): Mirrors {
 }
 
 /** @see https://developers.cloudflare.com/api/resources/workers_builds/ (getWorkerConfigAutofill) */
+/** Config files larger than this are not read (a Wrangler config or package.json is a few KiB). */
+export const MAX_AUTOFILL_FILE_BYTES = 4 * 1024 * 1024;
+
 export const getConfigAutofill = defineRoute({
   method: "GET",
   path: "/accounts/:account_id/builds/repos/:provider_type/:provider_account_id/:repo_id/config_autofill",
@@ -72,7 +75,8 @@ export const getConfigAutofill = defineRoute({
       return ok(
         await detectConfig({
           files: new Set(entries.filter((e) => e.type === "blob").map((e) => e.name)),
-          read: async (name) => (await mirror.readFile(ref.commit, prefix + name))?.toString("utf8"),
+          // A pushed 1 GiB wrangler.toml is not read into the server's memory: it counts as unreadable.
+          read: async (name) => (await mirror.readFile(ref.commit, prefix + name, { maxBytes: MAX_AUTOFILL_FILE_BYTES }))?.toString("utf8"),
         }),
       );
     } catch (error) {
