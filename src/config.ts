@@ -67,6 +67,17 @@ export const runnerCommandOptions: OptionSpec[] = [
   ...providerOptions.filter((o) => o.key === "githubToken" || o.key === "gitlabToken"),
 ];
 
+/** Limits of the HTTP server (slow clients, connections, live log streams). */
+export const httpOptions: OptionSpec[] = [
+  { key: "headersTimeout", flag: "headers-timeout", env: "KILN_HEADERS_TIMEOUT", arg: "seconds", description: "a client must send a request's headers within this, or gets 408 and is disconnected (default 20)" },
+  { key: "requestTimeout", flag: "request-timeout", env: "KILN_REQUEST_TIMEOUT", arg: "seconds", description: "a client must send the whole request, body included, within this (default 60, at least --headers-timeout); answers, live log streams included, are not limited" },
+  { key: "keepAliveTimeout", flag: "keep-alive-timeout", env: "KILN_KEEP_ALIVE_TIMEOUT", arg: "seconds", description: "an idle keep-alive connection is closed after this (default 72, longer than the usual proxy's 60)" },
+  { key: "idleTimeout", flag: "idle-timeout", env: "KILN_IDLE_TIMEOUT", arg: "seconds", description: "a connection that moves no byte either way for this long is closed, e.g. a client that stopped reading (default 300; 0: never)" },
+  { key: "maxConnections", flag: "max-connections", env: "KILN_MAX_CONNECTIONS", arg: "n", description: "open HTTP connections at most; past it a new one displaces the one waiting longest for its request (default 3/4 of the open-file limit, which is raised to its hard limit at start)" },
+  { key: "logStreamsPerToken", flag: "log-streams-per-token", env: "KILN_LOG_STREAMS_PER_TOKEN", arg: "n", description: "live log streams one token (or global key) may hold open at once; past it 429 (default 100)" },
+  { key: "logStreamsPerAccount", flag: "log-streams-per-account", env: "KILN_LOG_STREAMS_PER_ACCOUNT", arg: "n", description: "live log streams of one account open at once, all its tokens together; past it 429 (default 500)" },
+];
+
 /** Options of `kiln serve`. */
 export const serveOptions: OptionSpec[] = [
   { key: "host", flag: "host", env: "KILN_HOST", arg: "host", description: "address to listen on" },
@@ -75,6 +86,7 @@ export const serveOptions: OptionSpec[] = [
   { key: "githubWebhookSecret", flag: "github-webhook-secret", env: "KILN_GITHUB_WEBHOOK_SECRET", arg: "secret", description: "secret of the single-tenant POST /webhooks/github (matches every account)" },
   { key: "retentionDays", flag: "retention-days", env: "KILN_RETENTION_DAYS", arg: "days", description: "delete builds, logs and webhook deliveries older than this, hourly (default: keep everything)" },
   { key: "gitlabWebhookToken", flag: "gitlab-webhook-token", env: "KILN_GITLAB_WEBHOOK_TOKEN", arg: "token", description: "token of the single-tenant POST /webhooks/gitlab (matches every account)" },
+  ...httpOptions,
   ...storeOptions,
   ...runnerOptions,
   ...providerOptions,
@@ -156,6 +168,14 @@ export const configSchema = z.object({
   githubWebhookSecret: secretText.optional(),
   retentionDays: positive(36_500).int("must be a whole number").optional(),
   gitlabWebhookToken: secretText.optional(),
+  headersTimeout: positive(3600).default(20),
+  requestTimeout: positive(24 * 3600).default(60),
+  keepAliveTimeout: positive(3600).default(72),
+  idleTimeout: z.coerce.number({ error: "must be a number" }).min(0, "must be 0 or more").max(24 * 3600, "must be at most 86400").default(300),
+  /** Unset: derived from the open-file limit at start (src/api/connection-cap.ts). */
+  maxConnections: positive(10_000_000).int("must be a whole number").optional(),
+  logStreamsPerToken: positive(1_000_000).int("must be a whole number").default(100),
+  logStreamsPerAccount: positive(1_000_000).int("must be a whole number").default(500),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -197,6 +217,10 @@ export function loadConfig(
     throw new ConfigError(
       "missing --secret-key (or KILN_SECRET_KEY): with PostgreSQL every node must seal and open secrets with the same key (e.g. `openssl rand -base64 32`)",
     );
+  }
+  // Node refuses a header timeout longer than the request timeout (the headers are part of the request).
+  if (parsed.data.headersTimeout > parsed.data.requestTimeout && specs.some((s) => s.key === "requestTimeout")) {
+    throw new ConfigError("invalid --headers-timeout (or KILN_HEADERS_TIMEOUT): must be at most --request-timeout (or KILN_REQUEST_TIMEOUT)");
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
 }

@@ -48,6 +48,12 @@ export const errors = {
     ]),
   methodNotAllowed: () => one(405, 10405, "Method not allowed"),
   bodyTooLarge: () => one(413, 10413, "Request body too large"),
+  // What Node's HTTP parser and the server's timeouts refuse before any route runs.
+  malformedRequest: () => one(400, 10400, "Malformed HTTP request"),
+  requestTimeout: () => one(408, 10408, "Request timeout: the request did not arrive in time"),
+  uriTooLong: (max: number) => one(414, 10414, `URI too long (at most ${max} bytes)`),
+  headersTooLarge: () => one(431, 10431, "Request headers too large"),
+  httpVersionNotSupported: () => one(505, 10505, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)"),
   /** Bad request body, query or JSON: the field is always named so the caller knows what to fix. */
   invalidBody: (field: string, problem: string) =>
     one(400, 12002, `Invalid request body: ${field ? `${field}: ` : ""}${problem}`),
@@ -68,6 +74,11 @@ export const errors = {
   tooManyRequests: (retryAfterSeconds: number) =>
     new KilnError(429, [{ code: 10429, message: "Too many requests" }], {
       "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds))),
+    }),
+  /** A cap on concurrent live log streams (`scope` says which: this token, this user, this account). */
+  tooManyLogStreams: (scope: string, max: number) =>
+    new KilnError(429, [{ code: 10429, message: `Too many live log streams for ${scope} (at most ${max} at once)` }], {
+      "retry-after": "10",
     }),
   internal: () => one(500, 10500, "Internal error"),
   unavailable: () => one(503, 10503, "Service unavailable"),

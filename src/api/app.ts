@@ -4,15 +4,22 @@
  *
  * Every answer under /client/v4 is the Cloudflare envelope: routes go through one wrapper
  * (auth → params → query → body → handler → envelope), and every failure, including
- * Fastify's own (body too large, bad URL), goes through one error handler.
+ * Fastify's own (body too large, bad URL), goes through one error handler; what Node's HTTP
+ * parser and timeouts refuse before Fastify sees a request is written in the envelope too
+ * (client-errors.ts).
+ *
+ * Credentials are checked in an onRequest hook, before the body is read: a caller without
+ * them costs a lookup, never a 1 MiB read and parse.
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { authenticate, authorize } from "../domain/auth.ts";
+import type { Principal } from "../domain/types.ts";
 import { errors, KilnError } from "../errors.ts";
 import { isUniqueViolation, storageFailureOf } from "../store/database.ts";
 import { readCredential } from "./credentials.ts";
 import type { AppDeps } from "./deps.ts";
+import { answerClientError, MAX_URL_LENGTH } from "./client-errors.ts";
 import { failure, success } from "./envelope.ts";
 import { createHttpMetrics, type HttpMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -22,6 +29,8 @@ import { parsePart } from "./validation.ts";
 
 export const API_PREFIX = "/client/v4";
 export const BODY_LIMIT = 1024 * 1024;
+/** Routes anyone may call (the deploy-hook trigger) take no body worth reading. */
+export const UNAUTHENTICATED_BODY_LIMIT = 16 * 1024;
 
 export interface AppOptions {
   /** Check every answer against its route's result schema (tests turn this on). */
@@ -38,15 +47,34 @@ export interface KilnApp {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Who the auth hook found the caller to be, for the route's handler. */
+const principals = new WeakMap<FastifyRequest, Principal>();
+
 export async function createApp(deps: AppDeps, options: AppOptions = {}): Promise<KilnApp> {
   const routes = options.routes ?? defaultRoutes;
   const metrics = createHttpMetrics();
+  const limits = deps.config;
+  const headersTimeout = Math.round(limits.headersTimeout * 1000);
+  const requestTimeout = Math.round(limits.requestTimeout * 1000);
   const fastify = Fastify({
     // pino's Logger and Fastify's base logger type differ only in generics.
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per request is logged in onResponse below, without headers (credentials).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // Slow clients (slowloris): the headers, then the whole request, must arrive in time, or the
+    // client gets 408 and is disconnected. Both cover only receiving the request; an answer, a
+    // live log stream included, may take as long as it needs. Node checks every
+    // connectionsCheckingInterval (30 s by default, which let a 20 s limit run to 50).
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.round(headersTimeout / 4))) },
+    requestTimeout,
+    keepAliveTimeout: Math.round(limits.keepAliveTimeout * 1000),
+    // Fastify's connectionTimeout is the socket's inactivity timeout (0: none).
+    connectionTimeout: Math.round(limits.idleTimeout * 1000),
+    clientErrorHandler: (error, socket) => {
+      const status = answerClientError(error, socket);
+      if (status !== undefined) metrics.refused(String(status));
+    },
     routerOptions: { ignoreTrailingSlash: true },
     requestIdHeader: false,
     // A path Fastify cannot decode (`%`, `%zz`) never reaches the error handler: answered here,
@@ -77,7 +105,20 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   // Callback-style hooks: they run on every request, and the async form costs a promise each.
   fastify.addHook("onRequest", (req, reply, done) => {
     void reply.header("x-request-id", req.id);
+    // The parser takes any HTTP/d.d; only 1.x is spoken here.
+    if (req.raw.httpVersionMajor !== 1) return done(errors.httpVersionNotSupported());
+    if (req.url.length > MAX_URL_LENGTH) return done(errors.uriTooLong(MAX_URL_LENGTH));
+    // An unknown route is answered now: Fastify would otherwise read and parse its body first.
+    if (req.is404) return done(notFound(req));
     done();
+  });
+  // Node answers `Expect: 100-continue` with 100 Continue before any hook runs (so the client
+  // sends its body to a request about to be refused) unless the server handles checkContinue:
+  // here Continue goes out only once the request passed its checks and its body is wanted.
+  fastify.server.on("checkContinue", (req, res) => fastify.server.emit("request", req, res));
+  fastify.addHook("preParsing", (req, reply, payload, done) => {
+    if (req.headers.expect?.toLowerCase() === "100-continue" && !reply.raw.headersSent) reply.raw.writeContinue();
+    done(null, payload);
   });
   fastify.addHook("onResponse", (req, reply, done) => {
     const route = req.routeOptions.url ?? "unmatched";
@@ -92,13 +133,19 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   fastify.setErrorHandler((error: FastifyError | KilnError, req, reply) => {
     const kilnError = toKilnError(error);
     if (kilnError.kind === "system") req.log.error({ err: error }, "request failed");
+    // Refused before its body arrived (credentials, 404): closing beats reading it to keep the connection.
+    if (!req.raw.complete) void reply.header("connection", "close");
     void reply.code(kilnError.status).headers(kilnError.headers).send(failure(kilnError.errors));
   });
 
   const patterns = routes.map((r) => pathPattern(API_PREFIX + r.path));
-  fastify.setNotFoundHandler((req, reply) => {
+  const notFound = (req: FastifyRequest): KilnError => {
     const path = req.url.split("?")[0] ?? req.url;
-    const error = patterns.some((p) => p.test(path)) ? errors.methodNotAllowed() : errors.noRoute(path);
+    return patterns.some((p) => p.test(path)) ? errors.methodNotAllowed() : errors.noRoute(path);
+  };
+  // Unknown routes are answered by the onRequest hook above; this stays for reply.callNotFound().
+  fastify.setNotFoundHandler((req, reply) => {
+    const error = notFound(req);
     void reply.code(error.status).send(failure(error.errors));
   });
 
@@ -139,17 +186,23 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
 }
 
 function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps, validateResponses: boolean): void {
+  const auth = spec.auth;
   fastify.route({
     method: spec.method,
     url: API_PREFIX + spec.path,
+    // The one credential check of the API, before the body is read (params are known by now).
+    ...(auth === "none"
+      ? { bodyLimit: UNAUTHENTICATED_BODY_LIMIT }
+      : {
+          onRequest: async (request: FastifyRequest) => {
+            const principal = await authenticate(deps.store.credentials, readCredential(request.headers));
+            if (auth === "read" || auth === "write") authorize(principal, accountIdOf(request), auth);
+            principals.set(request, principal);
+          },
+        }),
     handler: async (request, reply) => {
-      let principal;
-      if (spec.auth !== "none") {
-        principal = await authenticate(deps.store.credentials, readCredential(request.headers));
-        if (spec.auth === "read" || spec.auth === "write") {
-          authorize(principal, accountIdOf(request), spec.auth);
-        }
-      }
+      const principal = principals.get(request);
+      if (auth !== "none" && !principal) throw new Error(`${spec.operationId}: no principal from the auth hook`);
       // PostgreSQL text cannot hold NUL (SQLite can): refused up front, the same on both.
       const nul = nulField(request.params, "") ?? nulField(request.query, "") ?? nulField(request.body, "body");
       if (nul !== undefined) throw errors.invalidBody(nul, "must not contain NUL characters");

@@ -4,6 +4,10 @@ import { Counter, Histogram, Registry } from "prom-client";
 export interface HttpMetrics {
   registry: Registry;
   observe(method: string, route: string, status: number, seconds: number): void;
+  /** A request Node's parser or timeouts refused before Fastify saw it (408, 431, …). */
+  refused(status: string): void;
+  /** A connection closed at the connection cap. */
+  shed(): void;
 }
 
 export function createHttpMetrics(): HttpMetrics {
@@ -23,8 +27,21 @@ export function createHttpMetrics(): HttpMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [registry],
   });
+  const refused = new Counter({
+    name: "kiln_http_refused_requests_total",
+    help: "Requests refused by the HTTP parser or its timeouts before routing (400, 408, 413, 414, 431, 505), by status",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const shed = new Counter({
+    name: "kiln_http_connections_shed_total",
+    help: "Connections closed because the connection cap was reached",
+    registers: [registry],
+  });
   return {
     registry,
+    refused: (status) => refused.inc({ status }),
+    shed: () => shed.inc(),
     observe(method, route, status, seconds) {
       requests.inc({ method, route, status: String(status) });
       latency.observe({ method, route }, seconds);

@@ -1,4 +1,5 @@
 /** `kiln serve`: the API server (and, from the builds issue on, an embedded runner). */
+import type { Server } from "node:http";
 import type { Command } from "commander";
 import { loadConfig, serveOptions, type Config } from "../config.ts";
 import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
@@ -31,7 +32,8 @@ export async function serve(config: Config): Promise<void> {
   const boot = await bootstrapIfEmpty(store);
   const { composeKiln } = await import("./compose.ts");
   const kiln = composeKiln(config, store, logger);
-  const { fastify } = await createApp(kiln.deps, { plugins: kiln.plugins });
+  const { fastify, metrics } = await createApp(kiln.deps, { plugins: kiln.plugins });
+  await limitConnections(fastify.server, config, logger, metrics.shed);
   await kiln.runner?.start();
   await fastify.listen({ host: config.host, port: config.port });
   const address = fastify.server.address();
@@ -73,6 +75,34 @@ export async function serve(config: Config): Promise<void> {
       await store.close();
     },
   });
+}
+
+/**
+ * Raises the open-file limit (each connection is a descriptor) and caps connections below it.
+ * Never fails the start: a limit that cannot be raised is logged and the cap follows it.
+ */
+async function limitConnections(server: Server, config: Config, logger: Logger, onShed: () => void): Promise<void> {
+  const { raiseFileLimit } = await import("./fd-limit.ts");
+  const { capConnections, defaultMaxConnections } = await import("../api/connection-cap.ts");
+  const files = await raiseFileLimit();
+  if (files.raisedFrom !== undefined) logger.info({ from: files.raisedFrom, to: files.limit?.soft }, "open-file limit raised to its hard limit");
+  else if (files.failure) logger.warn({ soft: files.limit?.soft, hard: files.limit?.hard, reason: files.failure }, "open-file limit could not be raised");
+  const max = config.maxConnections ?? defaultMaxConnections(files.limit?.soft);
+  if (files.limit && max > files.limit.soft) {
+    logger.warn({ max_connections: max, open_files: files.limit.soft }, "--max-connections is above the open-file limit: connections may exhaust it");
+  }
+  let shed = 0;
+  let lastWarning = 0;
+  capConnections(server, max, () => {
+    onShed();
+    shed++;
+    // At most one line every 10 s: under attack this runs thousands of times a second.
+    if (Date.now() - lastWarning >= 10_000) {
+      lastWarning = Date.now();
+      logger.warn({ max_connections: max, shed }, "connection cap reached: closed the connections waiting longest");
+    }
+  });
+  logger.info({ max_connections: max, open_files: files.limit?.soft ?? "unknown" }, "connection cap");
 }
 
 /** `--retention-days`: prunes at start and every hour (every node may; batches keep them out of each other's way). */

@@ -9,6 +9,12 @@ export function githubSignatureValid(secret: string, rawBody: Buffer, header: st
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** Whether the header could be a valid signature at all (checked before the body is read). */
+export function githubSignatureWellFormed(header: string | undefined): boolean {
+  // The same decoding as githubSignatureValid, so nothing it would accept is refused here.
+  return header?.startsWith("sha256=") === true && Buffer.from(header.slice("sha256=".length), "hex").length === 32;
+}
+
 /** GitLab: `X-Gitlab-Token` is the secret itself; compared through digests so the length leaks nothing either. */
 export function gitlabTokenValid(secret: string, header: string | undefined): boolean {
   if (header === undefined || header === "") return false;

@@ -15,13 +15,20 @@
  * build), and reads the store at least every `pollMs` in case a signal was lost; a `: ping`
  * comment goes out after `heartbeatMs` without a write. Writes respect back-pressure. A client
  * that disconnects stops the loop at once (no timer or listener stays).
+ *
+ * Every open stream polls the store, so their number is capped per token (or global key) and per
+ * account (--log-streams-per-token, --log-streams-per-account): past a cap the answer is 429
+ * 10429 naming it, before the build is even read. The counts are this API node's own.
  */
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { z } from "zod";
 import { requireBuild } from "../../domain/builds.ts";
+import type { Principal } from "../../domain/types.ts";
 import { errors } from "../../errors.ts";
-import { defineRoute, ok } from "../route.ts";
+import type { AppDeps } from "../deps.ts";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { defineRoute, ok, type HandlerResult } from "../route.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
 
 /** Tunables (tests shorten them). */
@@ -36,6 +43,35 @@ export const activeLogStreams = (): number => active;
 
 const INDEX = /^\d{1,15}$/;
 
+/** Streams open per credential and per account, per app (tests run several apps in one process). */
+const openStreams = new WeakMap<AppDeps, { byCredential: Map<string, number>; byAccount: Map<string, number> }>();
+
+/** Counts a stream against both caps, or throws 429 naming the one it would exceed; answers its release. */
+function reserveStream(deps: AppDeps, principal: Principal, accountId: string): () => void {
+  let counts = openStreams.get(deps);
+  if (!counts) openStreams.set(deps, (counts = { byCredential: new Map(), byAccount: new Map() }));
+  const { byCredential, byAccount } = counts;
+  const who = principal.kind === "token" ? `token:${principal.token.id}` : `user:${principal.user.id}`;
+  const perToken = deps.config.logStreamsPerToken;
+  const perAccount = deps.config.logStreamsPerAccount;
+  if ((byCredential.get(who) ?? 0) >= perToken) throw errors.tooManyLogStreams(principal.kind === "token" ? "this token" : "this user", perToken);
+  if ((byAccount.get(accountId) ?? 0) >= perAccount) throw errors.tooManyLogStreams("this account", perAccount);
+  const add = (map: Map<string, number>, key: string, by: number) => {
+    const n = (map.get(key) ?? 0) + by;
+    if (n === 0) map.delete(key);
+    else map.set(key, n);
+  };
+  add(byCredential, who, 1);
+  add(byAccount, accountId, 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    add(byCredential, who, -1);
+    add(byAccount, accountId, -1);
+  };
+}
+
 export const streamBuildLogs = defineRoute({
   method: "GET",
   path: "/accounts/:account_id/builds/builds/:build_uuid/logs/stream",
@@ -49,106 +85,126 @@ export const streamBuildLogs = defineRoute({
   query: z.object({ from: z.string().regex(INDEX, "must be a line index").optional() }),
   // Never sent: the reply is hijacked and the answer is text/event-stream (see the summary).
   result: z.null(),
-  async handler({ params, query, deps, request, reply }) {
-    const build = await requireBuild(deps.store, params.account_id, params.build_uuid);
-    const header = request.headers["last-event-id"];
-    let next = query.from === undefined ? 0 : Number(query.from);
-    if (header !== undefined) {
-      const value = Array.isArray(header) ? header[0] : header;
-      if (!value || !INDEX.test(value.trim())) throw errors.invalidBody("Last-Event-ID", "must be a line index");
-      next = Number(value.trim()) + 1;
-    }
-
-    reply.hijack();
-    const raw = reply.raw;
-    const server = reply.server.server;
-    // Only a listening server can be shut down underneath us; inject() never listens.
-    const watchShutdown = server.listening;
-    let closed = false;
-    let wake: (() => void) | undefined;
-    const onClose = () => {
-      closed = true;
-      wake?.();
-    };
-    raw.on("close", onClose);
-    let signalled = false;
-    const onSignal = () => {
-      signalled = true;
-      wake?.();
-    };
-    const unsubscribe = [deps.builds.signals.onLogs(build.build_uuid, onSignal), deps.builds.signals.onStopped(build.build_uuid, onSignal)];
-    // The client may have gone while the build was read: its 'close' has been emitted already.
-    if (raw.destroyed || !raw.socket || raw.socket.destroyed) closed = true;
-    active++;
+  async handler({ params, query, deps, request, reply, principal }) {
+    // A read route always has a principal; the check keeps the types honest.
+    if (!principal) throw errors.unauthenticated();
+    const release = reserveStream(deps, principal, params.account_id);
     try {
-      const inherited = Object.entries(reply.getHeaders()).filter((e): e is [string, string | number | string[]] => e[1] !== undefined);
-      raw.writeHead(200, {
-        ...Object.fromEntries(inherited),
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        connection: "keep-alive",
-        "x-accel-buffering": "no",
-      });
-      raw.flushHeaders();
-      let lastWrite = Date.now();
-      const send = async (text: string) => {
-        lastWrite = Date.now();
-        // Checked synchronously before listening: a socket already closed never emits 'close' again.
-        if (!raw.write(text) && !closed && !raw.destroyed) {
-          logStreamStats.drainWaits++;
-          await drained(raw);
-        }
-      };
-      let current = build;
-      for (;;) {
-        // Lines up to the count read with the status: when that row says stopped, its count is final.
-        while (!closed && next < current.log_lines) {
-          const limit = Math.min(logStreamOptions.batchLines, current.log_lines - next);
-          const lines = await deps.store.builds.readLogs(current.build_uuid, next, limit);
-          if (lines.length === 0) break;
-          let chunk = "";
-          for (const line of lines) chunk += `id: ${next++}\nevent: line\ndata: ${JSON.stringify(line)}\n\n`;
-          await send(chunk);
-        }
-        if (closed) return ok(null);
-        if (current.status === "stopped" && next >= current.log_lines) {
-          await send(`event: end\ndata: ${JSON.stringify({ build_outcome: current.build_outcome, status: "stopped" })}\n\n`);
-          raw.end();
-          return ok(null);
-        }
-        if (Date.now() - lastWrite >= logStreamOptions.heartbeatMs) await send(": ping\n\n");
-        // A signal that came while we were reading is not lost: it set `signalled`.
-        if (!signalled) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, logStreamOptions.pollMs);
-            function done() {
-              clearTimeout(timer);
-              wake = undefined;
-              resolve();
-            }
-            wake = done;
-          });
-        }
-        signalled = false;
-        if (closed || (watchShutdown && !server.listening)) return ok(null);
-        const fresh = await deps.store.builds.get(params.account_id, params.build_uuid);
-        // Deleted meanwhile (pruned): nothing more will come.
-        if (!fresh) return ok(null);
-        current = fresh;
-      }
-    } catch (error) {
-      // Headers are gone: no envelope can follow. Log and cut the connection.
-      if (!closed) request.log.error({ err: error }, "log stream failed");
-      return ok(null);
+      return await stream(params, query, deps, request, reply);
     } finally {
-      active--;
-      raw.off("close", onClose);
-      for (const off of unsubscribe) off();
-      wake = undefined;
-      if (!raw.writableEnded) raw.destroy();
+      release();
     }
   },
 });
+
+async function stream(
+  params: { account_id: string; build_uuid: string },
+  query: { from?: string | undefined },
+  deps: AppDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<HandlerResult<null>> {
+  const build = await requireBuild(deps.store, params.account_id, params.build_uuid);
+  const header = request.headers["last-event-id"];
+  let next = query.from === undefined ? 0 : Number(query.from);
+  if (header !== undefined) {
+    const value = Array.isArray(header) ? header[0] : header;
+    if (!value || !INDEX.test(value.trim())) throw errors.invalidBody("Last-Event-ID", "must be a line index");
+    next = Number(value.trim()) + 1;
+  }
+
+  reply.hijack();
+  const raw = reply.raw;
+  const server = reply.server.server;
+  // Only a listening server can be shut down underneath us; inject() never listens.
+  const watchShutdown = server.listening;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const onClose = () => {
+    closed = true;
+    wake?.();
+  };
+  raw.on("close", onClose);
+  let signalled = false;
+  const onSignal = () => {
+    signalled = true;
+    wake?.();
+  };
+  const unsubscribe = [deps.builds.signals.onLogs(build.build_uuid, onSignal), deps.builds.signals.onStopped(build.build_uuid, onSignal)];
+  // The client may have gone while the build was read: its 'close' has been emitted already.
+  if (raw.destroyed || !raw.socket || raw.socket.destroyed) closed = true;
+  active++;
+  try {
+    const inherited = Object.entries(reply.getHeaders()).filter((e): e is [string, string | number | string[]] => e[1] !== undefined);
+    raw.writeHead(200, {
+      ...Object.fromEntries(inherited),
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    raw.flushHeaders();
+    let lastWrite = Date.now();
+    // A ping well within --idle-timeout, so a quiet build's stream is not cut as idle.
+    const idleMs = deps.config.idleTimeout * 1000;
+    const heartbeatMs = idleMs > 0 ? Math.min(logStreamOptions.heartbeatMs, idleMs / 2) : logStreamOptions.heartbeatMs;
+    const send = async (text: string) => {
+      lastWrite = Date.now();
+      // Checked synchronously before listening: a socket already closed never emits 'close' again.
+      if (!raw.write(text) && !closed && !raw.destroyed) {
+        logStreamStats.drainWaits++;
+        await drained(raw);
+      }
+    };
+    let current = build;
+    for (;;) {
+      // Lines up to the count read with the status: when that row says stopped, its count is final.
+      while (!closed && next < current.log_lines) {
+        const limit = Math.min(logStreamOptions.batchLines, current.log_lines - next);
+        const lines = await deps.store.builds.readLogs(current.build_uuid, next, limit);
+        if (lines.length === 0) break;
+        let chunk = "";
+        for (const line of lines) chunk += `id: ${next++}\nevent: line\ndata: ${JSON.stringify(line)}\n\n`;
+        await send(chunk);
+      }
+      if (closed) return ok(null);
+      if (current.status === "stopped" && next >= current.log_lines) {
+        await send(`event: end\ndata: ${JSON.stringify({ build_outcome: current.build_outcome, status: "stopped" })}\n\n`);
+        raw.end();
+        return ok(null);
+      }
+      if (Date.now() - lastWrite >= heartbeatMs) await send(": ping\n\n");
+      // A signal that came while we were reading is not lost: it set `signalled`.
+      if (!signalled) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, logStreamOptions.pollMs);
+          function done() {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          }
+          wake = done;
+        });
+      }
+      signalled = false;
+      if (closed || (watchShutdown && !server.listening)) return ok(null);
+      const fresh = await deps.store.builds.get(params.account_id, params.build_uuid);
+      // Deleted meanwhile (pruned): nothing more will come.
+      if (!fresh) return ok(null);
+      current = fresh;
+    }
+  } catch (error) {
+    // Headers are gone: no envelope can follow. Log and cut the connection.
+    if (!closed) request.log.error({ err: error }, "log stream failed");
+    return ok(null);
+  } finally {
+    active--;
+    raw.off("close", onClose);
+    for (const off of unsubscribe) off();
+    wake = undefined;
+    if (!raw.writableEnded) raw.destroy();
+  }
+}
 
 /** Resolves once the socket drained or closed (a closed socket never drains). */
 async function drained(raw: ServerResponse): Promise<void> {
