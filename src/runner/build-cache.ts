@@ -202,7 +202,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       return "miss";
     }
     source = await TenantDir.open(dataDir);
-    await copyTree(source, parent.dir, targetName, { maxBytes: Number.POSITIVE_INFINITY, ...(opts.owner ? { chown: opts.owner } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    // No more than the save counted: an entry that grew since is not what was saved.
+    await copyTree(source, parent.dir, targetName, { maxBytes: manifest.size_bytes, ...(opts.owner ? { chown: opts.owner } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (error) {
     await source?.close();
     await parent?.dir.close();

@@ -303,4 +303,161 @@ describe("build cache", () => {
     assert.equal(fs.statSync(outside).uid, 0);
     assert.equal(fs.statSync(home).uid, 0); // an existing parent is left alone
   });
+  describe("what the build left in its cache dir (saved and restored as root)", () => {
+    const MB = 1024 * 1024;
+    /** `work` answering within `ms` with the RSS grown by less than 32 MB; returns its answer and time. */
+    async function quickly<T>(work: () => Promise<T>, ms = 2000): Promise<{ value: T; elapsedMs: number; rssDeltaMb: number }> {
+      const rss = process.memoryUsage().rss;
+      const started = performance.now();
+      const value = await work();
+      const elapsedMs = performance.now() - started;
+      const rssDeltaMb = (process.memoryUsage().rss - rss) / MB;
+      assert.ok(elapsedMs < ms, `took ${elapsedMs.toFixed(0)} ms`);
+      assert.ok(rssDeltaMb < 32, `RSS grew by ${rssDeltaMb.toFixed(1)} MB`);
+      return { value, elapsedMs, rssDeltaMb };
+    }
+    function rootOnly(text: string): string {
+      const d = tmp();
+      fs.chmodSync(d, 0o700);
+      fs.writeFileSync(path.join(d, "shadow"), text, { mode: 0o600 });
+      return path.join(d, "shadow");
+    }
+    /** Every byte under dir (regular files), to show no secret was copied. */
+    function allBytes(dir: string): string {
+      let out = "";
+      const walk = (p: string) => {
+        const st = fs.lstatSync(p);
+        if (st.isDirectory()) for (const n of fs.readdirSync(p)) walk(path.join(p, n));
+        else if (st.isFile()) out += fs.readFileSync(p, "latin1");
+      };
+      walk(dir);
+      return out;
+    }
+
+    it("save: a FIFO skipped, /dev/zero and root-only symlinks kept as links (never read), at once", async () => {
+      const root = tmp();
+      const work = tmp();
+      const src = path.join(work, "home", ".npm");
+      fs.mkdirSync(src, { recursive: true });
+      fillCache(src);
+      execFileSync("mkfifo", [path.join(src, "fifo")]);
+      fs.symlinkSync("/dev/zero", path.join(src, "zero"));
+      const secret = rootOnly("root:$6$secret-hash\n");
+      fs.symlinkSync(secret, path.join(src, "_cacache", "shadow"));
+      const { value } = await quickly(() => save({ root, triggerUuid: T, generation: 0, source: src, within: work }));
+      assert.equal(value.status, "saved");
+      const data = path.join(root, T, "g0-deps", "data");
+      assert.equal(fs.existsSync(path.join(data, "fifo")), false);
+      assert.equal(fs.readlinkSync(path.join(data, "zero")), "/dev/zero");
+      assert.equal(fs.readlinkSync(path.join(data, "_cacache", "shadow")), secret);
+      assert.doesNotMatch(allBytes(data), /secret-hash/);
+      // Restored the same way: links as links, nothing followed.
+      const home = path.join(tmp(), "home");
+      fs.mkdirSync(home);
+      const { value: restored } = await quickly(() => restore({ root, triggerUuid: T, generation: 0, target: path.join(home, ".npm"), within: home }));
+      assert.equal(restored, "hit");
+      assert.equal(fs.readlinkSync(path.join(home, ".npm", "zero")), "/dev/zero");
+      assert.doesNotMatch(allBytes(home), /secret-hash/);
+    });
+
+    it("save: a 10 GiB sparse file is refused by its apparent size before any of it is copied", async () => {
+      const root = tmp();
+      const src = tmp();
+      fillCache(src);
+      execFileSync("truncate", ["-s", "10G", path.join(src, "_cacache", "huge")]);
+      const { value, elapsedMs } = await quickly(() => save({ root, triggerUuid: T, generation: 0, source: src, maxBytes: 1024 ** 3 }));
+      assert.equal(value.status, "skipped");
+      assert.match(value.status === "skipped" ? value.reason : "", /over the limit of 1073741824/);
+      assert.deepEqual(entries(root), []);
+      console.log(`10 GiB sparse cache file: save skipped in ${elapsedMs.toFixed(0)} ms, nothing written`);
+    });
+
+    it("save: a hard link to a root-owned file is skipped when the build user is known", { skip: isRoot ? false : "needs root" }, async () => {
+      const root = tmp();
+      const d = tmp();
+      const secret = path.join(d, "secret");
+      fs.writeFileSync(secret, "root's secret", { mode: 0o600 });
+      const src = path.join(d, "npm");
+      fs.mkdirSync(src);
+      fs.linkSync(secret, path.join(src, "linked"));
+      fs.writeFileSync(path.join(src, "own"), "x");
+      fs.chownSync(path.join(src, "own"), 65534, 65534);
+      fs.linkSync(path.join(src, "own"), path.join(src, "own-2"));
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src, owner: { uid: 65534, gid: 65534 } })).status, "saved");
+      const data = path.join(root, T, "g0-deps", "data");
+      assert.deepEqual(fs.readdirSync(data).sort(), ["own", "own-2"]);
+    });
+
+    it("save: a cache dir reached through a symlinked parent inside the work dir is not saved", async () => {
+      const root = tmp();
+      const work = tmp();
+      const elsewhere = path.join(work, "tmp", "npm-home");
+      fs.mkdirSync(path.join(elsewhere, ".npm"), { recursive: true });
+      fs.writeFileSync(path.join(elsewhere, ".npm", "f"), "x");
+      fs.symlinkSync(elsewhere, path.join(work, "home"));
+      const r = await save({ root, triggerUuid: T, generation: 0, source: path.join(work, "home", ".npm"), within: work });
+      assert.equal(r.status, "skipped");
+    });
+
+    it("restore: a target (or a parent of it) the build made a symlink writes nothing outside", async () => {
+      const root = tmp();
+      const src = tmp();
+      fillCache(src);
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src })).status, "saved");
+      const outside = tmp();
+      // HOME/.npm → outside
+      const home = tmp();
+      fs.symlinkSync(outside, path.join(home, ".npm"));
+      assert.equal(await restore({ root, triggerUuid: T, generation: 0, target: path.join(home, ".npm"), within: home }), "miss");
+      // HOME/.local → outside (pnpm's store is HOME/.local/share/pnpm/store)
+      const home2 = tmp();
+      fs.symlinkSync(outside, path.join(home2, ".local"));
+      const pnpm = cacheDirFor("pnpm", home2).dir;
+      assert.equal(await restore({ root, triggerUuid: T, generation: 0, target: pnpm, within: home2 }), "miss");
+      assert.deepEqual(fs.readdirSync(outside), []);
+      // The entry is still there for the next build.
+      assert.deepEqual(entries(root), ["g0-deps"]);
+    });
+
+    it("restore: a hostile entry (manifest a FIFO; data holding a FIFO, a device link, a 10 GiB sparse file) ends promptly", async () => {
+      const root = tmp();
+      const src = tmp();
+      fillCache(src);
+      fs.symlinkSync("/dev/zero", path.join(src, "zero"));
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src })).status, "saved");
+      const entry = path.join(root, T, "g0-deps");
+      // Only root could have put a FIFO there (save skips them); a restore must still not hang on it.
+      execFileSync("mkfifo", [path.join(entry, "data", "fifo")]);
+      const hit = await quickly(() => restore({ root, triggerUuid: T, generation: 0, target: path.join(tmp(), "o") }));
+      assert.equal(hit.value, "hit");
+      // More bytes than the manifest says were saved: the copy stops there and the entry goes.
+      execFileSync("truncate", ["-s", "10G", path.join(entry, "data", "huge")]);
+      const target = path.join(tmp(), "o");
+      const big = await quickly(() => restore({ root, triggerUuid: T, generation: 0, target }));
+      assert.equal(big.value, "discarded");
+      assert.equal(fs.existsSync(target), false);
+      console.log(`restore of an entry holding a 10 GiB sparse file it did not record: discarded in ${big.elapsedMs.toFixed(0)} ms`);
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src })).status, "saved");
+      fs.rmSync(path.join(entry, "manifest.json"));
+      execFileSync("mkfifo", [path.join(entry, "manifest.json")]);
+      const { value, elapsedMs } = await quickly(() => restore({ root, triggerUuid: T, generation: 0, target: path.join(tmp(), "o") }));
+      assert.equal(value, "discarded");
+      console.log(`restore of an entry whose manifest is a FIFO: discarded in ${elapsedMs.toFixed(0)} ms`);
+    });
+
+    it("restore and save stop at the next entry once the build is stopped", async () => {
+      const root = tmp();
+      const src = tmp();
+      for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(src, `f${i}`), "x");
+      const stopped = new AbortController();
+      stopped.abort("cancelled");
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src, signal: stopped.signal })).status, "failed");
+      assert.deepEqual(entries(root), []);
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src })).status, "saved");
+      const target = path.join(tmp(), "o");
+      assert.equal(await restore({ root, triggerUuid: T, generation: 0, target, signal: stopped.signal }), "miss");
+      assert.ok(!fs.existsSync(target) || fs.readdirSync(target).length === 0);
+      assert.deepEqual(entries(root), ["g0-deps"]);
+    });
+  });
 });

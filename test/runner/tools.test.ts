@@ -3,6 +3,7 @@
  * processes (node and npm of this machine).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -293,5 +294,95 @@ describe("tools on this machine", () => {
     const t = await detectProject(project({ "package.json": pkgWith("npm@11.19.1") }));
     assert.equal(managerVersionWarning(t, "11.19.1"), null);
     assert.equal(managerVersionWarning(t, "10.9.2"), "Warning: package.json pins npm@11.19.1 but this build machine has npm@10.9.2; continuing with 10.9.2");
+  });
+});
+
+describe("detectProject: files the build chose (read as root)", () => {
+  const isRoot = process.getuid?.() === 0;
+  /** Asserts detection answered within a second and the RSS grew by less than 32 MB. */
+  async function detectQuickly(dir: string, opts: Parameters<typeof detectProject>[2] = {}) {
+    const rss = process.memoryUsage().rss;
+    const started = performance.now();
+    const tools = await detectProject(dir, {}, opts);
+    const ms = performance.now() - started;
+    assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+    assert.ok(process.memoryUsage().rss - rss < 32 * 1024 * 1024, "RSS grew by 32 MB or more");
+    return tools;
+  }
+
+  it("package.json and .nvmrc as FIFOs with no writer: absent, at once", async () => {
+    const dir = project({});
+    execFileSync("mkfifo", [path.join(dir, "package.json"), path.join(dir, ".nvmrc"), path.join(dir, "pnpm-lock.yaml")]);
+    const t = await detectQuickly(dir);
+    assert.equal(t.hasPackageJson, false);
+    assert.equal(t.nodeVersion, null);
+    assert.deepEqual(t.lockfiles, []);
+  });
+
+  it("symlinks to /dev/zero: absent, nothing read", async () => {
+    const dir = project({});
+    for (const name of ["package.json", ".nvmrc", ".node-version", "package-lock.json"]) fs.symlinkSync("/dev/zero", path.join(dir, name));
+    const t = await detectQuickly(dir);
+    assert.equal(t.hasPackageJson, false);
+    assert.equal(t.nodeVersion, null);
+    assert.deepEqual(t.lockfiles, []);
+  });
+
+  it(".nvmrc as a symlink to a root-only file: its first line never reaches the warning (the log)", async () => {
+    const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-tools-secret-"));
+    roots.push(secretDir);
+    fs.chmodSync(secretDir, 0o700);
+    fs.writeFileSync(path.join(secretDir, "shadow"), "root:$6$secret-hash:20000:0:99999:7:::\n", { mode: 0o600 });
+    const dir = project({ "package.json": PKG });
+    fs.symlinkSync(path.join(secretDir, "shadow"), path.join(dir, ".nvmrc"));
+    const t = await detectQuickly(dir);
+    assert.equal(t.nodeVersion, null);
+    assert.equal(nodeVersionWarning(t, "22.0.0"), null);
+  });
+
+  it("10 GiB sparse package.json, lockfile and .nvmrc: package.json and .nvmrc absent (over 4 MiB), the lockfile present (not read)", async () => {
+    const dir = project({});
+    for (const name of ["package.json", ".nvmrc", "yarn.lock"]) execFileSync("truncate", ["-s", "10G", path.join(dir, name)]);
+    const t = await detectQuickly(dir);
+    assert.equal(t.hasPackageJson, false);
+    assert.equal(t.nodeVersion, null);
+    assert.deepEqual(t.lockfiles, ["yarn.lock"]);
+  });
+
+  it("a root directory that is a symlink out of the checkout: nothing is read there", async () => {
+    const outside = project({ "package.json": pkgWith("pnpm@9.0.0"), ".nvmrc": "18" });
+    const checkout = project({});
+    fs.symlinkSync(outside, path.join(checkout, "app"));
+    const t = await detectQuickly(path.join(checkout, "app"), { within: checkout });
+    assert.equal(t.hasPackageJson, false);
+    assert.equal(t.nodeVersion, null);
+    // The same directory as a real one is read.
+    fs.rmSync(path.join(checkout, "app"));
+    fs.cpSync(outside, path.join(checkout, "app"), { recursive: true });
+    const real = await detectProject(path.join(checkout, "app"), {}, { within: checkout });
+    assert.equal(real.packageManager, "pnpm");
+    assert.equal(real.nodeVersion, "18");
+  });
+
+  it("a hard link to a root-owned file, the build's uid known: absent", { skip: isRoot ? false : "needs root" }, async () => {
+    const dir = project({});
+    const other = project({ "package.json": pkgWith("yarn@1.22.0") });
+    fs.linkSync(path.join(other, "package.json"), path.join(dir, "package.json"));
+    assert.equal((await detectQuickly(dir, { ownerUid: 65534 })).hasPackageJson, false);
+    assert.equal((await detectQuickly(dir)).hasPackageJson, true);
+  });
+});
+
+describe("toolVersions: stopped with the build", () => {
+  it("an abort kills a probe that hangs and answers null at once", async () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-tools-bin-"));
+    roots.push(bin);
+    fs.writeFileSync(path.join(bin, "hangs"), "#!/bin/sh\nexec sleep 30\n", { mode: 0o755 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort("cancelled"), 100);
+    const started = performance.now();
+    const v = await toolVersions(["hangs"], { PATH: bin }, 10_000, controller.signal);
+    assert.equal(v.hangs, null);
+    assert.ok(performance.now() - started < 1000);
   });
 });
