@@ -70,6 +70,7 @@ export class LogCap {
   private size = 0;
   private bytes = 0;
   private lastDroppedAt = 0;
+  private shifted = 0;
 
   constructor(options: LogCapOptions = {}) {
     this.capBytes = options.capBytes ?? DEFAULT_LOG_CAP_BYTES;
@@ -117,9 +118,8 @@ export class LogCap {
       if (this.headBytes + this.bytes + bytes <= this.headLimit && bytes <= this.tailBytes) {
         this.hold(line, bytes);
         while (this.size > this.tailLines) {
-          const [oldest, oldestBytes] = this.shift();
-          this.headBytes += oldestBytes;
-          out.push(oldest);
+          out.push(this.shift());
+          this.headBytes += this.shifted;
         }
         return;
       }
@@ -142,10 +142,9 @@ export class LogCap {
     }
     this.hold(kept, keptBytes);
     while (this.size > this.tailLines || this.bytes > budget) {
-      const [oldest, oldestBytes] = this.shift();
+      this.lastDroppedAt = this.shift()[0];
       this.droppedLines++;
-      this.droppedBytes += oldestBytes;
-      this.lastDroppedAt = oldest[0];
+      this.droppedBytes += this.shifted;
     }
   }
 
@@ -153,7 +152,7 @@ export class LogCap {
   end(): LogLine[] {
     const out: LogLine[] = [];
     if (this.droppedBytes > 0) out.push([this.lastDroppedAt, this.marker()]);
-    while (this.size > 0) out.push(this.shift()[0]);
+    while (this.size > 0) out.push(this.shift());
     this.ring.length = 0;
     this.ringBytes.length = 0;
     this.start = 0;
@@ -174,20 +173,22 @@ export class LogCap {
     this.bytes += bytes;
   }
 
-  private shift(): [LogLine, number] {
+  /** Takes the oldest line out of the ring; its bytes are left in `shifted`. */
+  private shift(): LogLine {
     const line = this.ring[this.start] as LogLine;
     const bytes = this.ringBytes[this.start] as number;
     this.ring[this.start] = undefined as unknown as LogLine;
     this.start++;
     this.size--;
     this.bytes -= bytes;
+    this.shifted = bytes;
     // Compact now and then so the arrays stay about the ring's size.
     if (this.start >= 1024 && this.start * 2 >= this.ring.length) {
       this.ring.splice(0, this.start);
       this.ringBytes.splice(0, this.start);
       this.start = 0;
     }
-    return [line, bytes];
+    return line;
   }
 }
 

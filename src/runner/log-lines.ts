@@ -53,6 +53,8 @@ interface StreamState {
  */
 export class LineSplitter {
   private masker: SecretMasker;
+  /** Whether masking can leave half a surrogate pair (a secret starting or ending with one). */
+  private maskSplitsPairs = false;
   private readonly maxLineBytes: number;
   private readonly now: () => number;
   private readonly streams = new Map<string, StreamState>();
@@ -61,6 +63,7 @@ export class LineSplitter {
 
   constructor(options: LineSplitterOptions = {}) {
     this.masker = new SecretMasker(options.secrets ?? []);
+    this.maskSplitsPairs = splitsPairs(this.masker);
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     if (!Number.isInteger(this.maxLineBytes) || this.maxLineBytes < 64) throw new RangeError("maxLineBytes must be an integer ≥ 64");
     this.now = options.now ?? Date.now;
@@ -69,6 +72,7 @@ export class LineSplitter {
   /** Replaces the secrets; lines not emitted yet (including unterminated ones) are masked with the new list. */
   setSecrets(secrets: readonly string[]): void {
     this.masker = new SecretMasker(secrets);
+    this.maskSplitsPairs = splitsPairs(this.masker);
   }
 
   /** The complete lines this chunk finishes (maybe none). */
@@ -87,7 +91,7 @@ export class LineSplitter {
   line(text: string): LogLine[] {
     const out = this.end();
     const at = this.now();
-    for (const part of text.split("\n")) this.complete(part, 0, at, out);
+    for (const part of wellFormed(text).split("\n")) this.complete(part, 0, at, out);
     return out;
   }
 
@@ -143,10 +147,14 @@ export class LineSplitter {
    * Pushes masked text, cut into pieces of at most maxLineBytes (any cut is safe: it is masked).
    * A NUL character becomes U+FFFD, the replacement character, as undecodable bytes already do:
    * PostgreSQL's text cannot hold NUL, and both databases must store the same lines (a secret
-   * never holds one: variables with NUL are refused).
+   * never holds one: variables with NUL are refused). So does a lone UTF-16 surrogate, which
+   * PostgreSQL would store as one U+FFFD and SQLite as three. Decoded output never holds one
+   * (and cuts keep pairs whole); runner lines (line()) and masking with a secret that starts or
+   * ends with half a pair could.
    */
   private emit(raw: string, at: number, out: LogLine[]): void {
-    const text = raw.includes("\0") ? raw.replaceAll("\0", "\uFFFD") : raw;
+    let text = raw.includes("\0") ? raw.replaceAll("\0", "\uFFFD") : raw;
+    if (this.maskSplitsPairs) text = wellFormed(text);
     if (text.length * 3 <= this.maxLineBytes) {
       out.push([at, text]);
       return;
@@ -186,6 +194,25 @@ export class LineSplitter {
       state.forced = forced;
     }
   }
+}
+
+/** ES2024 string methods, in Node 20 but not in the ES2022 library this project compiles against. */
+interface WellFormed {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+function splitsPairs(masker: SecretMasker): boolean {
+  return masker.pieces.some((p) => isLowSurrogate(p.charCodeAt(0)) || isHighSurrogate(p.charCodeAt(p.length - 1)));
+}
+
+function wellFormed(text: string): string {
+  const checked = text as unknown as WellFormed;
+  return checked.isWellFormed() ? text : checked.toWellFormed();
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
 }
 
 function isHighSurrogate(c: number): boolean {

@@ -80,6 +80,12 @@ describe("LineSplitter: lines", () => {
     assert.deepEqual(run(new LineSplitter({ secrets: ["hunter2"] }), [Buffer.from("a\0b\0\nhunter2\0x\n")]), ["a\ufffdb\ufffd", "***\ufffdx"]);
   });
 
+  it("turns lone UTF-16 surrogates into U+FFFD (the databases would store them differently), keeps pairs", () => {
+    assert.deepEqual(new LineSplitter().line("a\ud800b \udc00 \ud83d\ude00").map((l) => l[1]), ["a\ufffdb \ufffd \ud83d\ude00"]);
+    // Masking a secret that ends in half a pair leaves the other half alone.
+    assert.deepEqual(run(new LineSplitter({ secrets: ["abcd\ud83d"] }), ["xabcd\ud83d\ude00\n"]), ["x***\ufffd"]);
+  });
+
   it("line(): runner lines are masked, split at newlines, and come after pending output", () => {
     const s = new LineSplitter({ secrets: ["tok1"] });
     s.write("half");
