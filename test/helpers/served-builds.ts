@@ -24,7 +24,7 @@ export interface ServedTrigger {
   build: (uuid: string) => Promise<any>;
 }
 
-export async function servedTrigger(server: Served, dbFlags: string[], name: string, buildCommand: string): Promise<ServedTrigger> {
+export async function servedTrigger(server: Served, dbFlags: string[], name: string, buildCommand: string, repoName = name): Promise<ServedTrigger> {
   await waitFor("the bootstrap block", async () => server.stdout().includes("curl"));
   const token = /^token=(\S+)$/m.exec(server.stdout())?.[1] ?? "";
   const account = /^account_id=(\S+)$/m.exec(server.stdout())?.[1] ?? "";
@@ -42,7 +42,7 @@ export async function servedTrigger(server: Served, dbFlags: string[], name: str
   assert.equal(bt.status, 200, JSON.stringify(bt.body));
   const created = await api("POST", `/accounts/${account}/builds/workers`, {
     script_tag: tag,
-    git_repository: { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "42", repo_name: name, branch: "main" },
+    git_repository: { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "42", repo_name: repoName, branch: "main" },
     production_settings: { build_command: buildCommand, deploy_command: "true", build_token_uuid: bt.body.result.build_token_uuid },
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
