@@ -79,6 +79,8 @@ export function isValidBranchName(name: string): boolean {
 
 /** In-flight fetches not yet started, per mirror directory (shared by every Mirrors instance). */
 const queuedFetches = new Map<string, Promise<void>>();
+/** The signal each queued fetch was started with. */
+const fetchStarters = new WeakMap<Promise<void>, AbortSignal>();
 
 export class Mirrors {
   readonly dir: string;
@@ -152,8 +154,17 @@ export class Mirror {
    */
   fetch(signal?: AbortSignal): Promise<void> {
     const queued = queuedFetches.get(this.dir);
-    // Shared, but each caller stops waiting on its own signal (the fetch is bounded by its starter's).
-    if (queued) return signal ? untilAborted(queued, signal) : queued;
+    if (queued) {
+      // Shared, but bounded by its starter's signal: a starter that was stopped (a cancelled build)
+      // says nothing about this caller, who then fetches on its own; and each caller stops
+      // waiting on its own signal.
+      const starter = fetchStarters.get(queued);
+      const shared = queued.catch((error: unknown) => {
+        if (starter?.aborted && !signal?.aborted) return this.fetch(signal);
+        throw error;
+      });
+      return signal ? untilAborted(shared, signal) : shared;
+    }
     const run = (async () => {
       await fs.mkdir(path.dirname(this.dir), { recursive: true });
       await withLock(
@@ -173,6 +184,7 @@ export class Mirror {
       );
     })();
     queuedFetches.set(this.dir, run);
+    if (signal) fetchStarters.set(run, signal);
     run.catch(() => undefined).finally(() => {
       if (queuedFetches.get(this.dir) === run) queuedFetches.delete(this.dir);
     });
