@@ -6,7 +6,7 @@
  * bare socket, so the envelope is written onto it here, then the connection is closed (the
  * parser has given up on it).
  */
-import { STATUS_CODES, type ServerResponse } from "node:http";
+import { maxHeaderSize, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { errors, type KilnError } from "../errors.ts";
 import { failure } from "./envelope.ts";
@@ -20,7 +20,7 @@ interface ClientError extends Error {
   rawPacket?: unknown;
 }
 
-/** A request line that fills the chunk without ending: the URL itself overflowed the header limit. */
+/** The start of a request line (method, space, target). */
 const REQUEST_LINE = /^[A-Z]{3,10} \S/;
 
 export function clientErrorOf(error: ClientError): KilnError {
@@ -28,10 +28,13 @@ export function clientErrorOf(error: ClientError): KilnError {
     case "ERR_HTTP_REQUEST_TIMEOUT":
       return errors.requestTimeout();
     case "HPE_HEADER_OVERFLOW": {
-      // Judged on the chunk at hand: a URL split over several reads is answered 431, which is
-      // also true (the limit Node applies is one on the request line and headers together).
+      // The request line alone past the limit (the chunk starts with it and its end is further
+      // on) is a URL too long. Judged on the chunk at hand: a URL split over several reads is
+      // answered 431, which is also true (Node's limit is on the line and headers together).
       const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket : undefined;
-      const lineOverflowed = packet !== undefined && REQUEST_LINE.test(packet.subarray(0, 32).toString("latin1")) && !packet.includes(0x0a);
+      const lineEnd = packet?.indexOf(0x0a) ?? -1;
+      const lineOverflowed =
+        packet !== undefined && REQUEST_LINE.test(packet.subarray(0, 32).toString("latin1")) && (lineEnd < 0 || lineEnd >= maxHeaderSize);
       return lineOverflowed ? errors.uriTooLong(MAX_URL_LENGTH) : errors.headersTooLarge();
     }
     case "HPE_CHUNK_EXTENSIONS_OVERFLOW":

@@ -2,8 +2,12 @@
  * The open-file limit of this process. Every HTTP connection is a file descriptor, and the common
  * soft limit (1,024) is far below what a server needs under load or attack: past it `accept`
  * fails and nobody is answered. The soft limit may be raised up to the hard limit without
- * privilege; Node has no setrlimit, so `prlimit` (util-linux) does it on our own pid. Nothing
- * here ever fails the start: without /proc or prlimit the limit stays as it is, and says so.
+ * privilege. The node binary does that itself at start-up (Node 20 on Linux: started under
+ * `prlimit --nofile=1024:8192` it runs with 8192); this is the fallback for a runtime that did
+ * not, and the reading that sizes the connection cap. Node has no setrlimit, so `prlimit`
+ * (util-linux) does it on our own pid. Nothing here ever fails the start: without /proc or
+ * prlimit the limit stays as it is, and says so. A hard limit of 1,024 stays 1,024: only the
+ * operator can lift it (systemd LimitNOFILE=, docker --ulimit nofile=, limits.conf).
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";

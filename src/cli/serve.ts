@@ -102,7 +102,7 @@ async function limitConnections(server: Server, config: Config, logger: Logger, 
       logger.warn({ max_connections: max, shed }, "connection cap reached: closed the connections waiting longest");
     }
   });
-  logger.info({ max_connections: max, open_files: files.limit?.soft ?? "unknown" }, "connection cap");
+  logger.info({ max_connections: max, open_files: files.limit?.soft ?? "unknown", open_files_hard: files.limit?.hard ?? "unknown" }, "connection cap");
 }
 
 /** `--retention-days`: prunes at start and every hour (every node may; batches keep them out of each other's way). */

@@ -36,8 +36,11 @@ export function cleanEnv(): Record<string, string> {
 export async function startServer(
   args: string[],
   env: Record<string, string> = {},
+  /** `prefix`: a command the server runs under, e.g. `["prlimit", "--nofile=1024:1024"]` (it must exec, keeping the pid). */
+  options: { prefix?: string[] } = {},
 ): Promise<{ child: ChildProcess; base: string; stdout: () => string; stderr: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [KILN_BIN, "serve", "--port", "0", "--log-level", "info", ...args], {
+  const [command = process.execPath, ...prefixArgs] = [...(options.prefix ?? []), process.execPath];
+  const child = spawn(command, [...prefixArgs, KILN_BIN, "serve", "--port", "0", "--log-level", "info", ...args], {
     env: { ...cleanEnv(), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

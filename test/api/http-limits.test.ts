@@ -1,0 +1,433 @@
+/**
+ * HTTP limits (issue 14 §3) against real `kiln serve` processes over loopback, started with small
+ * limits so the attacks are quick:
+ *
+ * - slowloris: thousands of sockets sending partial headers or a body a byte at a time, on a
+ *   server whose open-file limit is 1,024 and cannot be raised: a fresh client is still answered
+ *   within a second (the connection cap displaces the connection waiting longest);
+ * - the header and request timeouts close such sockets (408 in the envelope), and do not touch a
+ *   live log stream, which outlives them;
+ * - live log streams are capped per token and per account (429 10429), and another account's
+ *   requests stay fast while one token holds a thousand of them (p99 printed);
+ * - credentials are checked before a body is read: a refused 1 MiB upload is answered while its
+ *   body has not even been sent;
+ * - what Node's parser refuses (400, 408, 413, 414, 431, 505) is answered in the envelope.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import net from "node:net";
+import { after, before, describe, it } from "node:test";
+import { raiseFileLimit, readFileLimit } from "../../src/cli/fd-limit.ts";
+import { kiln, startServer } from "../helpers/cli.ts";
+import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
+import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test asserts the shape it expects
+  body: any;
+  /** Milliseconds from connecting to the complete answer. */
+  ms: number;
+}
+
+const portOf = (base: string) => Number(new URL(base).port);
+
+/** A socket written to as the test says; `answer` resolves with the first response on it. */
+interface Held {
+  socket: net.Socket;
+  openedAt: number;
+  /** When the server closed it (undefined while open). */
+  closedAt: number | undefined;
+  received(): string;
+  answer: Promise<RawAnswer | undefined>;
+}
+
+function hold(port: number, first: string | Buffer): Promise<Held> {
+  return new Promise((resolve, reject) => {
+    const openedAt = Date.now();
+    const socket = net.connect(port, "127.0.0.1");
+    let all = "";
+    let data = Buffer.alloc(0);
+    let settle: (a: RawAnswer | undefined) => void = () => undefined;
+    const answer = new Promise<RawAnswer | undefined>((r) => (settle = r));
+    const held: Held = { socket, openedAt, closedAt: undefined, received: () => all, answer };
+    const tryParse = () => {
+      const end = data.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = data.subarray(0, end).toString("latin1").split("\r\n");
+      const status = Number(head[0]?.split(" ")[1]);
+      // 100 Continue is not the answer: it is skipped.
+      if (status === 100) {
+        data = data.subarray(end + 4);
+        return tryParse();
+      }
+      const headers: Record<string, string> = {};
+      for (const line of head.slice(1)) {
+        const at = line.indexOf(":");
+        headers[line.slice(0, at).toLowerCase()] = line.slice(at + 1).trim();
+      }
+      const length = Number(headers["content-length"] ?? Number.NaN);
+      const body = data.subarray(end + 4);
+      if (Number.isFinite(length) && body.length < length) return;
+      const text = Number.isFinite(length) ? body.subarray(0, length).toString("utf8") : body.toString("utf8");
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON (event stream) */
+      }
+      settle({ status, headers, body: parsed, ms: Date.now() - openedAt });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      all += chunk.toString("utf8");
+      data = Buffer.concat([data, chunk]);
+      tryParse();
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      held.closedAt = Date.now();
+      settle(undefined);
+    });
+    socket.once("connect", () => {
+      socket.write(first);
+      resolve(held);
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Sends `request` on a new connection and resolves with the answer (or throws if closed unanswered). */
+async function send(port: number, request: string | Buffer): Promise<RawAnswer> {
+  const h = await hold(port, request);
+  const a = await h.answer;
+  h.socket.destroy();
+  if (!a) throw new Error(`closed without an answer; received ${JSON.stringify(h.received().slice(0, 200))}`);
+  return a;
+}
+
+/** Opens `n` sockets in batches (so the listen backlog never overflows and drops SYNs). */
+async function holdMany(port: number, n: number, first: (i: number) => string): Promise<Held[]> {
+  const all: Held[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const batch = await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => hold(port, first(i + j))));
+    all.push(...batch);
+  }
+  return all;
+}
+
+/** Writes one more byte to every open socket every `ms` (the slow part of slowloris). */
+function dribble(sockets: Held[], byte: string, ms: number): () => void {
+  const timer = setInterval(() => {
+    for (const h of sockets) if (h.closedAt === undefined && !h.socket.destroyed) h.socket.write(byte);
+  }, ms);
+  return () => clearInterval(timer);
+}
+
+const get = (path: string, token?: string, extra = "") =>
+  `GET ${path} HTTP/1.1\r\nHost: kiln\r\n${token ? `Authorization: Bearer ${token}\r\n` : ""}${extra}Connection: close\r\n\r\n`;
+
+const waitUntil = async (what: string, probe: () => boolean, ms: number) => {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+const percentile = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+};
+
+async function admin(db: TestDatabase, args: string[]): Promise<Record<string, string>> {
+  const r = await kiln([...args, ...db.flags, "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, string>;
+}
+
+// First, while this process has few descriptors open: it lowers its own soft limit for a moment.
+it("raiseFileLimit lifts a soft open-file limit to the hard one with prlimit", async () => {
+  const start = readFileLimit();
+  assert.ok(start, "/proc/self/limits is readable");
+  execFileSync("prlimit", ["--pid", String(process.pid), `--nofile=1024:${start.hard}`]);
+  try {
+    assert.equal(readFileLimit()?.soft, 1024);
+    const outcome = await raiseFileLimit();
+    assert.deepEqual(outcome, { limit: { soft: start.hard, hard: start.hard }, raisedFrom: 1024 });
+    // Nothing left to raise: nothing done.
+    assert.deepEqual(await raiseFileLimit(), { limit: { soft: start.hard, hard: start.hard } });
+  } finally {
+    execFileSync("prlimit", ["--pid", String(process.pid), `--nofile=${start.soft}:${start.hard}`]);
+  }
+});
+
+describe("HTTP limits", () => {
+  let db: TestDatabase;
+  let repo: TestRepo;
+  /** Short timeouts and stream caps; its open-file limit starts at 1,024 and may be raised to 8,192. */
+  let server: Server;
+  /** Default timeouts; its open-file limit is 1,024 and cannot be raised. */
+  let lowFd: Server;
+  let account: string;
+  let write: string;
+  let readA: string;
+  let readB: string;
+  let other: string;
+  let otherToken: string;
+  let buildUuid: string;
+
+  before(async () => {
+    db = await makeDatabase("sqlite");
+    repo = makeRepo({ name: "limits-app", files: { "package.json": "{}" } });
+    account = (await admin(db, ["account", "create", "--name", "streams"])).id as string;
+    const token = async (acc: string, name: string, ...groups: string[]) =>
+      (await admin(db, ["token", "create", "--account", acc, "--name", name, ...groups.flatMap((g) => ["--permission", g])])).value as string;
+    write = await token(account, "w", "Workers CI Write", "Workers CI Read");
+    readA = await token(account, "ra", "Workers CI Read");
+    readB = await token(account, "rb", "Workers CI Read");
+    other = (await admin(db, ["account", "create", "--name", "bystander"])).id as string;
+    otherToken = await token(other, "o", "Workers CI Read");
+    const workerTag = (await admin(db, ["worker", "create", "--account", account, "--name", "limits-worker"])).tag as string;
+    await admin(db, ["worker", "create", "--account", other, "--name", "bystander-worker"]);
+
+    const common = [...db.flags, "--no-runner", "--git-url-template", repo.template];
+    [server, lowFd] = await Promise.all([
+      startServer(
+        [...common, "--headers-timeout", "1", "--request-timeout", "2", "--log-streams-per-token", "1000", "--log-streams-per-account", "1200"],
+        {},
+        { prefix: ["prlimit", "--nofile=1024:8192"] },
+      ),
+      startServer(common, {}, { prefix: ["prlimit", "--nofile=1024:1024"] }),
+    ]);
+
+    // A build that stays queued (no runner): its live stream stays open.
+    const api = async (path: string, method: string, body: unknown) => {
+      const r = await fetch(`${server.base}/client/v4/accounts/${account}/builds${path}`, {
+        method,
+        headers: { authorization: `Bearer ${write}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const json = (await r.json()) as { success: boolean; result: Record<string, string> };
+      assert.ok(json.success, JSON.stringify(json));
+      return json.result;
+    };
+    const conn = await api("/repos/connections", "PUT", { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "limits-1", repo_name: "limits-app" });
+    const bt = await api("/tokens", "POST", { build_token_name: "t", build_token_secret: "cf-secret-value", cloudflare_token_id: "cf" });
+    const trigger = await api("/triggers", "POST", {
+      external_script_id: workerTag, trigger_name: "production", repo_connection_uuid: conn.repo_connection_uuid, build_token_uuid: bt.build_token_uuid,
+      build_command: "", deploy_command: "echo deployed", root_directory: "/", branch_includes: ["main"], branch_excludes: [], path_includes: ["*"], path_excludes: [],
+    });
+    buildUuid = (await api(`/triggers/${trigger.trigger_uuid}/builds`, "POST", { branch: "main" })).build_uuid as string;
+  });
+
+  after(async () => {
+    for (const s of [server, lowFd]) s?.child.kill("SIGTERM");
+    await Promise.all([server?.exited, lowFd?.exited]);
+    await db?.cleanup();
+    repo?.cleanup();
+  });
+
+  it("runs with the open-file limit at its hard limit and caps connections at 3/4 of it", () => {
+    // Started with a soft limit of 1,024 under a hard 8,192.
+    assert.match(server.stderr(), /"max_connections":6144,"open_files":8192,"open_files_hard":8192,"msg":"connection cap"/);
+    // At its hard limit already: nothing to raise, nothing to complain about.
+    assert.doesNotMatch(lowFd.stderr(), /open-file limit (raised|could not)/);
+    assert.match(lowFd.stderr(), /"max_connections":768,"open_files":1024,"open_files_hard":1024,"msg":"connection cap"/);
+  });
+
+  it("slowloris on 1,024 file descriptors: 2,000 partial-header and 1,100 slow-body sockets, a fresh client is answered within 1 s", async () => {
+    const port = portOf(lowFd.base);
+    const partial = await holdMany(port, 2000, (i) => `GET /client/v4/user/tokens/verify HTTP/1.1\r\nHost: kiln\r\nX-Slow-${i}: `);
+    const slowBody = await holdMany(
+      port,
+      1100,
+      () => `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`,
+    );
+    const stop = dribble([...partial, ...slowBody], "a", 500);
+    try {
+      // The cap (3/4 of 1,024) holds: the connections waiting longest were closed to make room.
+      await waitUntil("the cap to close the oldest", () => [...partial, ...slowBody].filter((h) => h.closedAt === undefined).length <= 768, 10_000);
+      const fresh: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const a = await send(port, get("/client/v4/user/tokens/verify", write));
+        assert.equal(a.status, 200, JSON.stringify(a.body));
+        fresh.push(a.ms);
+      }
+      const stillOpen = [...partial, ...slowBody].filter((h) => h.closedAt === undefined).length;
+      console.log(`slowloris (3,100 sockets, fd limit 1,024, cap 768): ${stillOpen} attack sockets open; 20 fresh requests answered, max ${Math.max(...fresh)} ms, p50 ${percentile(fresh, 50)} ms`);
+      assert.ok(Math.max(...fresh) < 1000, `fresh requests took ${fresh.join(", ")} ms`);
+      // Every partial-header socket was displaced before the slow bodies (they waited longest).
+      assert.ok(partial.every((h) => h.closedAt !== undefined));
+      await waitUntil("the shed warning", () => /"msg":"connection cap reached: closed the connections waiting longest"/.test(lowFd.stderr()), 2000);
+    } finally {
+      stop();
+      for (const h of [...partial, ...slowBody]) h.socket.destroy();
+    }
+  });
+
+  it("partial headers: closed with 408 10408 within headersTimeout (1 s) + 1.5 s", async () => {
+    const port = portOf(server.base);
+    const sockets = await holdMany(port, 300, (i) => `GET /client/v4/user/tokens/verify HTTP/1.1\r\nHost: kiln\r\nX-Slow-${i}: `);
+    const stop = dribble(sockets, "a", 200);
+    try {
+      await waitUntil("every partial-header socket to be closed", () => sockets.every((h) => h.closedAt !== undefined), 5000);
+      const lifetimes = sockets.map((h) => (h.closedAt ?? Number.NaN) - h.openedAt);
+      console.log(`partial headers: 300 sockets closed after ${Math.min(...lifetimes)}-${Math.max(...lifetimes)} ms (headers timeout 1 s)`);
+      assert.ok(Math.max(...lifetimes) < 2500, `lifetimes up to ${Math.max(...lifetimes)} ms`);
+      const answer = await sockets[0]?.answer;
+      assert.equal(answer?.status, 408);
+      assert.deepEqual(answer?.body, { success: false, errors: [{ code: 10408, message: "Request timeout: the request did not arrive in time" }], messages: [], result: null });
+    } finally {
+      stop();
+    }
+  });
+
+  it("a slow body: 408 10408 at the request timeout (2 s)", async () => {
+    const h = await hold(
+      portOf(server.base),
+      `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`,
+    );
+    const stop = dribble([h], " ", 200);
+    try {
+      const answer = await h.answer;
+      assert.equal(answer?.status, 408);
+      assert.deepEqual(answer?.body.errors, [{ code: 10408, message: "Request timeout: the request did not arrive in time" }]);
+      assert.ok(answer && answer.ms >= 1900 && answer.ms < 4000, `answered after ${answer?.ms} ms`);
+    } finally {
+      stop();
+      h.socket.destroy();
+    }
+  });
+
+  describe("credentials before the body", () => {
+    const upload = (token: string | undefined, extra = "") =>
+      `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\n${token ? `Authorization: Bearer ${token}\r\n` : ""}Content-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n${extra}\r\n`;
+    const cases: [string, () => string | undefined, number, number[]][] = [
+      ["no credentials", () => undefined, 400, [9106]],
+      ["an unknown token", () => "x".repeat(40), 401, [10000]],
+      ["a read token on a write route", () => readA, 403, [10000]],
+    ];
+    for (const [what, token, status, codes] of cases) {
+      it(`a 1 MiB upload with ${what} is answered ${status} before its body is sent, and the connection closed`, async () => {
+        // Only the headers go out: an answer proves the body was never needed.
+        const h = await hold(portOf(server.base), upload(token()));
+        const answer = await h.answer;
+        assert.equal(answer?.status, status);
+        assert.deepEqual(answer?.body.errors.map((e: { code: number }) => e.code), codes);
+        assert.equal(answer?.headers.connection, "close");
+        await waitUntil("the server to close the connection", () => h.closedAt !== undefined, 2000);
+      });
+    }
+
+    it("Expect: 100-continue: no 100 Continue for refused credentials; 100 then the answer for valid ones", async () => {
+      const refused = await hold(portOf(server.base), upload("x".repeat(40), "Expect: 100-continue\r\n"));
+      assert.equal((await refused.answer)?.status, 401);
+      assert.doesNotMatch(refused.received(), /100 Continue/);
+
+      const body = JSON.stringify({ build_token_name: "continued", build_token_secret: "cf-secret-value-2", cloudflare_token_id: "cf2" });
+      const accepted = await hold(
+        portOf(server.base),
+        `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+      );
+      await waitUntil("100 Continue", () => accepted.received().startsWith("HTTP/1.1 100 Continue"), 2000);
+      accepted.socket.write(body);
+      const answer = await accepted.answer;
+      assert.equal(answer?.status, 200, JSON.stringify(answer?.body));
+    });
+
+    it("a webhook with a wrong GitLab token is refused 401 10401 before its 10 MiB body", async () => {
+      const h = await hold(
+        portOf(server.base),
+        `POST /webhooks/gitlab/${account} HTTP/1.1\r\nHost: kiln\r\nX-Gitlab-Event: Push Hook\r\nX-Gitlab-Token: wrong-token\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`,
+      );
+      const answer = await h.answer;
+      assert.equal(answer?.status, 401);
+      assert.deepEqual(answer?.body.errors.map((e: { code: number }) => e.code), [10401]);
+    });
+  });
+
+  describe("refusals of the HTTP layer are in the envelope", () => {
+    const envelope = (status: number, code: number, what: string, request: () => string) =>
+      it(`${status} ${code}: ${what}`, async () => {
+        const a = await send(portOf(server.base), request());
+        assert.equal(a.status, status, JSON.stringify(a.body));
+        assert.equal(a.headers["content-type"], "application/json; charset=utf-8");
+        assert.equal(a.body.success, false);
+        assert.deepEqual(a.body.messages, []);
+        assert.equal(a.body.result, null);
+        assert.deepEqual(a.body.errors.map((e: { code: number }) => e.code), [code], JSON.stringify(a.body));
+      });
+    envelope(400, 10400, "a request line the parser cannot read", () => "NOT A REQUEST\r\n\r\n");
+    envelope(400, 10400, "a malformed header line", () => "GET / HTTP/1.1\r\nHost: kiln\r\nBad Header Line\r\n\r\n");
+    envelope(413, 10413, "Content-Length over 1 MiB, refused on the header before a byte of the body", () => `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`);
+    envelope(414, 10414, "a URL over 8 KiB (within Node's 16 KiB header limit)", () => get(`/client/v4/accounts?x=${"a".repeat(9000)}`, write));
+    envelope(414, 10414, "a URL over the 16 KiB header limit itself", () => get(`/client/v4/accounts?x=${"a".repeat(20_000)}`, write));
+    envelope(431, 10431, "a 20 KiB header", () => get("/client/v4/accounts", write, `X-Big: ${"a".repeat(20_000)}\r\n`));
+    envelope(505, 10505, "HTTP/1.2 (the parser refuses it)", () => "GET /client/v4/accounts HTTP/1.2\r\nHost: kiln\r\n\r\n");
+    envelope(505, 10505, "HTTP/2.0 in an HTTP/1 request line (the parser takes it, Kiln does not)", () => "GET /client/v4/accounts HTTP/2.0\r\nHost: kiln\r\n\r\n");
+    // (408 is asserted with the timeouts above.)
+  });
+
+  it("1,000 live streams on one token: the 1,001st is 429 10429, another token of the account hits the account cap, streams outlive the request timeout, and another account stays fast", async () => {
+    const port = portOf(server.base);
+    const path = `/client/v4/accounts/${account}/builds/builds/${buildUuid}/logs/stream`;
+    const bystander = async (n: number) => {
+      const times: number[] = [];
+      const worker = async () => {
+        for (let i = 0; i < n / 4; i++) {
+          const t0 = performance.now();
+          const r = await fetch(`${server.base}/client/v4/accounts/${other}/workers/scripts`, { headers: { authorization: `Bearer ${otherToken}` } });
+          assert.equal(r.status, 200);
+          await r.arrayBuffer();
+          times.push(performance.now() - t0);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      return times;
+    };
+    const baseline = await bystander(100);
+
+    const streams: Held[] = [];
+    try {
+      for (let i = 0; i < 1000; i += 100) streams.push(...(await Promise.all(Array.from({ length: 100 }, () => hold(port, get(path, readA).replace("Connection: close\r\n", ""))))));
+      await waitUntil("1,000 streams to start", () => streams.every((s) => s.received().startsWith("HTTP/1.1 200")), 15_000);
+      assert.ok(streams.every((s) => /content-type: text\/event-stream/i.test(s.received())));
+
+      const over = await send(port, get(path, readA));
+      assert.equal(over.status, 429);
+      assert.deepEqual(over.body.errors, [{ code: 10429, message: "Too many live log streams for this token (at most 1000 at once)" }]);
+      assert.ok(Number(over.headers["retry-after"]) > 0);
+
+      // Another token of the same account: up to the account's cap (1,200), then 429 naming it.
+      for (let i = 0; i < 200; i += 100) streams.push(...(await Promise.all(Array.from({ length: 100 }, () => hold(port, get(path, readB).replace("Connection: close\r\n", ""))))));
+      await waitUntil("1,200 streams to start", () => streams.every((s) => s.received().startsWith("HTTP/1.1 200")), 15_000);
+      const overAccount = await send(port, get(path, readB));
+      assert.equal(overAccount.status, 429);
+      assert.deepEqual(overAccount.body.errors, [{ code: 10429, message: "Too many live log streams for this account (at most 1200 at once)" }]);
+
+      const loaded = await bystander(200);
+      const p = (xs: number[], q: number) => Math.round(percentile(xs, q) * 10) / 10;
+      console.log(`bystander account: p50 ${p(baseline, 50)} ms, p99 ${p(baseline, 99)} ms alone; p50 ${p(loaded, 50)} ms, p99 ${p(loaded, 99)} ms beside 1,200 live streams`);
+      assert.ok(percentile(loaded, 99) < 1000, `p99 ${percentile(loaded, 99)} ms`);
+
+      // Past the request timeout (2 s) and the header timeout (1 s): no stream was cut.
+      await waitUntil("the request timeout to pass", () => Date.now() - (streams[0]?.openedAt ?? 0) > 3000, 10_000);
+      assert.equal(streams.filter((s) => s.closedAt !== undefined).length, 0);
+    } finally {
+      for (const s of streams) s.socket.destroy();
+    }
+    // Closed streams free their places (as soon as the server has seen the disconnects).
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const again = await hold(port, get(path, readA).replace("Connection: close\r\n", ""));
+      await waitUntil("an answer", () => /\r\n\r\n/.test(again.received()) || again.closedAt !== undefined, 5000);
+      again.socket.destroy();
+      if (again.received().startsWith("HTTP/1.1 200")) break;
+      assert.ok(Date.now() < deadline, `still refused: ${again.received().slice(0, 300)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
