@@ -133,7 +133,7 @@ export async function runStep(command: string, opts: SandboxOptions): Promise<St
   fs.chmodSync(opts.dirs.tmp, 0o1777);
   const ids =
     mode === "bubblewrap" ? { uid: opts.uid as number, gid: opts.uid as number } : process.getuid?.() === 0 ? await resolveUser(opts.user ?? "nobody") : undefined;
-  if (ids && ids.uid !== 0) await giveTo(dirs, ids.uid, ids.gid);
+  if (ids && ids.uid !== 0) await giveTo(dirs, ids.uid, ids.gid, opts.signal);
   if (mode === "process-group" && ids && ids.uid !== 0) allowSearch(path.dirname(opts.dirs.repo));
   const warn = (message: string) => opts.onOutput(Buffer.from(`kiln-sandbox: ${message}\n`), "stderr");
   const cgroup = opts.limits ? await createStepCgroup(sandboxId, opts.limits, warn) : undefined;
@@ -167,14 +167,18 @@ function stepEnv(opts: SandboxOptions, mode: SandboxMode, sandboxId: string): Re
  * `chown -R` would, but symlinks are neither followed nor changed and a file with several hard
  * links is left alone (a link made by an earlier step could point at any file of the host).
  * Runs between steps, when no process of the build is alive (bubblewrap mode guarantees it).
+ * A walk of a tree of millions of files takes seconds: it stops as soon as the build is stopped
+ * (the step is then not run), so a cancel or the build timeout never waits for it.
  */
-async function giveTo(dirs: string[], uid: number, gid: number): Promise<void> {
+async function giveTo(dirs: string[], uid: number, gid: number, signal: AbortSignal): Promise<void> {
   const visit = async (file: string, st: fs.Stats): Promise<void> => {
+    if (signal.aborted) return;
     if (st.isSymbolicLink()) return;
     if (!st.isDirectory() && st.nlink > 1) return;
     if (st.uid !== uid || st.gid !== gid) await fsp.lchown(file, uid, gid);
     if (!st.isDirectory()) return;
     for (const name of await fsp.readdir(file)) {
+      if (signal.aborted) return;
       const child = path.join(file, name);
       await visit(child, await fsp.lstat(child));
     }
