@@ -22,9 +22,9 @@ export class LostClaimError extends Error {
 /** Output chunks (64 KiB at most from a pipe) waiting for the pipeline before reading stops. */
 export const MAX_PENDING_CHUNKS = 16;
 /** A batch is written once it holds this many characters (or 2000 lines). */
-const BATCH_CHARS = 1024 * 1024;
+const BATCH_CHARS = 256 * 1024;
 /** The pipeline waits while its lines not yet written hold more characters than this. */
-const HIGH_WATER_CHARS = 4 * 1024 * 1024;
+const HIGH_WATER_CHARS = 1024 * 1024;
 
 export class BuildLog {
   private readonly pipeline: LogPipeline;
@@ -43,7 +43,13 @@ export class BuildLog {
     capBytes: number,
     secrets: readonly string[],
     onStored?: () => void,
+    /** The first write that failed (the pipeline stops the build: a log that cannot be stored is not run on). */
+    private readonly onFailed?: (error: unknown) => void,
   ) {
+    this.store = store;
+    this.buildUuid = buildUuid;
+    this.runnerId = runnerId;
+    this.stored = startLine;
     this.pipeline = new LogPipeline({
       secrets,
       capBytes,
@@ -57,16 +63,48 @@ export class BuildLog {
           if (!(await r.builds.holds(buildUuid, runnerId))) throw new LostClaimError(buildUuid);
           await r.builds.appendLogs(buildUuid, first, lines);
         });
+        this.stored = first + lines.length;
         onStored?.();
       },
     });
   }
 
+  private readonly store: StorePort;
+  private readonly buildUuid: string;
+  private readonly runnerId: string;
+  /** Lines stored so far (the next line's number). */
+  private stored: number;
+
   private enqueue(step: () => Promise<void>): Promise<void> {
     this.chain = this.chain.then(step).catch((error: unknown) => {
-      this.failure ??= error;
+      if (this.failure === undefined) {
+        this.failure = error;
+        this.onFailed?.(error);
+      }
     });
     return this.chain;
+  }
+
+  /** Whether a write of this log failed (the log stopped there). */
+  get failed(): unknown {
+    return this.failure;
+  }
+
+  /**
+   * After the log failed (a full disk): one last line, written straight to the store after the
+   * lines that were stored, when space allows. Resolves whether it was stored.
+   */
+  async lastLine(text: string): Promise<boolean> {
+    try {
+      await this.store.transaction(async (r) => {
+        if (!(await r.builds.holds(this.buildUuid, this.runnerId))) throw new LostClaimError(this.buildUuid);
+        await r.builds.appendLogs(this.buildUuid, this.stored, [[Date.now(), text]]);
+      });
+      this.stored++;
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   line(text: string): void {

@@ -18,7 +18,8 @@ import type { StorePort } from "../domain/ports.ts";
 import { cloneUrl } from "../git/url.ts";
 import { Mirrors } from "../git/mirror.ts";
 import type { BuildSignals } from "../domain/build-events.ts";
-import { BuildLog } from "./build-log.ts";
+import { BuildLog, LostClaimError } from "./build-log.ts";
+import { storageFailureOf } from "../store/database.ts";
 import { parseWranglerOutput, VersionLineScanner } from "./wrangler-output.ts";
 import { cacheDirFor, cacheRoot, enforceLimits, restore, save } from "./build-cache.ts";
 import { detectedToolsLine, detectProject, installCommand, installLine, managerVersionWarning, missingToolLine, nodeVersionWarning, toolVersions } from "./tools.ts";
@@ -45,7 +46,7 @@ const STEP_LIMITS = { pids: 4096, memoryBytes: 8 * 1024 ** 3 };
 const MAX_WRANGLER_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /** Why a build's AbortSignal fired. */
-type AbortReason = "cancelled" | "shutdown" | "lost" | "timeout" | "workspace";
+type AbortReason = "cancelled" | "shutdown" | "lost" | "timeout" | "workspace" | "storage";
 
 class Stop extends Error {
   constructor(
@@ -72,7 +73,12 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const abortReason = () => controller.signal.reason as AbortReason | undefined;
 
   const secrets: string[] = [];
-  const log = new BuildLog(store, uuid, runnerId, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid));
+  // A log that cannot be stored (a full disk) stops the build: it is not run on unrecorded.
+  const log = new BuildLog(store, uuid, runnerId, build.log_lines, options.logCapBytes, secrets, () => ctx.signals.logs(uuid), (error) => {
+    if (error instanceof LostClaimError) return;
+    ctx.logger.error({ err: error }, "could not store the build's log: stopping the build");
+    controller.abort("storage");
+  });
   let outcome: BuildOutcome = "success";
   let watchdog: WorkspaceWatchdog | undefined;
   const dirs = { repo: workspace, home, tmp };
@@ -269,6 +275,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     } else if (reason === "shutdown") {
       outcome = "terminated";
       log.line("Build was terminated: the server shut down before the build finished");
+    } else if (reason === "storage") {
+      outcome = "terminated";
     } else {
       outcome = "terminated";
     }
@@ -279,11 +287,18 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   } catch (error) {
     ctx.logger.error({ err: error }, "could not store the build log");
   }
+  // Said after the last line that was stored, once there is room for one line (tried with the outcome).
+  let lastLine: (() => Promise<boolean>) | undefined;
+  if (log.failed !== undefined && !(log.failed instanceof LostClaimError)) {
+    outcome = "terminated";
+    const line = storageLine(log.failed);
+    lastLine = () => log.lastLine(line);
+  }
   // The workspace is gone before the outcome is stored (a reader who sees `stopped` finds
   // nothing left): renamed away at once, deleted after, so the answer does not wait on rm.
   const trash = `${work}.removing`;
   const moved = await fs.rename(work, trash).then(() => true, () => false);
-  await store.transaction((r) => r.builds.finish(uuid, runnerId, outcome, nowIso()));
+  await storeOutcome(ctx, uuid, outcome, lastLine);
   // Nothing of the build runs any more (every step's namespace is empty): its uid goes back and
   // its network namespace is removed in the background, so that whoever waits for the outcome
   // (a cancel) does not wait for it; Runner.stop waits for these.
@@ -324,6 +339,38 @@ function refusalText(read: Extract<TenantRead, { ok: false }>): string {
     default:
       return "it could not be read";
   }
+}
+
+/** How long a runner keeps trying to store an outcome the database refuses for lack of space. */
+const OUTCOME_RETRY_MS = 30_000;
+
+/**
+ * The outcome, stored; on a full disk tried again (with back-off) while space may come back.
+ * Given up after OUTCOME_RETRY_MS: the build is then stopped by the lease reaper of any node
+ * once writes succeed again, so it never stays `running` for good.
+ */
+async function storeOutcome(ctx: PipelineContext, uuid: string, outcome: BuildOutcome, lastLine?: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + OUTCOME_RETRY_MS;
+  let said = lastLine === undefined;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      // The line goes first when there is room, so a reader who sees `stopped` also sees why.
+      if (!said) said = await (lastLine as () => Promise<boolean>)();
+      await ctx.store.transaction((r) => r.builds.finish(uuid, ctx.runnerId, outcome, nowIso()));
+      return;
+    } catch (error) {
+      if (!storageFailureOf(error) || Date.now() + delay > deadline) throw error;
+      ctx.logger.warn({ err: error, outcome }, "could not store the build's outcome; trying again");
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** The last line of a build whose log the database refused: names the cause (ENOSPC for a full disk). */
+function storageLine(error: unknown): string {
+  const failure = storageFailureOf(error);
+  const cause = failure ? `${failure.noSpace ? "ENOSPC: no space left on the disk of Kiln's database; " : ""}${failure.code}: ${failure.message}` : (error as Error).message;
+  return `Build was terminated: its log could not be stored (${cause})`;
 }
 
 function checkAbort(signal: AbortSignal): void {

@@ -158,7 +158,7 @@ export function isUniqueViolation(error: unknown): boolean {
  * the disk failing), as opposed to a problem with one statement: such a write is answered
  * 503 and reported by /healthz until a write succeeds again.
  */
-export function storageFailureOf(error: unknown): { code: string; message: string } | undefined {
+export function storageFailureOf(error: unknown): { code: string; message: string; noSpace: boolean } | undefined {
   const e = error as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === "string" ? e.code : "";
   const message = typeof e?.message === "string" ? e.message : String(error);
@@ -166,7 +166,7 @@ export function storageFailureOf(error: unknown): { code: string; message: strin
   // shows up as one of these for the WAL or journal). Node fs: ENOSPC, EDQUOT. PostgreSQL:
   // 53100 disk_full, 58030 io_error.
   if (code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR") || code === "ENOSPC" || code === "EDQUOT" || code === "53100" || code === "58030") {
-    return { code, message: message.slice(0, 300) };
+    return { code, message: message.slice(0, 300), noSpace: ["SQLITE_FULL", "ENOSPC", "EDQUOT", "53100"].includes(code) };
   }
   return undefined;
 }
