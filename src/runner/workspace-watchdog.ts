@@ -38,12 +38,12 @@ export interface WorkspaceWatchdogOptions {
   onExceeded(usedBytes: number): void;
   /** A measurement failed (called once per watchdog). */
   onError?(error: Error): void;
-  /** Replaces `du` (tests). */
-  measure?: (dir: string, timeoutMs: number) => Promise<number>;
+  /** Replaces `du` (tests). `signal` fires when the watchdog stops. */
+  measure?: (dir: string, timeoutMs: number, signal: AbortSignal) => Promise<number>;
 }
 
 export interface WorkspaceWatchdog {
-  /** Stops measuring; resolves once no measurement is in flight. */
+  /** Stops measuring (a `du` in flight is killed); resolves once no measurement is in flight. */
   stop(): Promise<void>;
   /** Whether the limit was exceeded. */
   readonly exceeded: boolean;
@@ -52,12 +52,12 @@ export interface WorkspaceWatchdog {
 }
 
 /** Bytes allocated under `dir` (one filesystem, hard links once, symlinks not followed). */
-export function measureDiskUsage(dir: string, timeoutMs = 120_000): Promise<number> {
+export function measureDiskUsage(dir: string, timeoutMs = 120_000, signal?: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
     execFile(
       "du",
       ["-s", "-B1", "--one-file-system", "--", dir],
-      { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 1024 * 1024, encoding: "utf8", env: { PATH: "/usr/bin:/bin", LC_ALL: "C" } },
+      { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 1024 * 1024, encoding: "utf8", env: { PATH: "/usr/bin:/bin", LC_ALL: "C" }, ...(signal ? { signal } : {}) },
       (error, stdout, stderr) => {
         // The total comes last; du still prints it after "cannot access" warnings (exit 1).
         const m = /^(\d+)\t/m.exec(stdout);
@@ -78,10 +78,12 @@ export function watchWorkspace(opts: WorkspaceWatchdogOptions): WorkspaceWatchdo
   let lastBytes: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
+  // A build that ends (or is cancelled) does not wait for a walk of a huge tree to finish.
+  const stopping = new AbortController();
 
   const tick = async () => {
     try {
-      const used = await measure(opts.dir, timeoutMs);
+      const used = await measure(opts.dir, timeoutMs, stopping.signal);
       if (stopped) return;
       lastBytes = used;
       if (used > opts.limitBytes) {
@@ -112,6 +114,7 @@ export function watchWorkspace(opts: WorkspaceWatchdogOptions): WorkspaceWatchdo
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      stopping.abort();
       await inFlight;
     },
     get exceeded() {

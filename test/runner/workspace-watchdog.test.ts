@@ -4,6 +4,7 @@
  * below it, stops cleanly, and reports a failing measurement once.
  */
 import assert from "node:assert/strict";
+import { execFile, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -138,5 +139,34 @@ describe("workspace watchdog", () => {
     assert.equal(loadConfig({ workspaceLimit: "2097152" }, { KILN_WORKSPACE_LIMIT: "52428800" }).workspaceLimit, 2_097_152);
     assert.throws(() => loadConfig({}, { KILN_WORKSPACE_LIMIT: "1000" }), (e: unknown) => e instanceof ConfigError && /--workspace-limit \(or KILN_WORKSPACE_LIMIT\): must be at least 1048576/.test(e.message));
     assert.throws(() => loadConfig({ workspaceLimit: "1048576.5" }, {}), /must be a whole number/);
+  });
+  it("stop() kills a measurement in flight: a build never waits for a walk of a huge tree", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-watch-stop-"));
+    try {
+      let child: ChildProcess | undefined;
+      const watchdog = watchWorkspace({
+        dir,
+        limitBytes: 1024 ** 3,
+        intervalMs: 10,
+        // A real process that takes as long as du on millions of files would.
+        measure: (_dir, timeoutMs, signal) =>
+          new Promise((resolve, reject) => {
+            child = execFile("sleep", ["30"], { timeout: timeoutMs, killSignal: "SIGKILL", signal }, (error) => (error ? reject(error) : resolve(0)));
+          }),
+        onExceeded: () => undefined,
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(child?.pid, "the measurement runs");
+      const started = performance.now();
+      await watchdog.stop();
+      assert.ok(performance.now() - started < 1000);
+      assert.ok(child?.killed || child?.exitCode !== null || child?.signalCode !== null);
+      // A real du given an aborted signal ends at once too.
+      const aborted = new AbortController();
+      aborted.abort();
+      await assert.rejects(measureDiskUsage(dir, 120_000, aborted.signal));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
