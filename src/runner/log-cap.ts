@@ -29,8 +29,12 @@ export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_TAIL_LINES = 1000;
 /** The tail takes at most this share of the cap… */
 export const TAIL_SHARE = 4;
-/** …and at most this many bytes (8 MiB of a 64 MiB cap): the tail is held in memory until the build ends. */
-export const MAX_TAIL_BYTES = 8 * 1024 * 1024;
+/**
+ * …and at most this many bytes: the tail is held in memory until the build ends, for every build
+ * running at once. 1000 lines of 1 KiB fit; six builds flooding with 8 MiB tails took the server
+ * to +323 MiB over its baseline, with 1 MiB tails to +148 MiB (docs/benchmarks.md).
+ */
+export const MAX_TAIL_BYTES = 1024 * 1024;
 /** Smallest cap: the marker line needs room, and a head and tail of a few lines. */
 export const MIN_LOG_CAP_BYTES = 1024;
 
@@ -39,7 +43,7 @@ export interface LogCapOptions {
   capBytes?: number;
   /** Lines kept after the dropped middle (default 1000). */
   tailLines?: number;
-  /** Bytes kept after the dropped middle (default a quarter of the cap, at most 8 MiB). */
+  /** Bytes kept after the dropped middle (default a quarter of the cap, at most 1 MiB). */
   tailBytes?: number;
 }
 
