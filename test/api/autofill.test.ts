@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { detectConfig, detectPackageManager, normalizeRootDirectory, parseWranglerConfig, workerNames } from "../../src/domain/autofill.ts";
 import { dialects } from "../helpers/databases.ts";
 import { seedConnection } from "../helpers/fixtures.ts";
-import { makeRepo } from "../helpers/git-repos.ts";
+import { makeRepo, runGit } from "../helpers/git-repos.ts";
 import { errorCodes, startHarness, type Harness } from "../helpers/harness.ts";
 
 const TOML = `name = "toml-worker"
@@ -264,6 +264,31 @@ for (const dialect of dialects()) {
       assert.equal((await autofill("moving")).body.result.default_worker_name, "v1");
       r.commit({ "wrangler.toml": 'name = "v2"' }, "rename");
       assert.equal((await autofill("moving")).body.result.default_worker_name, "v2");
+    });
+
+    it("read from git objects, never a working tree: a 5 MiB wrangler.toml is not read, a symlink is its target's text", async () => {
+      const big = repo("big-config", { "wrangler.toml": `name = "big"\n#${"x".repeat(5 * 1024 * 1024)}\n`, "package.json": pkg() });
+      const rss = process.memoryUsage().rss;
+      const answer = await autofill("big-config");
+      assert.equal(answer.status, 200, JSON.stringify(answer.body).slice(0, 300));
+      assert.equal(answer.body.result.config_file, "wrangler.toml");
+      assert.equal(answer.body.result.default_worker_name, null);
+      assert.deepEqual(answer.body.result.scripts, { build: "tsc", deploy: "wrangler deploy" });
+      assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024);
+      // wrangler.toml as a symlink (mode 120000) to /etc/passwd: git stores the path, which is not TOML.
+      const env = { GIT_INDEX_FILE: path.join(reposDir, `.index-link-${process.pid}`) };
+      const link = runGit(["--git-dir", big.bareDir, "hash-object", "-w", "--stdin"], { input: "/etc/passwd" });
+      runGit(["--git-dir", big.bareDir, "read-tree", big.head() as string], { env });
+      runGit(["--git-dir", big.bareDir, "update-index", "--index-info"], { env, input: `120000 ${link}\twrangler.toml\n` });
+      const tree = runGit(["--git-dir", big.bareDir, "write-tree"], { env });
+      fs.rmSync(env.GIT_INDEX_FILE, { force: true });
+      const who = { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" };
+      const sha = runGit(["--git-dir", big.bareDir, "commit-tree", tree, "-p", big.head() as string, "-m", "link"], { env: who });
+      big.setBranch("main", sha);
+      const linked = await autofill("big-config");
+      assert.equal(linked.status, 200);
+      assert.equal(linked.body.result.default_worker_name, null);
+      assert.doesNotMatch(JSON.stringify(linked.body), /root:/);
     });
 
     it("Read and Write tokens are allowed; another account's token and no token are not", async () => {

@@ -143,6 +143,33 @@ describe("hostile files of a build, read by the server", () => {
     console.log(`# 4 FIFO builds at once: the other tenant's POST answered in ${answeredMs} ms, its build ${await buildSpan(h, created)} ms; hostile builds ${spans.join(", ")} ms`);
   });
 
+  it("a cancel during a slow cache restore (20 000 files): the build stops within the grace, the restore stops at its next file", async () => {
+    const env = { SKIP_DEPENDENCY_INSTALL: { is_secret: false, value: "1" } };
+    const s = await setupTrigger(h, repo, { build: 'if [ ! -d ~/.npm/d0 ]; then mkdir -p ~/.npm && cd ~/.npm && for i in $(seq 0 19); do mkdir d$i && (cd d$i && seq 1 1000 | xargs touch); done; else sleep 30; fi', env }, "slowrestore");
+    const patched = await h.call("PATCH", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}`, { token: s.write, body: { build_caching_enabled: true } });
+    assert.equal(patched.status, 200);
+    const first = await startBuild(h, s);
+    const b1 = await waitForStatus(h, s, first, "stopped", 120_000);
+    assert.equal(b1.build_outcome, "success");
+    assert.ok(texts((await allLogs(h, s, first)).lines).includes("Success: Dependencies cache saved."));
+    const second = await startBuild(h, s);
+    await waitFor("the restore to start", async () => texts((await allLogs(h, s, second)).lines).includes("Restoring from dependencies cache"), 60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    const asked = Date.now();
+    const answer = await h.call("PUT", `/client/v4/accounts/${s.accountId}/builds/builds/${second}/cancel`, { token: s.write });
+    assert.equal(answer.status, 200);
+    const b2 = await waitForStatus(h, s, second, "stopped", 30_000);
+    const stoppedMs = ms(asked);
+    assert.equal(b2.build_outcome, "cancelled");
+    const log = texts((await allLogs(h, s, second)).lines);
+    assert.ok(!log.includes("Success: Dependencies restored from build cache."), "the restore had not finished when the cancel came");
+    assert.ok(stoppedMs < GRACE_S * 1000 + 1500, `stopped ${stoppedMs} ms after the cancel`);
+    // The work dir goes once the copy has stopped; the entry is still there for the next build.
+    await waitFor("the workspace removed", async () => !fs.existsSync(path.join(h.config.dataDir, "work", second)) && !fs.existsSync(path.join(h.config.dataDir, "work", `${second}.removing`)), 30_000);
+    assert.ok(fs.existsSync(path.join(h.config.dataDir, "cache", s.triggerUuid, "g0-deps", "manifest.json")));
+    console.log(`# cancel during the restore of a 20 000-file cache: stopped ${stoppedMs} ms after the cancel (first build, with the save: ${await buildSpan(h, first)} ms)`);
+  });
+
   it("a cancel while the server walks 300 000 files of the build (giving them to its uid before the next step): the build stops within the grace", async () => {
     const s = await setupTrigger(h, repo, { build: "mkdir many && cd many && seq 1 300000 | xargs touch", deploy: "sleep 30" }, "manyfiles");
     const uuid = await startBuild(h, s);
