@@ -61,4 +61,26 @@ describe("mirror lock", () => {
     await assert.rejects(withLock(lock, async () => undefined, { timeoutMs: 200 }), /timed out/);
     fs.rmSync(lock);
   });
+  it("a caller queued behind a holder in this process stops waiting on its own signal; the order stays", async () => {
+    const lock = path.join(dir, "queued.lock");
+    const events: string[] = [];
+    let release!: () => void;
+    const holder = withLock(lock, async () => {
+      await new Promise<void>((resolve) => (release = resolve));
+      events.push("holder out");
+    });
+    const stopped = new AbortController();
+    const waiting = withLock(lock, async () => void events.push("never"), { signal: stopped.signal });
+    const third = withLock(lock, async () => void events.push("third in"));
+    await sleep(50);
+    const started = performance.now();
+    stopped.abort("cancelled");
+    await assert.rejects(waiting, /cancelled/);
+    assert.ok(performance.now() - started < 100);
+    release();
+    await holder;
+    await third;
+    assert.deepEqual(events, ["holder out", "third in"]);
+    assert.ok(!fs.existsSync(lock));
+  });
 });
