@@ -26,6 +26,8 @@ import { startHarness, type Harness } from "../helpers/harness.ts";
 
 const MB = 1024 * 1024;
 const GRACE_S = 0.2;
+/** What a stop may take beyond the grace on a loaded CI machine (the failures this guards against took 8 s, or forever). */
+const MARGIN_MS = 3000;
 const texts = (lines: [number, string][]) => lines.map(([, t]) => t);
 const ms = (from: number) => Date.now() - from;
 
@@ -163,7 +165,7 @@ describe("hostile files of a build, read by the server", () => {
     assert.equal(b2.build_outcome, "cancelled");
     const log = texts((await allLogs(h, s, second)).lines);
     assert.ok(!log.includes("Success: Dependencies restored from build cache."), "the restore had not finished when the cancel came");
-    assert.ok(stoppedMs < GRACE_S * 1000 + 1500, `stopped ${stoppedMs} ms after the cancel`);
+    assert.ok(stoppedMs < GRACE_S * 1000 + MARGIN_MS, `stopped ${stoppedMs} ms after the cancel`);
     // The work dir goes once the copy has stopped; the entry is still there for the next build.
     await waitFor("the workspace removed", async () => !fs.existsSync(path.join(h.config.dataDir, "work", second)) && !fs.existsSync(path.join(h.config.dataDir, "work", `${second}.removing`)), 30_000);
     assert.ok(fs.existsSync(path.join(h.config.dataDir, "cache", s.triggerUuid, "g0-deps", "manifest.json")));
@@ -181,7 +183,7 @@ describe("hostile files of a build, read by the server", () => {
     const b = await waitForStatus(h, s, uuid, "stopped", 30_000);
     const stoppedMs = ms(asked);
     assert.equal(b.build_outcome, "cancelled");
-    assert.ok(stoppedMs < GRACE_S * 1000 + 1500, `stopped ${stoppedMs} ms after the cancel`);
+    assert.ok(stoppedMs < GRACE_S * 1000 + MARGIN_MS, `stopped ${stoppedMs} ms after the cancel`);
     console.log(`# cancel during the walk of 300 000 files between steps: stopped ${stoppedMs} ms after the cancel (the walk alone takes ~6.7 s here)`);
   });
 
@@ -336,7 +338,8 @@ describe("a git server that accepts and never answers", () => {
     const b = await waitForStatus(h, s, uuid, "stopped", 10_000);
     const stoppedMs = ms(asked);
     assert.equal(b.build_outcome, "cancelled");
-    assert.ok(answeredMs < GRACE_S * 1000 + 1500, `cancel answered in ${answeredMs} ms`);
+    assert.ok(answeredMs < GRACE_S * 1000 + MARGIN_MS, `cancel answered in ${answeredMs} ms`);
+    assert.ok(stoppedMs < GRACE_S * 1000 + MARGIN_MS, `stopped ${stoppedMs} ms after the cancel`);
     console.log(`# git server never answers: cancel answered in ${answeredMs} ms, build stopped ${stoppedMs} ms after the cancel (grace ${GRACE_S * 1000} ms)`);
   });
 
@@ -348,7 +351,7 @@ describe("a git server that accepts and never answers", () => {
     assert.ok(log.includes("Build was timed out"), log.join("\n"));
     const record = await h.store.builds.getByUuid(uuid);
     const ran = Date.parse(record?.stopped_on ?? "") - Date.parse(record?.initializing_on ?? "");
-    assert.ok(ran < (TIMEOUT_S + GRACE_S) * 1000 + 1500, `ran ${ran} ms`);
+    assert.ok(ran < (TIMEOUT_S + GRACE_S) * 1000 + MARGIN_MS, `ran ${ran} ms`);
     await waitFor("git killed", async () => gitProcesses(git.url).length === 0, 5000);
     console.log(`# git server never answers: terminated ${ran} ms after it started (--build-timeout ${TIMEOUT_S} s, grace ${GRACE_S} s); ${git.held()} connections held open by the server, no git left`);
   });
