@@ -42,6 +42,9 @@ export interface PipelineContext {
 /** Per-step process and memory limits (cgroups, where writable): Cloudflare's build machines have 8 GB. */
 const STEP_LIMITS = { pids: 4096, memoryBytes: 8 * 1024 ** 3 };
 
+/** A build's PATH unless its variables set one; the only PATH the host-side tool probe uses. */
+const BUILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The wrangler output file is at most this large (its entries are a few hundred bytes each). */
 const MAX_WRANGLER_OUTPUT_BYTES = 4 * 1024 * 1024;
 
@@ -160,7 +163,9 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const project = await until(detectProject(cwd, env, { within: workspace, signal: controller.signal, ...(ownerUid !== undefined ? { ownerUid } : {}) }));
     if (project.hasPackageJson) {
       const pm = project.packageManager;
-      const versions = await until(toolVersions(["node", pm], { PATH: env.PATH ?? "" }, undefined, controller.signal));
+      // The probe runs on the host, as Kiln's user (root): with Kiln's PATH, never the trigger's, whose
+      // PATH variable could name a file a build wrote (another build's workspace, a saved cache).
+      const versions = await until(toolVersions(["node", pm], { PATH: BUILD_PATH }, undefined, controller.signal));
       if (versions[pm] == null) throw new Stop("fail", missingToolLine(project));
       log.line(detectedToolsLine(pm, versions));
       for (const warning of [nodeVersionWarning(project, versions.node ?? null), managerVersionWarning(project, versions[pm] ?? null)]) {
@@ -380,7 +385,7 @@ function checkAbort(signal: AbortSignal): void {
 /** Only the injected variables and the trigger's own (design brief §2.3); never the runner's environment. */
 function buildEnv(build: Build, workerName: string, tokenSecret: string, vars: { key: string; value: string }[], home: string): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    PATH: BUILD_PATH,
     HOME: home,
     LANG: "C.UTF-8",
     CI: "true",

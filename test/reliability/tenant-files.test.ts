@@ -145,6 +145,27 @@ describe("hostile files of a build, read by the server", () => {
     console.log(`# 4 FIFO builds at once: the other tenant's POST answered in ${answeredMs} ms, its build ${await buildSpan(h, created)} ms; hostile builds ${spans.join(", ")} ms`);
   });
 
+  it("a PATH variable naming a host path the tenant wrote never makes the server run the tenant's `node` (the tool probe)", async () => {
+    // Build A puts an executable `node` in its workspace and keeps running; build B's trigger sets
+    // PATH to where that file is on the host. The server probes `node --version` (as root) before
+    // B's install step: it must not be A's file.
+    const marker = path.join(secretDir, "ran-as");
+    const fake = `#!/bin/sh\nid -u > ${marker}\necho v99.0.0\n`;
+    const a = await setupTrigger(h, repo, { build: `mkdir -p bin && printf '${fake.replace(/\n/g, "\\n")}' > bin/node && chmod 755 bin/node && sleep 8` }, "pathplanter");
+    const planted = await startBuild(h, a);
+    await waitFor("the planted node", async () => fs.existsSync(path.join(h.config.dataDir, "work", planted, "repo", "bin", "node")), 30_000);
+    const hostBin = path.join(h.config.dataDir, "work", planted, "repo", "bin");
+    const b = await setupTrigger(h, repo, { build: "node --version", env: { PATH: { is_secret: false, value: `${hostBin}:/usr/local/bin:/usr/bin:/bin` }, SKIP_DEPENDENCY_INSTALL: { is_secret: false, value: "1" } } }, "pathuser");
+    const uuid = await startBuild(h, b);
+    const done = await waitForStatus(h, b, uuid, "stopped", 60_000);
+    const log = texts((await allLogs(h, b, uuid)).lines);
+    assert.equal(fs.existsSync(marker), false, `the server ran the tenant's file: ${fs.existsSync(marker) ? fs.readFileSync(marker, "utf8") : ""}`);
+    assert.ok(!log.some((l) => l.includes("nodejs@99.0.0")), log.join("\n"));
+    assert.equal(done.build_outcome, "success", log.join("\n"));
+    await h.call("PUT", `/client/v4/accounts/${a.accountId}/builds/builds/${planted}/cancel`, { token: a.write });
+    await waitForStatus(h, a, planted, "stopped", 30_000);
+  });
+
   it("a cancel during a slow cache restore (20 000 files): the build stops within the grace, the restore stops at its next file", async () => {
     const env = { SKIP_DEPENDENCY_INSTALL: { is_secret: false, value: "1" } };
     const s = await setupTrigger(h, repo, { build: 'if [ ! -d ~/.npm/d0 ]; then mkdir -p ~/.npm && cd ~/.npm && for i in $(seq 0 19); do mkdir d$i && (cd d$i && seq 1 1000 | xargs touch); done; else sleep 30; fi', env }, "slowrestore");
