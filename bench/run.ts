@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, sandbox, builds, cache, fleet, table, logcap)
+ * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, sandbox, builds, cache, fleet, table, limits, logcap)
  * and prints one JSON summary. Figures go to docs/benchmarks.md.
  */
 import os from "node:os";
@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   cache: async () => (await import("./cache.ts")).benchCache(),
   fleet: async () => (await import("./fleet.ts")).benchFleet(),
   table: async () => (await import("./big-table.ts")).benchBigTable(),
+  limits: async () => (await import("./http-limits.ts")).benchHttpLimits(),
   logcap: async () => (await import("./log-cap.ts")).benchLogCap(),
 };
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { z } from "zod";
 import { routes } from "../../src/api/routes/index.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 import { defineRoute, ok } from "../../src/api/route.ts";
 import { accountParams, uuid } from "../../src/api/schemas/common.ts";
 import { dialects } from "../helpers/databases.ts";
@@ -132,6 +133,34 @@ describe("HTTP conventions", () => {
     const r = await h.call("POST", `/client/v4/accounts/${account}/test/echo/not-a-uuid`, { body: {} });
     assert.equal(r.status, 400);
     assert.deepEqual(errorCodes(r), [9106]);
+  });
+
+  it("HEAD on a GET route goes through the same credential check", async () => {
+    const path = `/client/v4/accounts/${account}/workers/scripts`;
+    assert.equal((await h.call("HEAD", path)).status, 400);
+    assert.equal((await h.call("HEAD", path, { token: "x".repeat(40) })).status, 401);
+    assert.equal((await h.call("HEAD", path, { token })).status, 200);
+  });
+
+  it("the route without credentials (deploy-hook trigger) takes at most 16 KiB of body", async () => {
+    const url = "/client/v4/workers/builds/deploy_hooks/182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e";
+    const big = await h.call("POST", url, { rawBody: JSON.stringify({ pad: "y".repeat(17 * 1024) }) });
+    assert.equal(big.status, 413);
+    assert.deepEqual(errorCodes(big), [10413]);
+    const small = await h.call("POST", url, { rawBody: JSON.stringify({ pad: "y".repeat(1024) }) });
+    assert.deepEqual(errorCodes(small), [12000], "an unknown hook, as before");
+  });
+
+  it("HTTP limits: defaults, KILN_* variables, and a header timeout longer than the request timeout refused", () => {
+    const d = loadConfig({}, {});
+    assert.deepEqual(
+      [d.headersTimeout, d.requestTimeout, d.keepAliveTimeout, d.idleTimeout, d.maxConnections, d.logStreamsPerToken, d.logStreamsPerAccount],
+      [20, 60, 72, 300, undefined, 100, 500],
+    );
+    const e = loadConfig({}, { KILN_HEADERS_TIMEOUT: "2", KILN_REQUEST_TIMEOUT: "5", KILN_MAX_CONNECTIONS: "50", KILN_LOG_STREAMS_PER_TOKEN: "3", KILN_IDLE_TIMEOUT: "0" });
+    assert.deepEqual([e.headersTimeout, e.requestTimeout, e.maxConnections, e.logStreamsPerToken, e.idleTimeout], [2, 5, 50, 3, 0]);
+    assert.throws(() => loadConfig({ headersTimeout: "90" }, {}), (x: unknown) => x instanceof ConfigError && /--headers-timeout \(or KILN_HEADERS_TIMEOUT\): must be at most --request-timeout/.test(x.message));
+    assert.throws(() => loadConfig({}, { KILN_LOG_STREAMS_PER_ACCOUNT: "0" }), (x: unknown) => x instanceof ConfigError && /--log-streams-per-account/.test(x.message));
   });
 
   it("echoes a request id, generated or given", async () => {

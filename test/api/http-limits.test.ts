@@ -15,132 +15,14 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { raiseFileLimit, readFileLimit } from "../../src/cli/fd-limit.ts";
 import { kiln, startServer } from "../helpers/cli.ts";
+import { dribble, get, hold, holdMany, percentile, portOf, send, waitUntil, type Held } from "../helpers/raw-http.ts";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
-
-interface RawAnswer {
-  status: number;
-  headers: Record<string, string>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test asserts the shape it expects
-  body: any;
-  /** Milliseconds from connecting to the complete answer. */
-  ms: number;
-}
-
-const portOf = (base: string) => Number(new URL(base).port);
-
-/** A socket written to as the test says; `answer` resolves with the first response on it. */
-interface Held {
-  socket: net.Socket;
-  openedAt: number;
-  /** When the server closed it (undefined while open). */
-  closedAt: number | undefined;
-  received(): string;
-  answer: Promise<RawAnswer | undefined>;
-}
-
-function hold(port: number, first: string | Buffer): Promise<Held> {
-  return new Promise((resolve, reject) => {
-    const openedAt = Date.now();
-    const socket = net.connect(port, "127.0.0.1");
-    let all = "";
-    let data = Buffer.alloc(0);
-    let settle: (a: RawAnswer | undefined) => void = () => undefined;
-    const answer = new Promise<RawAnswer | undefined>((r) => (settle = r));
-    const held: Held = { socket, openedAt, closedAt: undefined, received: () => all, answer };
-    const tryParse = () => {
-      const end = data.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = data.subarray(0, end).toString("latin1").split("\r\n");
-      const status = Number(head[0]?.split(" ")[1]);
-      // 100 Continue is not the answer: it is skipped.
-      if (status === 100) {
-        data = data.subarray(end + 4);
-        return tryParse();
-      }
-      const headers: Record<string, string> = {};
-      for (const line of head.slice(1)) {
-        const at = line.indexOf(":");
-        headers[line.slice(0, at).toLowerCase()] = line.slice(at + 1).trim();
-      }
-      const length = Number(headers["content-length"] ?? Number.NaN);
-      const body = data.subarray(end + 4);
-      if (Number.isFinite(length) && body.length < length) return;
-      const text = Number.isFinite(length) ? body.subarray(0, length).toString("utf8") : body.toString("utf8");
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        /* not JSON (event stream) */
-      }
-      settle({ status, headers, body: parsed, ms: Date.now() - openedAt });
-    };
-    socket.on("data", (chunk: Buffer) => {
-      all += chunk.toString("utf8");
-      data = Buffer.concat([data, chunk]);
-      tryParse();
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
-      held.closedAt = Date.now();
-      settle(undefined);
-    });
-    socket.once("connect", () => {
-      socket.write(first);
-      resolve(held);
-    });
-    socket.once("error", reject);
-  });
-}
-
-/** Sends `request` on a new connection and resolves with the answer (or throws if closed unanswered). */
-async function send(port: number, request: string | Buffer): Promise<RawAnswer> {
-  const h = await hold(port, request);
-  const a = await h.answer;
-  h.socket.destroy();
-  if (!a) throw new Error(`closed without an answer; received ${JSON.stringify(h.received().slice(0, 200))}`);
-  return a;
-}
-
-/** Opens `n` sockets in batches (so the listen backlog never overflows and drops SYNs). */
-async function holdMany(port: number, n: number, first: (i: number) => string): Promise<Held[]> {
-  const all: Held[] = [];
-  for (let i = 0; i < n; i += 100) {
-    const batch = await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => hold(port, first(i + j))));
-    all.push(...batch);
-  }
-  return all;
-}
-
-/** Writes one more byte to every open socket every `ms` (the slow part of slowloris). */
-function dribble(sockets: Held[], byte: string, ms: number): () => void {
-  const timer = setInterval(() => {
-    for (const h of sockets) if (h.closedAt === undefined && !h.socket.destroyed) h.socket.write(byte);
-  }, ms);
-  return () => clearInterval(timer);
-}
-
-const get = (path: string, token?: string, extra = "") =>
-  `GET ${path} HTTP/1.1\r\nHost: kiln\r\n${token ? `Authorization: Bearer ${token}\r\n` : ""}${extra}Connection: close\r\n\r\n`;
-
-const waitUntil = async (what: string, probe: () => boolean, ms: number) => {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
-const percentile = (xs: number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-};
 
 async function admin(db: TestDatabase, args: string[]): Promise<Record<string, string>> {
   const r = await kiln([...args, ...db.flags, "--json"]);
@@ -321,6 +203,17 @@ describe("HTTP limits", () => {
         await waitUntil("the server to close the connection", () => h.closedAt !== undefined, 2000);
       });
     }
+
+    it("an error after the body was read (a field fails validation) keeps the connection", async () => {
+      const body = JSON.stringify({ build_token_name: 5 });
+      const a = await send(
+        portOf(server.base),
+        `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      assert.equal(a.status, 400);
+      assert.deepEqual(a.body.errors.map((e: { code: number }) => e.code), [12002]);
+      assert.equal(a.headers.connection, "keep-alive");
+    });
 
     it("Expect: 100-continue: no 100 Continue for refused credentials; 100 then the answer for valid ones", async () => {
       const refused = await hold(portOf(server.base), upload("x".repeat(40), "Expect: 100-continue\r\n"));
