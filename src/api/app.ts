@@ -71,6 +71,8 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     keepAliveTimeout: Math.round(limits.keepAliveTimeout * 1000),
     // Fastify's connectionTimeout is the socket's inactivity timeout (0: none).
     connectionTimeout: Math.round(limits.idleTimeout * 1000),
+    // Fastify's own 503 while closing is not the envelope; the onRequest hook below answers it.
+    return503OnClosing: false,
     clientErrorHandler: (error, socket) => {
       const status = answerClientError(error, socket);
       if (status !== undefined) metrics.refused(String(status));
@@ -102,9 +104,17 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     }
   });
 
+  // Requests that still arrive on open connections once close() began (Fastify marks them
+  // Connection: close) are refused, as Fastify would, but in the envelope.
+  let closing = false;
+  fastify.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
   // Callback-style hooks: they run on every request, and the async form costs a promise each.
   fastify.addHook("onRequest", (req, reply, done) => {
     void reply.header("x-request-id", req.id);
+    if (closing) return done(errors.unavailable());
     // The parser takes any HTTP/d.d; only 1.x is spoken here.
     if (req.raw.httpVersionMajor !== 1) return done(errors.httpVersionNotSupported());
     if (req.url.length > MAX_URL_LENGTH) return done(errors.uriTooLong(MAX_URL_LENGTH));

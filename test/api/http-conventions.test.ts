@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { z } from "zod";
+import { createApp } from "../../src/api/app.ts";
 import { routes } from "../../src/api/routes/index.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { defineRoute, ok } from "../../src/api/route.ts";
 import { accountParams, uuid } from "../../src/api/schemas/common.ts";
 import { dialects } from "../helpers/databases.ts";
 import { errorCodes, startHarness, type Harness } from "../helpers/harness.ts";
+import { hold, waitUntil } from "../helpers/raw-http.ts";
 
 /** A route with a body and a UUID path id, to exercise request validation end to end. */
 const echo = defineRoute({
@@ -161,6 +164,33 @@ describe("HTTP conventions", () => {
     assert.deepEqual([e.headersTimeout, e.requestTimeout, e.maxConnections, e.logStreamsPerToken, e.idleTimeout], [2, 5, 50, 3, 0]);
     assert.throws(() => loadConfig({ headersTimeout: "90" }, {}), (x: unknown) => x instanceof ConfigError && /--headers-timeout \(or KILN_HEADERS_TIMEOUT\): must be at most --request-timeout/.test(x.message));
     assert.throws(() => loadConfig({}, { KILN_LOG_STREAMS_PER_ACCOUNT: "0" }), (x: unknown) => x instanceof ConfigError && /--log-streams-per-account/.test(x.message));
+  });
+
+  it("a request arriving on an open connection while the server closes: 503 10503 in the envelope (not Fastify's own)", async () => {
+    const slow = defineRoute({
+      method: "GET", path: "/test/slow", operationId: "testSlow", summary: "test only", tag: "Test", auth: "none", result: z.null(),
+      async handler() {
+        await new Promise((r) => setTimeout(r, 300));
+        return ok(null);
+      },
+    });
+    const app = await createApp(h.kiln.deps, { routes: [...routes, slow] });
+    await app.fastify.listen({ port: 0, host: "127.0.0.1" });
+    const socket = await hold((app.fastify.server.address() as AddressInfo).port, "GET /client/v4/test/slow HTTP/1.1\r\nHost: kiln\r\n\r\n");
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const closed = app.fastify.close();
+      assert.equal((await socket.answer)?.status, 200);
+      // The first answer kept the connection alive; the next request on it comes during close().
+      socket.socket.write("GET /healthz HTTP/1.1\r\nHost: kiln\r\n\r\n");
+      await waitUntil("the second answer", () => socket.received().includes("HTTP/1.1 503"), 2000);
+      const second = socket.received().slice(socket.received().indexOf("HTTP/1.1 503"));
+      assert.match(second, /connection: close/i);
+      assert.ok(second.endsWith('{"success":false,"errors":[{"code":10503,"message":"Service unavailable"}],"messages":[],"result":null}'), second);
+      await closed;
+    } finally {
+      socket.socket.destroy();
+    }
   });
 
   it("echoes a request id, generated or given", async () => {
