@@ -49,7 +49,7 @@ it("raiseFileLimit lifts a soft open-file limit to the hard one with prlimit", a
 describe("HTTP limits", () => {
   let db: TestDatabase;
   let repo: TestRepo;
-  /** Short timeouts and stream caps; its open-file limit starts at 1,024 and may be raised to 8,192. */
+  /** Short timeouts (headers 1 s, request 2 s, idle 4 s) and stream caps; its open-file limit starts at 1,024 and may be raised to 8,192. */
   let server: Server;
   /** Default timeouts; its open-file limit is 1,024 and cannot be raised. */
   let lowFd: Server;
@@ -78,7 +78,7 @@ describe("HTTP limits", () => {
     const common = [...db.flags, "--no-runner", "--git-url-template", repo.template];
     [server, lowFd] = await Promise.all([
       startServer(
-        [...common, "--headers-timeout", "1", "--request-timeout", "2", "--log-streams-per-token", "1000", "--log-streams-per-account", "1200"],
+        [...common, "--headers-timeout", "1", "--request-timeout", "2", "--idle-timeout", "4", "--log-streams-per-token", "1000", "--log-streams-per-account", "1200"],
         {},
         { prefix: ["prlimit", "--nofile=1024:8192"] },
       ),
@@ -150,14 +150,16 @@ describe("HTTP limits", () => {
     }
   });
 
-  it("partial headers: closed with 408 10408 within headersTimeout (1 s) + 1.5 s", async () => {
+  it("partial headers, and sockets that send nothing: closed within headersTimeout (1 s) + 1.5 s, 408 10408", async () => {
     const port = portOf(server.base);
-    const sockets = await holdMany(port, 300, (i) => `GET /client/v4/user/tokens/verify HTTP/1.1\r\nHost: kiln\r\nX-Slow-${i}: `);
-    const stop = dribble(sockets, "a", 200);
+    const partial = await holdMany(port, 300, (i) => `GET /client/v4/user/tokens/verify HTTP/1.1\r\nHost: kiln\r\nX-Slow-${i}: `);
+    const silent = await holdMany(port, 100, () => "");
+    const sockets = [...partial, ...silent];
+    const stop = dribble(partial, "a", 200);
     try {
       await waitUntil("every partial-header socket to be closed", () => sockets.every((h) => h.closedAt !== undefined), 5000);
       const lifetimes = sockets.map((h) => (h.closedAt ?? Number.NaN) - h.openedAt);
-      console.log(`partial headers: 300 sockets closed after ${Math.min(...lifetimes)}-${Math.max(...lifetimes)} ms (headers timeout 1 s)`);
+      console.log(`partial headers and silence: 400 sockets closed after ${Math.min(...lifetimes)}-${Math.max(...lifetimes)} ms (headers timeout 1 s)`);
       assert.ok(Math.max(...lifetimes) < 2500, `lifetimes up to ${Math.max(...lifetimes)} ms`);
       const answer = await sockets[0]?.answer;
       assert.equal(answer?.status, 408);
@@ -264,7 +266,7 @@ describe("HTTP limits", () => {
     // (408 is asserted with the timeouts above.)
   });
 
-  it("1,000 live streams on one token: the 1,001st is 429 10429, another token of the account hits the account cap, streams outlive the request timeout, and another account stays fast", async () => {
+  it("1,000 live streams on one token: the 1,001st is 429 10429, another token of the account hits the account cap, streams outlive the header, request and idle timeouts (pinged), and another account stays fast", async () => {
     const port = portOf(server.base);
     const path = `/client/v4/accounts/${account}/builds/builds/${buildUuid}/logs/stream`;
     const bystander = async (n: number) => {
@@ -306,9 +308,11 @@ describe("HTTP limits", () => {
       console.log(`bystander account: p50 ${p(baseline, 50)} ms, p99 ${p(baseline, 99)} ms alone; p50 ${p(loaded, 50)} ms, p99 ${p(loaded, 99)} ms beside 1,200 live streams`);
       assert.ok(percentile(loaded, 99) < 1000, `p99 ${percentile(loaded, 99)} ms`);
 
-      // Past the request timeout (2 s) and the header timeout (1 s): no stream was cut.
-      await waitUntil("the request timeout to pass", () => Date.now() - (streams[0]?.openedAt ?? 0) > 3000, 10_000);
+      // Past the header (1 s), request (2 s) and idle (4 s) timeouts: no stream was cut, and the
+      // quiet ones kept alive with pings (every 2 s, half the idle timeout).
+      await waitUntil("the idle timeout to pass", () => Date.now() - (streams[0]?.openedAt ?? 0) > 5000, 10_000);
       assert.equal(streams.filter((s) => s.closedAt !== undefined).length, 0);
+      assert.ok(streams.every((s) => s.received().includes(": ping\n\n")), "every stream was pinged");
     } finally {
       for (const s of streams) s.socket.destroy();
     }
