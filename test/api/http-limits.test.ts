@@ -144,6 +144,9 @@ describe("HTTP limits", () => {
       // Every partial-header socket was displaced before the slow bodies (they waited longest).
       assert.ok(partial.every((h) => h.closedAt !== undefined));
       await waitUntil("the shed warning", () => /"msg":"connection cap reached: closed the connections waiting longest"/.test(lowFd.stderr()), 2000);
+      const metrics = await send(port, get("/metrics"));
+      assert.match(String(metrics.body), /^kiln_http_connections_shed_total (\d+)$/m);
+      assert.ok(Number(/^kiln_http_connections_shed_total (\d+)$/m.exec(String(metrics.body))?.[1]) >= 2300);
     } finally {
       stop();
       for (const h of [...partial, ...slowBody]) h.socket.destroy();
@@ -164,6 +167,8 @@ describe("HTTP limits", () => {
       const answer = await sockets[0]?.answer;
       assert.equal(answer?.status, 408);
       assert.deepEqual(answer?.body, { success: false, errors: [{ code: 10408, message: "Request timeout: the request did not arrive in time" }], messages: [], result: null });
+      const metrics = await send(port, get("/metrics"));
+      assert.ok(Number(/^kiln_http_refused_requests_total\{status="408"\} (\d+)$/m.exec(String(metrics.body))?.[1]) >= 400, String(metrics.body).slice(0, 2000));
     } finally {
       stop();
     }
