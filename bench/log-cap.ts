@@ -6,7 +6,8 @@
  * the same run: the same server running six builds that print nothing. Each flood build's stored
  * log is read back and checked: at most the cap, marker once, final line present.
  *
- * Run alone: `npm run bench -- logcap` (BENCH_LOGCAP_BYTES, BENCH_LOGCAP_BUILDS to change the volume).
+ * Run alone: `npm run bench -- logcap` (BENCH_LOGCAP_BYTES, BENCH_LOGCAP_BUILDS to change the volume;
+ * BENCH_LOGCAP_DIALECT=postgres with KILN_TEST_DATABASE_URL for PostgreSQL).
  */
 import fs from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -20,6 +21,7 @@ import { makeRepo } from "../test/helpers/git-repos.ts";
 const BYTES = Number(process.env.BENCH_LOGCAP_BYTES ?? 500_000_000);
 const BUILDS = Number(process.env.BENCH_LOGCAP_BUILDS ?? 6);
 const CAP = 64 * 1024 * 1024;
+const DIALECT = process.env.BENCH_LOGCAP_DIALECT === "postgres" ? "postgres" : "sqlite";
 
 const mib = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
 
@@ -42,9 +44,9 @@ interface Round {
 
 /** A fresh server; BUILDS builds of `command` at once; the server's memory while they run. */
 async function round(command: string, repoTemplate: string, branches: string[]): Promise<Round> {
-  const db = await makeDatabase("sqlite");
+  const db = await makeDatabase(DIALECT);
   const server = await startServer([...db.flags, "--git-url-template", repoTemplate, "--slots", String(BUILDS), "--build-timeout", "1800"]);
-  const store = await openStore({ dataDir: db.dataDir, secretKey: Buffer.from(db.secretKey, "base64") });
+  const store = await openStore({ dataDir: db.dataDir, ...(db.database ? { database: db.database } : {}), secretKey: Buffer.from(db.secretKey, "base64") });
   try {
     const pid = server.child.pid as number;
     const account = await store.transaction((r) => createAccount(r, "bench"));
@@ -124,6 +126,7 @@ export async function benchLogCap(): Promise<Record<string, unknown>> {
       }
     }
     const result = {
+      database: DIALECT,
       builds: BUILDS,
       bytes_per_build: BYTES,
       log_cap_bytes: CAP,
@@ -139,7 +142,7 @@ export async function benchLogCap(): Promise<Record<string, unknown>> {
       stored_within_cap: flood.stored.every((b) => b <= CAP),
     };
     console.log(
-      `log cap: ${BUILDS} builds × ${BYTES} bytes on one line: server VmHWM ${result.flood_vm_hwm_mib} MiB (peak VmRSS ${result.flood_peak_rss_mib}) ` +
+      `log cap (${DIALECT}): ${BUILDS} builds × ${BYTES} bytes on one line: server VmHWM ${result.flood_vm_hwm_mib} MiB (peak VmRSS ${result.flood_peak_rss_mib}) ` +
         `vs ${result.baseline_vm_hwm_mib} MiB for ${BUILDS} builds printing nothing (×${result.flood_over_baseline_hwm}, +${result.flood_growth_over_baseline_mib} MiB); ` +
         `${result.flood_seconds} s, ${result.flood_output_mb_per_second} MB/s of output; largest stored log ${result.max_stored_bytes} bytes (cap ${CAP})`,
     );
