@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppDeps } from "../api/deps.ts";
+import { continueBody } from "../api/continue.ts";
 import { success } from "../api/envelope.ts";
 import type { GitProvider } from "../domain/delivery-types.ts";
 import type { GitEvent } from "../domain/git-events.ts";
@@ -84,24 +85,25 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
 
     // The secret each request is checked against, found before its body is read.
     const secrets = new WeakMap<FastifyRequest, string>();
-    const precheck = (provider: GitProvider, secret: string | undefined, request: FastifyRequest) => {
+    const precheck = (provider: GitProvider, secret: string | undefined, request: FastifyRequest, reply: FastifyReply) => {
       if (secret === undefined || !PROVIDERS[provider].precheck(secret, request)) throw errors.webhookUnauthorized();
       secrets.set(request, secret);
+      continueBody(reply);
     };
 
     for (const provider of ["github", "gitlab"] as const) {
       scope.post<{ Params: { account_id: string } }>(`/webhooks/${provider}/:account_id`, {
-        onRequest: async (request) => {
+        onRequest: async (request, reply) => {
           const accountId = (request.params as { account_id: string }).account_id;
           // An unknown or malformed account answers exactly like a wrong secret.
-          precheck(provider, HEX_ID_FORMAT.test(accountId) ? await deps.store.accounts.webhookSecret(accountId) : undefined, request);
+          precheck(provider, HEX_ID_FORMAT.test(accountId) ? await deps.store.accounts.webhookSecret(accountId) : undefined, request, reply);
         },
       }, async (request, reply) => deliver(deps, provider, secrets.get(request), request.params.account_id, request, reply));
       scope.post(`/webhooks/${provider}`, {
-        onRequest: async (request) => {
+        onRequest: async (request, reply) => {
           const secret = configured[provider];
           if (secret === undefined) throw errors.noRoute(request.url.split("?")[0] ?? request.url);
-          precheck(provider, secret, request);
+          precheck(provider, secret, request, reply);
         },
       }, async (request, reply) => deliver(deps, provider, secrets.get(request), undefined, request, reply));
     }
