@@ -263,6 +263,7 @@ describe("HTTP limits", () => {
     envelope(400, 10400, "a request line the parser cannot read", () => "NOT A REQUEST\r\n\r\n");
     envelope(400, 10400, "a malformed header line", () => "GET / HTTP/1.1\r\nHost: kiln\r\nBad Header Line\r\n\r\n");
     envelope(413, 10413, "Content-Length over 1 MiB, refused on the header before a byte of the body", () => `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`);
+    envelope(413, 10413, "a chunk extension over Node's limit", () => `POST /client/v4/accounts/${account}/builds/tokens HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${write}\r\nTransfer-Encoding: chunked\r\n\r\n1;${"a".repeat(20_000)}\r\nx\r\n0\r\n\r\n`);
     envelope(414, 10414, "a URL over 8 KiB (within Node's 16 KiB header limit)", () => get(`/client/v4/accounts?x=${"a".repeat(9000)}`, write));
     envelope(414, 10414, "a URL over the 16 KiB header limit itself", () => get(`/client/v4/accounts?x=${"a".repeat(20_000)}`, write));
     envelope(431, 10431, "a 20 KiB header", () => get("/client/v4/accounts", write, `X-Big: ${"a".repeat(20_000)}\r\n`));
