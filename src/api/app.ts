@@ -141,7 +141,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     const kilnError = toKilnError(error);
     if (kilnError.kind === "system") req.log.error({ err: error }, "request failed");
     // Refused before its body arrived (credentials, 404): closing beats reading it to keep the connection.
-    if (!req.raw.complete) void reply.header("connection", "close");
+    if (req.raw.complete === false) void reply.header("connection", "close");
     void reply.code(kilnError.status).headers(kilnError.headers).send(failure(kilnError.errors));
   });
 
