@@ -52,6 +52,14 @@ const tokenView = (t: ApiToken) => ({
 });
 
 /** A leaf command with the store options and --json. */
+/** An optional 32-hex id flag (`--id`, `--tag`): absent → undefined; malformed → usage error. */
+function optionalHex(opts: Opts, flag: string, what: string): string | undefined {
+  const value = opts[flag];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !HEX_ID_FORMAT.test(value)) throw new UsageError(`invalid --${flag} ${JSON.stringify(value)}: ${what} is 32 lowercase hex characters`);
+  return value;
+}
+
 function leaf(parent: Command, name: string, description: string): Command {
   return addOptions(parent.command(name).description(description), storeOptions).option("--json", "print one JSON object on stdout");
 }
@@ -60,9 +68,11 @@ export function registerAdmin(program: Command): void {
   const account = program.command("account").description("manage accounts");
   leaf(account, "create", "create an account")
     .option("--name <name>", "account name")
+    .option("--id <id>", "the account's id: its real Cloudflare account id (32 lowercase hex), so clients keep the ids they have (default: a new one)")
     .action(async (opts: Opts) => {
       const name = required(opts, "name");
-      const created = await withStore(opts, (store) => store.transaction((repos) => createAccount(repos, name)));
+      const id = optionalHex(opts, "id", "an account id");
+      const created = await withStore(opts, (store) => store.transaction((repos) => createAccount(repos, name, id)));
       emit(Boolean(opts.json), { id: created.id, name: created.name }, `created account ${created.id} (${created.name})`);
     });
   leaf(account, "list", "list accounts").action(async (opts: Opts) => {
@@ -184,13 +194,15 @@ export function registerAdmin(program: Command): void {
   leaf(worker, "create", "register a Worker")
     .option("--account <id>", "account id")
     .option("--name <name>", "Worker name (lowercase letters, digits, - and _)")
+    .option("--tag <tag>", "the Worker's tag: its real Cloudflare tag (32 lowercase hex), so clients keep the tags they have (default: a new one)")
     .action(async (opts: Opts) => {
       const accountId = accountFlag(opts);
       const name = required(opts, "name");
+      const tag = optionalHex(opts, "tag", "a Worker tag");
       if (!WORKER_NAME.test(name)) {
         throw new UsageError(`invalid --name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, - or _, not starting or ending with - or _`);
       }
-      const created = await withStore(opts, (store) => store.transaction((repos) => createWorker(repos, accountId, name)));
+      const created = await withStore(opts, (store) => store.transaction((repos) => createWorker(repos, accountId, name, tag)));
       emit(Boolean(opts.json), { id: created.name, tag: created.tag }, `created Worker ${created.name} (tag ${created.tag})`);
     });
   leaf(worker, "list", "list an account's Workers")

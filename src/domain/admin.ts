@@ -4,7 +4,7 @@
  * only as digests.
  */
 import { randomBytes } from "node:crypto";
-import { hashSecret, newGlobalKey, newHexId, newTokenValue, newUuid, nowIso } from "./ids.ts";
+import { HEX_ID_FORMAT, hashSecret, newGlobalKey, newHexId, newTokenValue, newUuid, nowIso } from "./ids.ts";
 import type { Repositories, StorePort } from "./ports.ts";
 import type { Account, ApiToken, PermissionGroup, Worker } from "./types.ts";
 
@@ -16,8 +16,16 @@ export class AdminError extends Error {
   }
 }
 
-export async function createAccount(repos: Repositories, name: string): Promise<Account> {
-  const account: Account = { id: newHexId(), name, created_on: nowIso() };
+/**
+ * `id`: the team's real Cloudflare account id (32 lowercase hex), so that clients keep the ids
+ * they hold and a build's CLOUDFLARE_ACCOUNT_ID names the real account; a new random one otherwise.
+ */
+export async function createAccount(repos: Repositories, name: string, id?: string): Promise<Account> {
+  if (id !== undefined) {
+    if (!HEX_ID_FORMAT.test(id)) throw new AdminError(`invalid account id ${JSON.stringify(id)}: an account id is 32 lowercase hex characters`);
+    if (await repos.accounts.get(id)) throw new AdminError(`an account with id ${id} already exists`);
+  }
+  const account: Account = { id: id ?? newHexId(), name, created_on: nowIso() };
   await repos.accounts.create(account);
   // Every account gets its own webhook secret (design brief §2.5): no tenant verifies another's pushes.
   await repos.accounts.setWebhookSecret(account.id, newWebhookSecret());
@@ -85,13 +93,18 @@ export async function createUser(repos: Repositories, email: string, accountIds:
   return { email, api_key: apiKey };
 }
 
-export async function createWorker(repos: Repositories, accountId: string, name: string): Promise<Worker> {
+/** `tag`: the Worker's real Cloudflare tag (32 lowercase hex), unique across accounts as on Cloudflare; a new random one otherwise. */
+export async function createWorker(repos: Repositories, accountId: string, name: string, tag?: string): Promise<Worker> {
   await requireAccount(repos, accountId);
   if (await repos.workers.getByName(accountId, name)) {
     throw new AdminError(`a Worker named ${name} already exists in account ${accountId}`);
   }
+  if (tag !== undefined) {
+    if (!HEX_ID_FORMAT.test(tag)) throw new AdminError(`invalid Worker tag ${JSON.stringify(tag)}: a tag is 32 lowercase hex characters`);
+    if (await repos.workers.tagExists(tag)) throw new AdminError(`a Worker with tag ${tag} already exists`);
+  }
   const now = nowIso();
-  const worker: Worker = { tag: newHexId(), account_id: accountId, name, created_on: now, modified_on: now };
+  const worker: Worker = { tag: tag ?? newHexId(), account_id: accountId, name, created_on: now, modified_on: now };
   await repos.workers.create(worker);
   return worker;
 }

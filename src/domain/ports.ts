@@ -122,6 +122,8 @@ export interface WorkerRepository {
   create(worker: Worker): Promise<void>;
   getByName(accountId: string, name: string): Promise<Worker | undefined>;
   getByTag(accountId: string, tag: string): Promise<Worker | undefined>;
+  /** Whether any account has a Worker with this tag (tags are unique across accounts). */
+  tagExists(tag: string): Promise<boolean>;
   list(accountId: string): Promise<Worker[]>;
 }
 

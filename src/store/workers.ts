@@ -13,6 +13,9 @@ export function workerRepository(db: Tx): WorkerRepository {
     async getByTag(accountId: string, tag: string) {
       return db.selectFrom("workers").selectAll().where("account_id", "=", accountId).where("tag", "=", tag).executeTakeFirst();
     },
+    async tagExists(tag: string) {
+      return (await db.selectFrom("workers").select("tag").where("tag", "=", tag).executeTakeFirst()) !== undefined;
+    },
     async list(accountId: string) {
       return db.selectFrom("workers").selectAll().where("account_id", "=", accountId).orderBy("created_on").orderBy("name").execute();
     },

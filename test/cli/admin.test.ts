@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { dialects, makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { kiln } from "../helpers/cli.ts";
@@ -76,6 +77,30 @@ for (const dialect of dialects()) {
       }
       const after = (await json(["account", "list"])).accounts as unknown[];
       assert.equal(after.length, before.length);
+    });
+
+    it("accounts and Workers carry Cloudflare's real ids (--id, --tag); malformed is exit 2, a duplicate exit 1", async () => {
+      const real = randomBytes(16).toString("hex");
+      const tag = randomBytes(16).toString("hex");
+      assert.deepEqual(await json(["account", "create", "--name", "team", "--id", real]), { id: real, name: "team" });
+      assert.deepEqual(await json(["worker", "create", "--account", real, "--name", "site", "--tag", tag]), { id: "site", tag });
+      const workers = (await json(["worker", "list", "--account", real])).workers as Record<string, unknown>[];
+      assert.deepEqual(workers.map((w) => [w.id, w.tag]), [["site", tag]]);
+
+      const other = String((await json(["account", "create", "--name", "other"])).id);
+      const refused: [string[], number, RegExp][] = [
+        [["account", "create", "--name", "again", "--id", real], 1, new RegExp(`^kiln: an account with id ${real} already exists\n$`)],
+        [["worker", "create", "--account", other, "--name", "site2", "--tag", tag], 1, new RegExp(`^kiln: a Worker with tag ${tag} already exists\n$`)],
+        [["account", "create", "--name", "x", "--id", real.toUpperCase()], 2, /invalid --id "[0-9A-F]{32}": an account id is 32 lowercase hex characters/],
+        [["worker", "create", "--account", other, "--name", "x", "--tag", "abc"], 2, /invalid --tag "abc": a Worker tag is 32 lowercase hex characters/],
+      ];
+      for (const [args, code, message] of refused) {
+        const r = await kiln([...args, ...where]);
+        assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stdout, "");
+      }
+      assert.deepEqual((await json(["worker", "list", "--account", other])).workers, []);
     });
 
     it("an operation error (unknown account, duplicate) exits 1 and writes nothing", async () => {
