@@ -10,6 +10,10 @@
  *   peer.hits                         // ["198.51.100.2"]: the address of every request served
  *   await peer.close();               // server, namespace and veth gone
  *
+ * `server` runs another program in the namespace instead (e.g. test/helpers/fake-cloudflare.ts):
+ * it must print `LISTENING` once it accepts connections on `port` (given to it as PORT); every
+ * other line it prints is pushed to `output`.
+ *
  * The name never matches the runner's `kiln-<pid>-<hex>` pattern, so no runner sweeps it. Needs
  * root and iproute2; every command is argv (no shell).
  */
@@ -29,6 +33,8 @@ export interface NetnsPeer {
   token: string;
   /** The local address of every request the server answered, in order. */
   hits: string[];
+  /** Every other line the server printed, in order (only a `server` of the test's own prints any). */
+  output: string[];
   /** GET / from the host (the test process); rejects after `timeoutMs`. */
   get(address: string, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
@@ -48,7 +54,14 @@ const SERVER = [
   's.listen(Number(process.env.PORT), "0.0.0.0", () => console.log("LISTENING"));',
 ].join("\n");
 
-export async function startPeer(options: { host: string[]; peer: string[]; port?: number }): Promise<NetnsPeer> {
+export interface PeerServer {
+  /** argv of the program (run by `ip netns exec`). */
+  argv: string[];
+  /** Its environment besides PATH, PORT and TOKEN. */
+  env?: Record<string, string>;
+}
+
+export async function startPeer(options: { host: string[]; peer: string[]; port?: number; server?: PeerServer }): Promise<NetnsPeer> {
   const id = randomBytes(3).toString("hex");
   const name = `kiln-test-peer-${id}`;
   const hostIf = `ktp${id}h`;
@@ -56,6 +69,7 @@ export async function startPeer(options: { host: string[]; peer: string[]; port?
   const port = options.port ?? 8080;
   const token = randomBytes(8).toString("hex");
   const hits: string[] = [];
+  const output: string[] = [];
   let server: ChildProcess | undefined;
 
   const close = async () => {
@@ -86,8 +100,9 @@ export async function startPeer(options: { host: string[]; peer: string[]; port?
     for (const a of options.peer) ip("-n", name, "addr", "add", a, "dev", peerIf);
     ip("-n", name, "link", "set", peerIf, "up");
     ip("-n", name, "link", "set", "lo", "up");
-    const child = spawn("ip", ["netns", "exec", name, process.execPath, "-e", SERVER], {
-      env: { ...ROOT_ENV, TOKEN: token, PORT: String(port) },
+    const argv = options.server?.argv ?? [process.execPath, "-e", SERVER];
+    const child = spawn("ip", ["netns", "exec", name, ...argv], {
+      env: { ...ROOT_ENV, ...options.server?.env, TOKEN: token, PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     server = child;
@@ -110,6 +125,7 @@ export async function startPeer(options: { host: string[]; peer: string[]; port?
             clearTimeout(timer);
             resolve();
           } else if (line.startsWith("HIT ")) hits.push(line.slice(4));
+          else output.push(line);
         }
       });
     });
@@ -124,6 +140,7 @@ export async function startPeer(options: { host: string[]; peer: string[]; port?
     port,
     token,
     hits,
+    output,
     get: (address, timeoutMs = 3000) =>
       new Promise((resolve, reject) => {
         const req = http.get({ host: address, port, path: "/", timeout: timeoutMs, agent: false }, (res) => {
