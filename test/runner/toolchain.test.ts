@@ -1,0 +1,194 @@
+/**
+ * Build tools from the npm registry (src/runner/toolchain.ts), against a real registry on
+ * loopback (test/helpers/npm-registry.ts): version resolution as Cloudflare's image does it, one
+ * download per version across caches sharing a directory, integrity, missing versions, a
+ * registry that is down or silent, and eviction.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pickVersion, toolRequests, ToolCache, ToolError, packageOf, type ToolName } from "../../src/runner/toolchain.ts";
+import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList } from "../../src/domain/build-image.ts";
+import type { ProjectTools } from "../../src/runner/tools.ts";
+import { tempDir } from "../helpers/databases.ts";
+import { fakeBinFiles, fakeNodeFiles, refusedUrl, startNpmRegistry, startSilentServer, type NpmRegistry } from "../helpers/npm-registry.ts";
+
+const DAY = 24 * 3600 * 1000;
+const NODE = packageOf("node").name;
+
+describe("version resolution", () => {
+  const versions = ["18.20.8", "20.19.2", "22.15.0", "22.16.0", "23.11.1", "24.1.0", "24.2.0-rc.1", "25.0.0"];
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  const times: Record<string, string> = {
+    "18.20.8": "2025-03-27T00:00:00Z",
+    "20.19.2": "2025-05-14T00:00:00Z",
+    "22.15.0": "2025-04-23T00:00:00Z",
+    "22.16.0": "2025-05-21T00:00:00Z",
+    "23.11.1": "2025-05-14T00:00:00Z",
+    "24.1.0": "2025-05-08T00:00:00Z",
+    "25.0.0": "2025-10-15T00:00:00Z",
+  };
+  it("partial versions pick the newest matching release; exact ones must exist", () => {
+    assert.equal(pickVersion("node", "22", versions), "22.16.0");
+    assert.equal(pickVersion("node", "v22.15", versions), "22.15.0");
+    assert.equal(pickVersion("node", "22.x", versions), "22.16.0");
+    assert.equal(pickVersion("node", ">=20 <23", versions), "22.16.0");
+    assert.equal(pickVersion("node", "22.16.0", versions), "22.16.0");
+    assert.equal(pickVersion("node", "22.17.0", versions), null);
+    assert.equal(pickVersion("node", "21", versions), null);
+    assert.equal(pickVersion("node", "node", versions), "25.0.0");
+    assert.equal(pickVersion("node", "banana", versions), null);
+  });
+  it("lts/* is the newest even line first released at least ~6 months ago; codenames are Node's", () => {
+    // 24.1.0 is the first 24.x here, from May 2025: LTS by January 2026. 25 is odd.
+    assert.equal(pickVersion("node", "lts/*", versions, { ...times, "24.1.0": "2025-05-08T00:00:00Z" }, now), "24.1.0");
+    // A 24 line first released 2 months ago is not LTS yet: 22 is.
+    assert.equal(pickVersion("node", "lts/*", versions, { ...times, "24.1.0": new Date(now - 60 * DAY).toISOString() }, now), "22.16.0");
+    assert.equal(pickVersion("node", "lts/jod", versions, times, now), "22.16.0");
+    assert.equal(pickVersion("node", "lts/iron", versions, times, now), "20.19.2");
+    assert.equal(pickVersion("node", "lts/unknownname", versions, times, now), null);
+  });
+  it("requests: variables beat packageManager, which beats the defaults; npm and node always", () => {
+    const project = (over: Partial<ProjectTools>): ProjectTools => ({
+      rootDir: "/x",
+      hasPackageJson: true,
+      packageManager: "npm",
+      packageManagerVersion: null,
+      packageManagerSource: "default",
+      lockfile: null,
+      lockfiles: [],
+      nodeVersion: null,
+      nodeVersionSource: null,
+      ...over,
+    });
+    const d = CLOUDFLARE_DEFAULT_TOOLS;
+    assert.deepEqual(toolRequests(project({}), {}, d), [
+      { tool: "node", spec: "22.16.0", source: "default" },
+      { tool: "npm", spec: "10.9.2", source: "default" },
+    ]);
+    assert.deepEqual(toolRequests(project({ packageManager: "npm", packageManagerVersion: "11.19.1", packageManagerSource: "packageManager", nodeVersion: "20", nodeVersionSource: ".nvmrc" }), {}, d), [
+      { tool: "node", spec: "20", source: ".nvmrc" },
+      { tool: "npm", spec: "11.19.1", source: "packageManager" },
+    ]);
+    const pnpm = project({ packageManager: "pnpm", packageManagerVersion: "9.1.0", packageManagerSource: "packageManager" });
+    assert.deepEqual(toolRequests(pnpm, {}, d)[2], { tool: "pnpm", spec: "9.1.0", source: "packageManager" });
+    assert.deepEqual(toolRequests(pnpm, { PNPM_VERSION: "8" }, d)[2], { tool: "pnpm", spec: "8", source: "PNPM_VERSION" });
+    assert.deepEqual(toolRequests(project({ packageManager: "bun", packageManagerSource: "lockfile" }), {}, d)[2], { tool: "bun", spec: "1.2.15", source: "default" });
+    assert.deepEqual(parseToolList("node@22.16.0, pnpm@10.11.1,nodejs@v20"), { node: "20", pnpm: "10.11.1" });
+    assert.throws(() => parseToolList("python@3"), /TOOL@VERSION/);
+  });
+  it("yarn 1 comes from `yarn`, Yarn 2+ from @yarnpkg/cli-dist", () => {
+    assert.equal(packageOf("yarn", "1.22.22").name, "yarn");
+    assert.equal(packageOf("yarn", "4.9.1").name, "@yarnpkg/cli-dist");
+  });
+});
+
+describe("tool cache against a registry on loopback", () => {
+  let reg: NpmRegistry;
+  const dirs: string[] = [];
+  const cacheAt = (dir: string, over: Partial<ConstructorParameters<typeof ToolCache>[0]> = {}) => new ToolCache({ dir, registry: reg.url, auth: {}, ...over });
+  const fresh = () => {
+    const d = tempDir("kiln-test-tools-");
+    dirs.push(d);
+    return path.join(d, "tools");
+  };
+  before(async () => {
+    reg = await startNpmRegistry();
+    for (const v of ["22.98.0", "22.99.0", "23.1.0"]) reg.publish(NODE, v, fakeNodeFiles(v));
+    reg.publish("pnpm", "10.99.1", { ...fakeBinFiles("bin/pnpm.cjs", "10.99.1"), ...fakeBinFiles("bin/pnpx.cjs", "10.99.1") });
+    reg.publish("pnpm", "10.99.2", fakeBinFiles("bin/pnpm.cjs", "10.99.2"), { corrupt: true });
+  });
+  after(async () => {
+    await reg?.close();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("resolves 22 to the newest 22.x, installs it once, and its node runs", async () => {
+    const cache = cacheAt(fresh());
+    const version = await cache.resolve("node", "22");
+    assert.equal(version, "22.99.0");
+    const first = await cache.ensure("node", version);
+    assert.ok(first.downloaded && first.downloaded.bytes > 0, "downloaded");
+    const out = execFileSync(path.join(first.dir, "bin", "node"), ["--version"], { encoding: "utf8" });
+    assert.equal(out.trim(), "v22.99.0");
+    const again = await cache.ensure("node", version);
+    assert.equal(again.downloaded, undefined, "restored from the cache");
+    assert.equal(reg.tarballGets(NODE, "22.99.0"), 1);
+    // Readable by the build uids, writable by no one else.
+    for (const p of [cache.dir, path.dirname(first.dir), first.dir, path.join(first.dir, "pkg", "bin", "node")]) assert.equal(fs.statSync(p).mode & 0o777, 0o755, p);
+    assert.deepEqual(
+      fs.readdirSync(cache.dir).filter((n) => n.startsWith(".tmp")),
+      [],
+    );
+    // An exact version already installed needs no registry at all.
+    const offline = new ToolCache({ dir: cache.dir, registry: await refusedUrl(), auth: {} });
+    assert.equal(await offline.resolve("node", "22.99.0"), "22.99.0");
+    await first.release();
+    await again.release();
+  });
+
+  it("two caches over one directory (two runners) installing one version at once download it once", async () => {
+    const dir = fresh();
+    const before = reg.tarballGets("pnpm", "10.99.1");
+    const [a, b, c] = await Promise.all([cacheAt(dir).ensure("pnpm", "10.99.1"), cacheAt(dir).ensure("pnpm", "10.99.1"), cacheAt(dir).ensure("pnpm", "10.99.1")]);
+    assert.equal(reg.tarballGets("pnpm", "10.99.1") - before, 1, "one tarball GET");
+    assert.equal([a, b, c].filter((x) => x.downloaded).length, 1);
+    assert.equal(execFileSync(path.join(a.dir, "bin", "pnpm"), ["--version"], { encoding: "utf8" }).trim(), "10.99.1");
+    await Promise.all([a, b, c].map((x) => x.release()));
+  });
+
+  it("a tarball that does not match dist.integrity is refused and leaves nothing", async () => {
+    const cache = cacheAt(fresh());
+    await assert.rejects(cache.ensure("pnpm", "10.99.2"), (e: unknown) => e instanceof ToolError && e.kind === "integrity" && /dist\.integrity/.test(e.message));
+    assert.equal(fs.existsSync(path.join(cache.dir, "pnpm", "10.99.2")), false);
+    assert.deepEqual(fs.readdirSync(cache.dir).filter((n) => n.startsWith(".tmp")), []);
+  });
+
+  it("a version that does not exist is named", async () => {
+    const cache = cacheAt(fresh());
+    await assert.rejects(cache.resolve("node", "21"), (e: unknown) => e instanceof ToolError && e.kind === "not-found" && e.message.startsWith("nodejs 21 does not exist"));
+    await assert.rejects(cache.resolve("bun", "1.2.15"), (e: unknown) => e instanceof ToolError && e.kind === "not-found" && /was not found in the npm registry/.test(e.message));
+  });
+
+  it("a registry that refuses connections, or accepts and never answers, fails within the timeout; a cancel ends the wait at once", async () => {
+    const refused = cacheAt(fresh(), { registry: await refusedUrl() });
+    await assert.rejects(refused.resolve("node", "22"), (e: unknown) => e instanceof ToolError && e.kind === "unreachable" && /could not be reached \(ECONNREFUSED\)/.test(e.message));
+    const silent = await startSilentServer();
+    try {
+      const cache = cacheAt(fresh(), { registry: silent.url, metadataTimeoutMs: 500 });
+      const t0 = Date.now();
+      await assert.rejects(cache.resolve("node", "22"), (e: unknown) => e instanceof ToolError && e.kind === "unreachable");
+      const waited = Date.now() - t0;
+      assert.ok(waited >= 450 && waited < 5000, `bounded: ${waited} ms`);
+      const controller = new AbortController();
+      const t1 = Date.now();
+      const pending = cacheAt(fresh(), { registry: silent.url }).resolve("node", "22", controller.signal);
+      setTimeout(() => controller.abort("cancelled"), 100);
+      await assert.rejects(pending);
+      assert.ok(Date.now() - t1 < 2000, "the cancel ended it");
+      assert.ok(silent.connections() >= 2);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it("past the size cap the least recently used versions go, never one in use", async () => {
+    const cache = cacheAt(fresh());
+    const held = await cache.ensure("node", "22.98.0");
+    const other = await cache.ensure("node", "23.1.0");
+    await other.release();
+    const p = await cache.ensure("pnpm", "10.99.1");
+    await p.release();
+    const removed = await cache.prune(1);
+    const left = (await cache.list()).map((v) => `${v.tool}@${v.version}`);
+    assert.deepEqual(left, ["node@22.98.0"], "only the version in use stays");
+    assert.deepEqual(removed.map((v) => `${v.tool}@${v.version}`).sort(), ["node@23.1.0", "pnpm@10.99.1"]);
+    await held.release();
+    await cache.prune(1);
+    assert.deepEqual(await cache.list(), []);
+  });
+});
+
+export type { ToolName };
