@@ -40,18 +40,15 @@ import { peerLeftovers } from "../helpers/netns-peer.ts";
  */
 const WRANGLER_VERSION = "4.86.0";
 
-const detected = await detectSandbox();
-const network = await detectNetwork();
-const isRoot = process.getuid?.() === 0;
-const unsupported =
-  detected.mode !== "bubblewrap"
-    ? `bubblewrap sandbox unavailable here: ${detected.detail}`
-    : !isRoot
-      ? "build uids and network namespaces need Kiln to run as root"
-      : !network.isolated
-        ? `isolated build network unavailable here: ${network.detail}`
-        : false;
-const skip = process.env.KILN_TEST_LONG === "1" ? unsupported : "runs in npm run test:long (installs wrangler from the npm registry)";
+/** Why this machine cannot run the builds, or false. */
+async function unsupported(): Promise<string | false> {
+  const detected = await detectSandbox();
+  if (detected.mode !== "bubblewrap") return `bubblewrap sandbox unavailable here: ${detected.detail}`;
+  if (process.getuid?.() !== 0) return "build uids and network namespaces need Kiln to run as root";
+  const network = await detectNetwork();
+  return network.isolated ? false : `isolated build network unavailable here: ${network.detail}`;
+}
+const skip = process.env.KILN_TEST_LONG === "1" ? await unsupported() : "runs in npm run test:long (installs wrangler from the npm registry)";
 
 const ROOT_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 /** A private range only on the veth of the fake's namespace, allowed to the builds. */
