@@ -86,6 +86,7 @@ export const serveOptions: OptionSpec[] = [
   { key: "githubWebhookSecret", flag: "github-webhook-secret", env: "KILN_GITHUB_WEBHOOK_SECRET", arg: "secret", description: "secret of the single-tenant POST /webhooks/github (matches every account)" },
   { key: "retentionDays", flag: "retention-days", env: "KILN_RETENTION_DAYS", arg: "days", description: "delete builds, logs and webhook deliveries older than this, hourly (default: keep everything)" },
   { key: "gitlabWebhookToken", flag: "gitlab-webhook-token", env: "KILN_GITLAB_WEBHOOK_TOKEN", arg: "token", description: "token of the single-tenant POST /webhooks/gitlab (matches every account)" },
+  { key: "workersSubdomain", flag: "workers-subdomain", env: "KILN_WORKERS_SUBDOMAIN", arg: "name", description: "the <name>.workers.dev subdomain GET /accounts/{id}/workers/subdomain answers for every account (default: each account's name as a DNS label, e.g. \"My Team\" → my-team)" },
   ...httpOptions,
   ...storeOptions,
   ...runnerOptions,
@@ -168,6 +169,11 @@ export const configSchema = z.object({
   githubWebhookSecret: secretText.optional(),
   retentionDays: positive(36_500).int("must be a whole number").optional(),
   gitlabWebhookToken: secretText.optional(),
+  /** Unset: each account's own, derived from its name (src/domain/workers-subdomain.ts). */
+  workersSubdomain: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS label: 1-63 of a-z, 0-9 and -, not starting or ending with -")
+    .optional(),
   headersTimeout: positive(3600).default(20),
   requestTimeout: positive(24 * 3600).default(60),
   keepAliveTimeout: positive(3600).default(72),

@@ -54,9 +54,15 @@ export const errors = {
   uriTooLong: (max: number) => one(414, 10414, `URI too long (at most ${max} bytes)`),
   headersTooLarge: () => one(431, 10431, "Request headers too large"),
   httpVersionNotSupported: () => one(505, 10505, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)"),
-  /** Bad request body, query or JSON: the field is always named so the caller knows what to fix. */
+  /** Bad request body or JSON: the field is always named so the caller knows what to fix. */
   invalidBody: (field: string, problem: string) =>
     one(400, 12002, `Invalid request body: ${field ? `${field}: ` : ""}${problem}`),
+  /**
+   * A query parameter that is missing or does not parse. Cloudflare answered config autofill
+   * without `branch` with 12013 "Invalid query parameter"; Kiln adds the name and the problem.
+   */
+  invalidQuery: (name: string, problem: string) =>
+    one(400, 12013, `Invalid query parameter: ${name ? `${name}: ` : ""}${problem}`),
   notFound: () => one(404, 12000, "Not found"),
   missingAuth: () => one(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers"),
   badAuthorizationHeader: () =>
@@ -99,7 +105,8 @@ export const errors = {
   alreadyExists: () => one(409, 12010, "Already exists"),
   triggerLimit: () => one(409, 12011, "Trigger limit reached"),
   unknownRef: () => one(400, 12012, "Unknown branch or commit"),
-  cancelNotConfirmed: () => one(503, 12013, "Cancel not confirmed yet"),
+  // Kiln's own (fleet only); 12013 is Cloudflare's code for a bad query parameter.
+  cancelNotConfirmed: () => one(503, 10503, "Cancel not confirmed yet"),
   // Webhooks (design brief §2.5): the same answer for a wrong secret and an unknown account.
   webhookUnauthorized: () => one(401, 10401, "Webhook signature or token is missing or does not match"),
   webhookPayload: (problem: string) => one(400, 10400, `Malformed webhook payload: ${problem}`),

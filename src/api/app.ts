@@ -230,8 +230,12 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
       const principal = check === undefined ? undefined : beforeBody ? principals.get(request) : await check(request);
       if (check !== undefined && !principal) throw new Error(`${spec.operationId}: no principal from the auth hook`);
       // PostgreSQL text cannot hold NUL (SQLite can): refused up front, the same on both.
-      const nul = nulField(request.params, "") ?? nulField(request.query, "") ?? nulField(request.body, "body");
-      if (nul !== undefined) throw errors.invalidBody(nul, "must not contain NUL characters");
+      const nulParam = nulField(request.params, "");
+      if (nulParam !== undefined) throw errors.invalidBody(nulParam, "must not contain NUL characters");
+      const nulQuery = nulField(request.query, "");
+      if (nulQuery !== undefined) throw errors.invalidQuery(nulQuery, "must not contain NUL characters");
+      const nulBody = nulField(request.body, "body");
+      if (nulBody !== undefined) throw errors.invalidBody(nulBody, "must not contain NUL characters");
       const params = spec.params ? parsePart(spec.params, request.params, "params") : request.params;
       const query = spec.query ? parsePart(spec.query, request.query, "query") : {};
       const body = spec.body ? parsePart(spec.body, request.body, "body") : undefined;

@@ -1,7 +1,8 @@
 /**
- * Turns zod's verdict on a request part into Kiln's errors: bodies and queries answer
- * 400 12002 naming the field; a malformed path id is indistinguishable from a missing
- * resource (404 12000), as Cloudflare answers.
+ * Turns zod's verdict on a request part into Kiln's errors: a body answers 400 12002 naming
+ * the field, a query 400 12013 naming the parameter (Cloudflare's code for a bad query
+ * parameter); a malformed path id is indistinguishable from a missing resource (404 12000),
+ * as Cloudflare answers.
  */
 import type { z } from "zod";
 import { errors } from "../errors.ts";
@@ -15,7 +16,8 @@ export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: 
   const issue = parsed.error.issues[0];
   const field = issue ? issue.path.map(String).join(".") : "";
   const problem = issue ? describeIssue(issue) : "invalid";
-  throw errors.invalidBody(field || (part === "body" ? "body" : ""), problem);
+  if (part === "query") throw errors.invalidQuery(field, problem);
+  throw errors.invalidBody(field || "body", problem);
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

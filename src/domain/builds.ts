@@ -126,11 +126,11 @@ export async function requireBuild(repos: Repositories, accountId: string, uuid:
   return build;
 }
 
-/** `a,b,c` → at most `max` distinct non-empty ids, or 400 12002 naming the parameter. */
+/** A query parameter `a,b,c` → at most `max` distinct non-empty ids, or 400 12013 naming the parameter. */
 export function idList(value: string, name: string, max = 20): string[] {
   const ids = [...new Set(value.split(",").map((s) => s.trim()).filter(Boolean))];
-  if (ids.length === 0) throw errors.invalidBody(name, "required");
-  if (ids.length > max) throw errors.invalidBody(name, `at most ${max} values`);
+  if (ids.length === 0) throw errors.invalidQuery(name, "required");
+  if (ids.length > max) throw errors.invalidQuery(name, `at most ${max} values`);
   return ids;
 }
 

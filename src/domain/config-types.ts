@@ -30,6 +30,13 @@ export interface BuildToken {
 
 export type TriggerRole = "production" | "preview";
 
+/**
+ * `build_caching_enabled` when a create request leaves it out, the same on every path (#13
+ * trigger, #23 production settings and previews base config): Cloudflare's API reference gives
+ * `true` for a new Worker configuration, the newest statement; its older trigger schema said false.
+ */
+export const DEFAULT_BUILD_CACHING = true;
+
 /** The settings a trigger (or a previews base config, or a Preview) builds with. */
 export interface BuildSettings {
   build_command: string;

@@ -6,7 +6,7 @@
  */
 import { errors } from "../errors.ts";
 import type { BuildSettings, RepoConnection, Trigger, TriggerRole } from "./config-types.ts";
-import { LIMITS } from "./config-types.ts";
+import { DEFAULT_BUILD_CACHING, LIMITS } from "./config-types.ts";
 import { newUuid, nowIso } from "./ids.ts";
 import type { Repositories } from "./ports.ts";
 import type { Principal } from "./types.ts";
@@ -77,7 +77,7 @@ export async function createTrigger(repos: Repositories, accountId: string, inpu
     branch_excludes: input.branch_excludes,
     path_includes: input.path_includes,
     path_excludes: input.path_excludes,
-    build_caching_enabled: input.build_caching_enabled ?? false,
+    build_caching_enabled: input.build_caching_enabled ?? DEFAULT_BUILD_CACHING,
     cache_generation: 0,
     created_on: now,
     modified_on: now,

@@ -6,7 +6,7 @@
  * edits the other.
  */
 import { errors } from "../errors.ts";
-import type { BuildSettings, EnvOwnerKind, EnvVar, RepoConnection, Trigger, WorkerPreviews } from "./config-types.ts";
+import { DEFAULT_BUILD_CACHING, type BuildSettings, type EnvOwnerKind, type EnvVar, type RepoConnection, type Trigger, type WorkerPreviews } from "./config-types.ts";
 import { patchEnvVars } from "./env-vars.ts";
 import { nowIso } from "./ids.ts";
 import type { Repositories } from "./ports.ts";
@@ -78,7 +78,7 @@ export function settingsFromInput(input: SettingsInput): BuildSettings {
     build_command: input.build_command,
     deploy_command: input.deploy_command,
     build_token_uuid: input.build_token_uuid,
-    build_caching_enabled: input.build_caching_enabled ?? true,
+    build_caching_enabled: input.build_caching_enabled ?? DEFAULT_BUILD_CACHING,
     root_directory: input.root_directory ?? "/",
     path_includes: input.path_includes ?? ["*"],
     path_excludes: input.path_excludes ?? [],

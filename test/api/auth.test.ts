@@ -187,11 +187,13 @@ for (const dialect of dialects()) {
       });
 
       for (const q of ["per_page=0", "per_page=201", "page=0", "page=x", "per_page=1.5"]) {
-        it(`rejects ${q} with 400 12002 naming the field`, async () => {
+        it(`rejects ${q} with 400 12013 naming the query parameter`, async () => {
           const r = await h.call("GET", `/client/v4/accounts?${q}`, { token: read });
           assert.equal(r.status, 400);
-          assert.deepEqual(errorCodes(r), [12002]);
-          assert.match(r.body.errors[0].message, new RegExp(`^Invalid request body: ${q.split("=")[0]}: `));
+          assert.deepEqual(errorCodes(r), [12013]);
+          const [name] = q.split("=");
+          const range = name === "page" ? "must be an integer ≥ 1" : "must be an integer from 1 to 200";
+          assert.deepEqual(r.body.errors, [{ code: 12013, message: `Invalid query parameter: ${name}: ${range}` }]);
         });
       }
     });

@@ -74,7 +74,7 @@ for (const dialect of dialects()) {
       assert.deepEqual(again.body.errors, [{ code: 12000, message: "Not found" }]);
     });
 
-    it("lists page by page with result_info; bad page/per_page → 400 12002", async () => {
+    it("lists page by page with result_info; bad page/per_page → 400 12013", async () => {
       const made: string[] = [];
       for (let i = 0; i < 3; i++) {
         const r = await h.call("POST", url(), { token: write, body: body({ build_token_name: `t${i}` }) });
@@ -89,7 +89,8 @@ for (const dialect of dialects()) {
       for (const q of ["page=0", "per_page=0", "per_page=201", "page=x"]) {
         const r = await h.call("GET", `${url()}?${q}`, { token: read });
         assert.equal(r.status, 400, q);
-        assert.deepEqual(errorCodes(r), [12002]);
+        assert.deepEqual(errorCodes(r), [12013]);
+        assert.match(r.body.errors[0].message, new RegExp(`^Invalid query parameter: ${q.split("=")[0]}: must be an integer `));
       }
       for (const id of made) await h.call("DELETE", `${url()}/${id}`, { token: write });
     });

@@ -322,7 +322,7 @@ for (const dialect of dialects()) {
       assert.equal(last.body.result.lines[0][1], t[1000]);
       const bad = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/builds/${uuid}/logs?cursor=!!`, { token: s.read });
       assert.equal(bad.status, 400);
-      assert.deepEqual(errorCodes(bad), [12002]);
+      assert.deepEqual(bad.body.errors, [{ code: 12013, message: "Invalid query parameter: cursor: malformed cursor" }]);
     });
 
     it("lists builds by Worker newest first, the latest per Worker, and by version id", async () => {
@@ -343,9 +343,10 @@ for (const dialect of dialects()) {
       const tooMany = Array.from({ length: 21 }, (_, i) => `t${i}`).join(",");
       const over = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/builds/latest?external_script_ids=${tooMany}`, { token: s.read });
       assert.equal(over.status, 400);
-      assert.deepEqual(errorCodes(over), [12002]);
+      assert.deepEqual(over.body.errors, [{ code: 12013, message: "Invalid query parameter: external_script_ids: at most 20 values" }]);
       const missing = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/builds/latest`, { token: s.read });
       assert.equal(missing.status, 400);
+      assert.deepEqual(missing.body.errors, [{ code: 12013, message: "Invalid query parameter: external_script_ids: required" }]);
       const versions = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/builds?version_ids=11111111-2222-4333-8444-555555555555`, { token: s.read });
       assert.equal(versions.status, 200);
       assert.deepEqual(versions.body.result, { builds: {} });

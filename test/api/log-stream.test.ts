@@ -230,7 +230,7 @@ for (const dialect of dialects()) {
       await expectError(await open(base, path(uuid), otherRead), 403, 10000);
       await expectError(await open(base, `/client/v4/accounts/${other}/builds/builds/${uuid}/logs/stream`, otherRead), 404, 12000);
       await expectError(await open(base, path(uuid), s.read, { "last-event-id": "abc" }), 400, 12002);
-      await expectError(await open(base, `${path(uuid)}?from=-1`, s.read), 400, 12002);
+      await expectError(await open(base, `${path(uuid)}?from=-1`, s.read), 400, 12013);
       assert.equal(activeLogStreams(), 0);
     });
 

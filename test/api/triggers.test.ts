@@ -56,7 +56,8 @@ for (const dialect of dialects()) {
           build_command: "npm run build",
           deploy_command: "npx wrangler deploy",
           root_directory: "/",
-          build_caching_enabled: false,
+          // Left out of the body: the same default as #23's (docs/compatibility.md).
+          build_caching_enabled: true,
           build_token_uuid: s.buildToken.build_token_uuid,
           build_token_name: "deploy token",
           created_on: "x",
@@ -71,12 +72,12 @@ for (const dialect of dialects()) {
 
       const patched = await h.call("PATCH", `${base()}/triggers/${t.trigger_uuid}`, {
         token: write,
-        body: { branch_includes: ["preview/*", "*"], build_command: "", build_caching_enabled: true, root_directory: "/apps/web" },
+        body: { branch_includes: ["preview/*", "*"], build_command: "", build_caching_enabled: false, root_directory: "/apps/web" },
       });
       assert.equal(patched.status, 200);
       assert.deepEqual(patched.body.result.branch_includes, ["preview/*", "*"]);
       assert.equal(patched.body.result.build_command, "");
-      assert.equal(patched.body.result.build_caching_enabled, true);
+      assert.equal(patched.body.result.build_caching_enabled, false);
       assert.equal(patched.body.result.root_directory, "/apps/web");
       assert.equal(patched.body.result.deploy_command, "npx wrangler deploy", "untouched fields stay");
 

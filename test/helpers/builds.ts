@@ -43,6 +43,8 @@ export async function setupTrigger(
       branch_excludes: [],
       path_includes: ["*"],
       path_excludes: [],
+      // The default is on; build tests turn the cache on themselves when they test it.
+      build_caching_enabled: false,
     },
   });
   assert.equal(created.status, 200, JSON.stringify(created.body));

@@ -171,17 +171,20 @@ for (const dialect of dialects()) {
       }
       await check("PATCH a GET-only path", () => h.call("PATCH", `${base}/account/limits`, { token: a.write, body: {} }));
       // NUL in a path id or a body string: PostgreSQL text cannot hold it (found by the long run: a 500).
-      for (const [method, path, body] of [
-        ["GET", `${base}/workers/%00/previews/${a.ids.preview_id}`, undefined],
-        ["GET", `${base}/workers/${a.workerName}%00/deploy_hooks/${a.ids.deploy_hook_uuid}`, undefined],
-        ["POST", `${base}/tokens`, { build_token_name: "a\u0000b", build_token_secret: "s", cloudflare_token_id: "c" }],
-        ["GET", `${base}/workers/${a.ids.external_script_id}/builds?branch=%00`, undefined],
+      for (const [method, path, body, code] of [
+        ["GET", `${base}/workers/%00/previews/${a.ids.preview_id}`, undefined, 12002],
+        ["GET", `${base}/workers/${a.workerName}%00/deploy_hooks/${a.ids.deploy_hook_uuid}`, undefined, 12002],
+        ["POST", `${base}/tokens`, { build_token_name: "a\u0000b", build_token_secret: "s", cloudflare_token_id: "c" }, 12002],
+        // A query parameter is named as one, with Cloudflare's code for it.
+        ["GET", `${base}/workers/${a.ids.external_script_id}/builds?branch=%00`, undefined, 12013],
       ] as const) {
         const r = await h.call(method, path, { token: a.write, ...(body ? { body } : {}) });
         assert.equal(r.status, 400, `${path}: ${JSON.stringify(r.body)}`);
-        assert.deepEqual(r.body.errors.map((e: { code: number }) => e.code), [12002]);
+        assert.deepEqual(r.body.errors.map((e: { code: number }) => e.code), [code]);
         assert.match(r.body.errors[0].message, /must not contain NUL characters$/);
       }
+      const q = await h.call("GET", `${base}/workers/${a.ids.external_script_id}/builds?branch=%00`, { token: a.write });
+      assert.deepEqual(q.body.errors, [{ code: 12013, message: "Invalid query parameter: branch: must not contain NUL characters" }]);
     });
 
     it("webhook endpoints: random payloads under a valid signature never fail the server", async () => {

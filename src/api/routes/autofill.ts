@@ -51,7 +51,7 @@ export const getConfigAutofill = defineRoute({
   result: configAutofill,
   async handler({ params, query, deps, request }) {
     const root = normalizeRootDirectory(query.root_directory);
-    if (root === undefined) throw errors.invalidBody("root_directory", "must stay inside the repository");
+    if (root === undefined) throw errors.invalidQuery("root_directory", "must stay inside the repository");
 
     // The clone URL template needs the account and repository *names*; the path only carries
     // ids. Take them from this account's connection of that repository; without one (autofill

@@ -204,10 +204,10 @@ export const getBuildLogs = defineRoute({
   async handler({ params, query, deps }) {
     const b = await requireBuild(deps.store, params.account_id, params.build_uuid);
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    if (query.cursor !== undefined && !cursor) throw errors.invalidBody("cursor", "malformed cursor");
+    if (query.cursor !== undefined && !cursor) throw errors.invalidQuery("cursor", "malformed cursor");
     const { from, limit } = pageRange(b.log_lines, cursor);
     const lines = limit > 0 ? await deps.store.builds.readLogs(b.build_uuid, from, limit) : [];
-    return ok(pageLogs(b.log_lines, cursor, lines));
+    return ok({ ...pageLogs(b.log_lines, cursor, lines), events: [] });
   },
 });
 

@@ -14,7 +14,7 @@ import {
 import { presentTrigger } from "../present.ts";
 import { defineRoute, ok } from "../route.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
-import { patternList, trigger } from "../schemas/config.ts";
+import { branchExcludeList, patternList, trigger } from "../schemas/config.ts";
 
 const triggerParams = accountParams.extend({ trigger_uuid: uuid });
 const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
@@ -28,7 +28,7 @@ const triggerBody = z.object({
   deploy_command: text(512),
   root_directory: text(256),
   branch_includes: patternList,
-  branch_excludes: patternList,
+  branch_excludes: branchExcludeList,
   path_includes: patternList,
   path_excludes: patternList,
   build_caching_enabled: z.boolean().optional(),

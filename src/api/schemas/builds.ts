@@ -37,9 +37,17 @@ export const build = z.object({
 
 export const insertBuild = z.object({ build_uuid: uuid, created_on: isoDate });
 export const canceledBuild = z.object({ build_outcome: z.literal("cancelled"), build_uuid: uuid, stopped_on: isoDate });
+/** A build phase as Cloudflare's logs answer lists it (its MCP server's workers-builds types, cloudflare/mcp-server-cloudflare). */
+export const buildEvent = z.object({
+  type: z.enum(["initializing", "cloning", "installing_tools_and_deps", "building", "deploying"]),
+  started_on: isoDate.optional(),
+  ended_on: isoDate.optional(),
+});
 export const buildLogs = z.object({
   cursor: z.string().nullable(),
   lines: z.array(z.tuple([z.number(), z.string()])),
   truncated: z.boolean(),
+  /** Cloudflare's answer carries `events`; clients that read it get a list, always empty in Kiln (phases are log lines). */
+  events: z.array(buildEvent),
 });
 export const buildsMap = z.object({ builds: z.record(z.string(), build) });

@@ -132,6 +132,12 @@ export const configAutofill = z.object({
 /** Branch or path patterns: any non-empty string; `*` may stand anywhere and is never rejected. */
 export const patternList = z.array(z.string().min(1, "must not be empty").max(256, "must be at most 256 characters")).max(100, "at most 100 patterns");
 
+/**
+ * Branch excludes: a pattern of nothing but `*` matches every branch, so the trigger could never
+ * build; Cloudflare refuses `["*"]` with 400 12002, and so does Kiln (the field named).
+ */
+export const branchExcludeList = patternList.refine((patterns) => !patterns.some((p) => /^\*+$/.test(p)), 'must not exclude every branch ("*")');
+
 export const envVarInput = z.object({
   is_secret: z.boolean(),
   value: z.string().max(5000, "must be at most 5000 characters"),
