@@ -11,6 +11,7 @@ import { z } from "zod";
 import { parseSecretKey } from "./domain/secrets.ts";
 import { parseCidr } from "./domain/cidr.ts";
 import { parseUidRange } from "./domain/uid-range.ts";
+import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList } from "./domain/build-image.ts";
 
 export interface OptionSpec {
   /** Property name in the parsed config. */
@@ -49,6 +50,10 @@ export const runnerOptions: OptionSpec[] = [
   { key: "buildNetworkAllow", flag: "build-network-allow", env: "KILN_BUILD_NETWORK_ALLOW", arg: "cidr", repeatable: true, description: "a private or host range isolated builds may reach after all (e.g. a private registry); repeatable" },
   { key: "buildCpus", flag: "build-cpus", env: "KILN_BUILD_CPUS", arg: "n", description: "CPUs per build (cgroup CPU bandwidth; default 4, at most the machine's count)" },
   { key: "buildRoot", flag: "build-root", env: "KILN_BUILD_ROOT", arg: "dir", description: "prepared root filesystem (debootstrap, an exported image) whose /usr and /etc builds see instead of the host's" },
+  { key: "buildTools", flag: "build-tools", env: "KILN_BUILD_TOOLS", arg: "mode", description: "registry: Node.js, npm, pnpm, yarn and bun at the versions a project asks for, installed from the npm registry into the tool cache; host: the build root's own, unchanged (default registry)" },
+  { key: "defaultTools", flag: "default-tools", env: "KILN_DEFAULT_TOOLS", arg: "list", description: "versions when a project asks for none, e.g. node@22.16.0,npm@10.9.2,pnpm@10.11.1,yarn@4.9.1,bun@1.2.15 (default: Cloudflare's build image's)" },
+  { key: "npmRegistry", flag: "npm-registry", env: "KILN_NPM_REGISTRY", arg: "url", description: "registry tools are installed from (default: the one npm on this machine uses, with its credentials from npm's config)" },
+  { key: "toolCacheLimit", flag: "tool-cache-limit", env: "KILN_TOOL_CACHE_LIMIT", arg: "bytes", description: "size of the tool cache (data dir tools/) past which least recently used versions not in use are removed (default 4294967296, 4 GiB)" },
 ];
 
 /** Git providers: clone credentials, webhook secrets, status reporting (design brief §2.5, §2.6). */
@@ -161,6 +166,20 @@ export const configSchema = z.object({
     .transform((v) => path.resolve(v))
     .refine((v) => fs.existsSync(path.join(v, "usr")) && fs.existsSync(path.join(v, "etc")), "must be a directory holding usr/ and etc/ (a root filesystem)")
     .optional(),
+  buildTools: z.enum(["registry", "host"], { error: "must be registry or host" }).default("registry"),
+  defaultTools: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return { ...CLOUDFLARE_DEFAULT_TOOLS, ...parseToolList(v) };
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return { ...CLOUDFLARE_DEFAULT_TOOLS };
+      }
+    })
+    .default({ ...CLOUDFLARE_DEFAULT_TOOLS }),
+  npmRegistry: httpUrl.transform((v) => `${v}/`).optional(),
+  toolCacheLimit: positive(2 ** 50).int("must be a whole number").default(4 * 1024 ** 3),
   githubToken: secretText.optional(),
   gitlabToken: secretText.optional(),
   githubApiUrl: httpUrl.default("https://api.github.com"),

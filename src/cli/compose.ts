@@ -12,6 +12,7 @@ import { Mirrors, mirrorsDir } from "../git/mirror.ts";
 import { gitCommitResolver } from "../git/resolver.ts";
 import { effectiveCpus } from "../runner/build-sandbox.ts";
 import { Runner } from "../runner/runner.ts";
+import { ToolCache, toolsDir } from "../runner/toolchain.ts";
 import type { Store } from "../store/index.ts";
 import { pgSignals } from "../store/notify.ts";
 import { providerCredential, type GitCredential } from "../git/url.ts";
@@ -38,6 +39,11 @@ export function gitCredentials(config: Config): (providerType: string) => GitCre
     const token = providerType === "github" ? config.githubToken : providerType.startsWith("gitlab") ? config.gitlabToken : undefined;
     return token === undefined ? undefined : providerCredential(providerType, token);
   };
+}
+
+/** The runner's tool cache (`<dataDir>/tools`), as `kiln tools` sees it too. */
+export function toolCache(config: Pick<Config, "dataDir" | "npmRegistry" | "toolCacheLimit">): ToolCache {
+  return new ToolCache({ dir: toolsDir(config.dataDir), limitBytes: config.toolCacheLimit, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}) });
 }
 
 export function composeKiln(config: Config, store: Store, logger: Logger): Kiln {
@@ -81,6 +87,11 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
           dataDir: config.dataDir,
           gitUrlTemplate: config.gitUrlTemplate,
           gitCredentials: credentials,
+          tools: {
+            mode: config.buildTools,
+            defaults: config.defaultTools,
+            ...(config.buildTools === "registry" ? { cache: toolCache(config) } : {}),
+          },
         },
         mirrors,
         logger.child({ component: "runner" }),

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import fs from "node:fs";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { bwrapArgs, bwrapCommand, etcLayout, INSIDE_HOME, maskedPaths, STAGE, type EtcLayout } from "./bwrap-args.ts";
+import { bwrapArgs, bwrapCommand, etcLayout, INSIDE_HOME, INSIDE_TOOLS, maskedPaths, STAGE, TOOLS_STAGE, type EtcLayout } from "./bwrap-args.ts";
 import { cgroupMembers, type StepCgroup } from "./cgroup.ts";
 import { allPids, childrenOf, isRunning, pidNamespace, readStat, signalProcess, sleep } from "./process-tree.ts";
 import type { SandboxOptions } from "./sandbox.ts";
@@ -20,13 +20,16 @@ import { known, remember, supervise, type Ended, type Tree } from "./step-superv
  * Root part of the chain, in a private mount namespace: join the step's cgroups, bind the build's
  * directory (fd 5) at the staging point, then become the rest of the argv.
  */
-const STAGE_SCRIPT = [
-  'while [ "$1" != -- ]; do echo 0 > "$1/cgroup.procs" || echo "kiln-sandbox: could not join cgroup $1" >&2; shift; done',
-  "shift",
-  `mount --bind /proc/self/fd/5 ${STAGE} || { echo "kiln-sandbox: cannot stage the build's directory" >&2; exit 125; }`,
-  "exec 5<&-",
-  'exec "$@"',
-].join("\n");
+const stageScript = (toolsFd?: number) =>
+  [
+    'while [ "$1" != -- ]; do echo 0 > "$1/cgroup.procs" || echo "kiln-sandbox: could not join cgroup $1" >&2; shift; done',
+    "shift",
+    `mount --bind /proc/self/fd/5 ${STAGE} || { echo "kiln-sandbox: cannot stage the build's directory" >&2; exit 125; }`,
+    "exec 5<&-",
+    // The tool cache (toolchain.ts), opened by Kiln like the build's directory: bwrap binds parts of it read-only.
+    ...(toolsFd !== undefined ? [`mount --bind /proc/self/fd/${toolsFd} ${TOOLS_STAGE} || { echo "kiln-sandbox: cannot stage the build tools" >&2; exit 125; }`, `exec ${toolsFd}<&-`] : []),
+    'exec "$@"',
+  ].join("\n");
 
 /** The sandbox's own user in /etc/passwd and /etc/group, after the root's entries. */
 const BUILD_USER = "build";
@@ -87,14 +90,17 @@ export async function runBubblewrap(
     ...(network.mode === "isolated" && network.resolvConf ? ([["resolv", network.resolvConf]] as [string, string][]) : []),
   ];
   // Child descriptors: 3 arguments, 4 status, 5 the build's directory (closed before bwrap), 6 the
-  // seccomp program, 7… generated files.
+  // seccomp program, 7 the tool cache (closed before bwrap; one digit, which is all sh can close), 8… generated files.
   const SECCOMP_FD = 6;
-  const FIRST_FILE = 7;
+  const TOOLS_FD = 7;
+  const FIRST_FILE = 8;
   const filter = SECCOMP;
   const fileFd = (name: string) => {
     const i = files.findIndex(([n]) => n === name);
     return i < 0 ? undefined : FIRST_FILE + i;
   };
+  const toolsFd = opts.tools && opts.tools.dirs.length > 0 ? TOOLS_FD : undefined;
+  for (const dir of opts.tools?.dirs ?? []) if (dir.split("/").some((part) => part === ".." || part === "") || path.isAbsolute(dir)) throw new TypeError(`tools: ${dir} is not a relative path`);
   const args = bwrapArgs(
     {
       root,
@@ -107,6 +113,7 @@ export async function runBubblewrap(
       hostname: HOSTNAME,
       shareNet: network.mode !== "none",
       shmBytes: opts.shmBytes ?? DEFAULT_SHM_BYTES,
+      ...(toolsFd !== undefined ? { tools: (opts.tools?.dirs ?? []).map((dir) => ({ from: path.join(TOOLS_STAGE, dir), to: path.join(INSIDE_TOOLS, dir) })) } : {}),
     },
     etc.masked,
     etc.layout,
@@ -116,19 +123,25 @@ export async function runBubblewrap(
   const chain = [
     ...[tools.setpriv, "--pdeathsig", "KILL", "--"],
     ...[tools.unshare, "--mount", "--propagation", "private", "--"],
-    ...[tools.sh, "-c", STAGE_SCRIPT, "kiln-sandbox", ...(cgroup?.dirs ?? []), "--"],
+    ...[tools.sh, "-c", stageScript(toolsFd), "kiln-sandbox", ...(cgroup?.dirs ?? []), "--"],
     ...(network.mode === "isolated" && network.netnsPath ? [tools.nsenter, `--net=${network.netnsPath}`, "--"] : []),
     ...[tools.setpriv, "--reuid", String(uid), "--regid", String(uid), "--clear-groups", "--no-new-privs", "--bounding-set=-all", "--"],
     ...[tools.setpriv, "--pdeathsig", "KILL", "--"],
     ...[tools.bwrap, "--args", "3", ...bwrapCommand(command)],
   ];
   const [file = "", ...rest] = chain;
-  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", dirFd, filter ? "pipe" : "ignore", ...files.map(() => "pipe" as const)];
+  let toolsDirFd: number | undefined;
+  if (toolsFd !== undefined && opts.tools) {
+    fs.mkdirSync(TOOLS_STAGE, { recursive: true, mode: 0o755 });
+    toolsDirFd = fs.openSync(opts.tools.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  }
+  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", dirFd, filter ? "pipe" : "ignore", toolsDirFd ?? "ignore", ...files.map(() => "pipe" as const)];
   let child: ChildProcess;
   try {
     child = spawn(file, rest, { cwd: "/", env: { PATH: ROOT_PATH, KILN_SANDBOX_ID: sandboxId }, detached: true, stdio });
   } finally {
     fs.closeSync(dirFd);
+    if (toolsDirFd !== undefined) fs.closeSync(toolsDirFd);
   }
   const feed = (index: number, data: string | Buffer) => {
     const pipe = child.stdio[index] as Writable | null;

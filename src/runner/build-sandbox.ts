@@ -29,7 +29,7 @@ export interface BuildSandboxConfig {
   limits: Omit<StepLimits, "cpus">;
 }
 
-export type StepRequest = Pick<SandboxOptions, "cwd" | "env" | "signal" | "graceMs" | "timeoutMs" | "onOutput">;
+export type StepRequest = Pick<SandboxOptions, "cwd" | "env" | "signal" | "graceMs" | "timeoutMs" | "onOutput" | "tools">;
 
 export interface BuildSandbox {
   mode: SandboxMode;

@@ -23,6 +23,10 @@ export const INSIDE_HOME = "/opt/buildhome";
 export const INSIDE_REPO = "/opt/buildhome/repo";
 export const INSIDE_TMP = "/tmp";
 export { STAGE } from "./sandbox-mode.ts";
+/** Where the root part of the chain binds the tool cache (opened by Kiln) for bwrap to reach it. */
+export const TOOLS_STAGE = "/run/kiln-tools";
+/** The tools inside the sandbox (toolchain.ts INSIDE_TOOLS). */
+export const INSIDE_TOOLS = "/opt/kiln/tools";
 
 /**
  * Files of the host's /etc that hold secrets or the host's identity, covered inside the sandbox
@@ -51,6 +55,8 @@ export interface BwrapSpec {
   /** true: keep the network namespace bwrap starts in (the build's own, or the host's); false: a new one with only loopback. */
   shareNet: boolean;
   shmBytes: number;
+  /** Tool directories, each a path under the staged tool cache → where the build sees it, read-only. */
+  tools?: { from: string; to: string }[];
 }
 
 /** Existing entries of the masked lists under `root` (checked by the caller, who can stat). */
@@ -153,6 +159,8 @@ export function bwrapArgs(spec: BwrapSpec, masked: { files: string[]; dirs: stri
     "--bind",
     spec.stage.repo,
     INSIDE_REPO,
+    // A build cannot change the tool cache: bound read-only (and root's files besides).
+    ...(spec.tools ?? []).flatMap((t) => ["--ro-bind", t.from, t.to]),
     "--chdir",
     spec.cwd,
     "--clearenv",

@@ -30,6 +30,7 @@ import { watchWorkspace, workspaceLimitLine, type WorkspaceWatchdog } from "./wo
 import { readTenantFile, type TenantRead } from "./tenant-file.ts";
 import { untilAborted } from "../abort.ts";
 
+import { INSIDE_TOOLS, prepareTools, ToolError, toolRequests, type PreparedTools, type ToolName } from "./toolchain.ts";
 export interface PipelineContext {
   store: StorePort;
   signals: BuildSignals;
@@ -90,6 +91,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   opening.catch(() => undefined);
   let sandbox: BuildSandbox | undefined;
   // Work a stopped build no longer waits for but that may still touch its directories (a cache
+  // The build's tools, held in use (not evicted from the tool cache) until it ends.
+  let tools: PreparedTools | undefined;
   // copy finishing its current file): the workspace is deleted after it.
   const lingering: Promise<unknown>[] = [];
   // Every wait of the build ends when the build is stopped (cancel, timeout, lost lease, shutdown).
@@ -160,16 +163,39 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     let stepEnv = env;
     let cache: { dir: string; generation: number } | undefined;
     const ownerUid = box.owner?.uid;
+    let stepTools: { root: string; dirs: string[] } | undefined;
     const project = await until(detectProject(cwd, env, { within: workspace, signal: controller.signal, ...(ownerUid !== undefined ? { ownerUid } : {}) }));
     if (project.hasPackageJson) {
       const pm = project.packageManager;
+    // Tools from the registry (toolchain.ts): not in the process-group fallback without root, where
+    // a build runs as Kiln's own user and could change the shared tool cache; the host's then.
+    const toolCache = options.tools?.mode === "registry" && (box.mode === "bubblewrap" || box.owner) ? options.tools.cache : undefined;
+    let registryVersions: Partial<Record<ToolName, string>> | undefined;
+    if (toolCache && options.tools) {
+      const defaults = options.tools.defaults;
+      try {
+        tools = await until(prepareTools(toolCache, toolRequests(project, env, defaults), defaults, (text) => log.line(text), controller.signal));
+      } catch (error) {
+        if (controller.signal.aborted || !(error instanceof ToolError)) throw error;
+        throw new Stop("fail", `Failed: error occurred while installing tools: ${error.message}`);
+      }
+      registryVersions = tools.versions;
+      const view = box.mode === "bubblewrap" ? INSIDE_TOOLS : toolCache.dir;
+      const bins = tools.dirs.map((dir) => path.join(view, dir, "bin")).join(":");
+      env.PATH = `${bins}:${env.PATH ?? BUILD_PATH}`;
+      stepTools = { root: toolCache.dir, dirs: tools.dirs };
+    }
       // The probe runs on the host, as Kiln's user (root): with Kiln's PATH, never the trigger's, whose
       // PATH variable could name a file a build wrote (another build's workspace, a saved cache).
-      const versions = await until(toolVersions(["node", pm], { PATH: BUILD_PATH }, undefined, controller.signal));
+      const versions: Record<string, string | null> = registryVersions
+        ? { node: registryVersions.node ?? null, [pm]: registryVersions[pm] ?? null }
+        : await until(toolVersions(["node", pm], { PATH: BUILD_PATH }, undefined, controller.signal));
       if (versions[pm] == null) throw new Stop("fail", missingToolLine(project));
       log.line(detectedToolsLine(pm, versions));
-      for (const warning of [nodeVersionWarning(project, versions.node ?? null), managerVersionWarning(project, versions[pm] ?? null)]) {
-        if (warning) log.line(warning);
+      if (!registryVersions) {
+        for (const warning of [nodeVersionWarning(project, versions.node ?? null), managerVersionWarning(project, versions[pm] ?? null)]) {
+          if (warning) log.line(warning);
+        }
       }
       if (build.metadata.build_caching_enabled) {
         // The same cache directory, as the host and as the build see it.
@@ -213,6 +239,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
         env: deploying ? { ...stepEnv, WRANGLER_OUTPUT_FILE_PATH: viewPath(box.mode, dirs, outputFile) } : stepEnv,
         signal: controller.signal,
         graceMs: options.cancelGraceMs,
+        ...(stepTools ? { tools: stepTools } : {}),
         onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => {
           if (deploying) versionLines.feed(chunk.toString("utf8"));
           return log.chunk(chunk, stream);
@@ -263,6 +290,11 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     await watchdog?.stop();
     clearTimeout(timer);
     signal.removeEventListener("abort", forward);
+    if (tools) {
+      await tools.release();
+      // The size cap, once this build's versions may go too (versions other builds hold stay).
+      void options.tools?.cache?.prune().catch(() => undefined);
+    }
   }
 
   if (controller.signal.aborted) {

@@ -31,6 +31,7 @@ import type { BuildSandboxConfig } from "./build-sandbox.ts";
 import { detectSandbox } from "./sandbox.ts";
 import { runBuild, sandboxesReleased, type PipelineContext } from "./pipeline.ts";
 import { processExists } from "./process-tree.ts";
+import type { BuildToolsConfig } from "./toolchain.ts";
 
 export interface RunnerOptions {
   slots: number;
@@ -47,6 +48,8 @@ export interface RunnerOptions {
   gitUrlTemplate: string | undefined;
   /** The server's token for a provider's private repositories, given to git through its environment. */
   gitCredentials?: (providerType: string) => GitCredential | undefined;
+  /** Where builds get Node.js and package managers (toolchain.ts); absent: the build root's (host mode). */
+  tools?: BuildToolsConfig;
   /** How often to look for queued builds without a signal (other processes queue too). */
   pollMs?: number;
 }

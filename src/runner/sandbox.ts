@@ -80,6 +80,12 @@ export interface SandboxOptions {
   network?: StepNetwork;
   /** bubblewrap mode: the root filesystem whose /usr and /etc the build sees (default "/": the host's). */
   buildRoot?: string;
+  /**
+   * Build tools (toolchain.ts): the tool cache on the host and the directories of it the step
+   * sees, each `<tool>/<version>`; read-only at INSIDE_TOOLS/<tool>/<version> under bubblewrap,
+   * at their host paths (root's, not writable by the build user) in the process-group fallback.
+   */
+  tools?: { root: string; dirs: string[] };
   /** bubblewrap mode: size of the private /dev/shm (default 1 GiB; its pages count toward the memory limit). */
   shmBytes?: number;
   /** cgroup limits, applied where the hierarchy is writable. */

@@ -19,7 +19,6 @@
  * holds (a `.inuse-<pid>-<n>` file) is never evicted.
  */
 import { randomBytes } from "node:crypto";
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -184,36 +183,30 @@ export interface CachedVersion {
   inUse: boolean;
 }
 
-/** The answer of `npm config get registry` on this machine (Kiln's own npm config), or npm's default. */
-export async function npmRegistry(): Promise<string> {
-  const answer = await new Promise<string>((resolve) => {
-    execFile("npm", ["config", "get", "registry"], { timeout: 10_000, cwd: "/", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", NO_UPDATE_NOTIFIER: "1" } }, (error, stdout) =>
-      resolve(error ? "" : String(stdout).trim()),
-    );
-  });
-  return /^https?:\/\//.test(answer) ? answer : "https://registry.npmjs.org/";
-}
-
 /**
- * The credentials npm's config holds for `registry` (`npm config get //host/path/:_authToken`
- * and friends), as pacote options. Never logged.
+ * The registry npm on this machine uses and its credentials for it (`//host/path/:_authToken`
+ * and the like), read by @npmcli/config as npm itself reads them (builtin, global and user
+ * npmrc, npm_config_* variables). Handed to pacote only; never logged.
  */
-export async function npmAuth(registry: string): Promise<Record<string, string>> {
-  const url = new URL(registry);
-  const prefix = `//${url.host}${url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`}`;
-  const keys = ["_authToken", "_auth", "username", "_password"].map((k) => `${prefix}:${k}`);
-  const answer = await new Promise<string>((resolve) => {
-    execFile("npm", ["config", "get", ...keys, "--json"], { timeout: 10_000, cwd: "/", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", NO_UPDATE_NOTIFIER: "1" } }, (error, stdout) =>
-      resolve(error ? "{}" : String(stdout)),
-    );
-  });
+export async function npmConfig(env: NodeJS.ProcessEnv = process.env): Promise<{ registry: string; auth: Record<string, string> }> {
   try {
-    const parsed: unknown = JSON.parse(answer);
-    const out: Record<string, string> = {};
-    if (parsed && typeof parsed === "object") for (const [k, v] of Object.entries(parsed)) if (typeof v === "string" && v !== "" && v !== "(protected)") out[k] = v;
-    return out;
+    const { default: Config } = await import("@npmcli/config");
+    const { default: defs } = await import("@npmcli/config/lib/definitions/index.js");
+    let npmPath = "";
+    try {
+      const npmBin = fs.realpathSync(path.join(path.dirname(process.execPath), "npm"));
+      npmPath = path.dirname(path.dirname(npmBin));
+    } catch {
+      npmPath = path.join(path.dirname(path.dirname(process.execPath)), "lib", "node_modules", "npm");
+    }
+    const config = new Config({ ...defs, npmPath, argv: [], env, cwd: "/" });
+    await config.load();
+    const registry = typeof config.flat.registry === "string" && /^https?:\/\//.test(config.flat.registry) ? config.flat.registry : "https://registry.npmjs.org/";
+    const auth: Record<string, string> = {};
+    for (const [key, value] of Object.entries(config.flat)) if (key.startsWith("//") && typeof value === "string") auth[key] = value;
+    return { registry: registry.endsWith("/") ? registry : `${registry}/`, auth };
   } catch {
-    return {};
+    return { registry: "https://registry.npmjs.org/", auth: {} };
   }
 }
 
@@ -256,8 +249,10 @@ export class ToolCache {
   /** The registry and its credentials, read from npm's config once. */
   registryConfig(): Promise<{ registry: string; auth: Record<string, string> }> {
     this.registryInfo ??= (async () => {
-      const registry = this.options.registry ?? (await npmRegistry());
-      return { registry, auth: this.options.auth ?? (await npmAuth(registry)) };
+      const npm = this.options.registry !== undefined && this.options.auth !== undefined ? undefined : await npmConfig();
+      const registry = this.options.registry ?? npm?.registry ?? "https://registry.npmjs.org/";
+      // npm's credentials are for npm's registry: another one named by --npm-registry gets its own entries only.
+      return { registry, auth: this.options.auth ?? npm?.auth ?? {} };
     })();
     return this.registryInfo;
   }

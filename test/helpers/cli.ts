@@ -26,9 +26,11 @@ export function kiln(args: string[], env: Record<string, string> = {}): Promise<
   });
 }
 
+/** The test run's environment without its KILN_* variables; builds use the host's tools (the suite downloads nothing). */
 export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("KILN_")) env[k] = v;
+  env.KILN_BUILD_TOOLS = "host";
   return env;
 }
 

@@ -54,7 +54,8 @@ export async function startHarness(
   const logger = captured
     ? pino({ level: "debug" }, { write: (line: string) => void captured.push(line) })
     : pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
-  const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, ...configOverrides }, {});
+  // Builds use the host's tools unless a test asks for the registry (nothing else downloads anything).
+  const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, buildTools: "host", ...configOverrides }, {});
   const kiln = composeKiln(config, store, logger);
   const { fastify } = await createApp(kiln.deps, { validateResponses: true, plugins: kiln.plugins, ...options });
   // API-only suites leave the runner idle; build suites ask for it with { runner: true }.
