@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, sandbox, builds, cache, fleet, table, limits, logcap)
+ * `npm run bench [-- name…]`: runs the benchmarks (all by default: http, logs, cancel, sandbox, builds, cache, fleet, table, limits, logcap, create)
  * and prints one JSON summary. Figures go to docs/benchmarks.md.
  */
 import os from "node:os";
@@ -15,6 +15,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   table: async () => (await import("./big-table.ts")).benchBigTable(),
   limits: async () => (await import("./http-limits.ts")).benchHttpLimits(),
   logcap: async () => (await import("./log-cap.ts")).benchLogCap(),
+  create: async () => (await import("./create.ts")).benchCreate(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

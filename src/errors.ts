@@ -104,7 +104,6 @@ export const errors = {
   buildAlreadyStopped: () => one(409, 12009, "Build has already stopped"),
   alreadyExists: () => one(409, 12010, "Already exists"),
   triggerLimit: () => one(409, 12011, "Trigger limit reached"),
-  unknownRef: () => one(400, 12012, "Unknown branch or commit"),
   // Kiln's own (fleet only); 12013 is Cloudflare's code for a bad query parameter.
   cancelNotConfirmed: () => one(503, 10503, "Cancel not confirmed yet"),
   // Webhooks (design brief §2.5): the same answer for a wrong secret and an unknown account.

@@ -1,5 +1,5 @@
 /** What the build rules and the runner need from storage (implemented in store/builds.ts). */
-import type { Build, BuildOutcome, BuildStatus, LogLine } from "./build-types.ts";
+import type { Build, BuildMetadata, BuildOutcome, BuildStatus, LogLine } from "./build-types.ts";
 import type { Page, Paged } from "./types.ts";
 
 export interface DueReport {
@@ -32,6 +32,11 @@ export interface BuildRepository {
   unfinishedOfTrigger(accountId: string, triggerUuid: string): Promise<Build[]>;
   /** Stops as `skipped` the queued builds of this trigger and branch other than `newerUuid`. */
   supersede(triggerUuid: string, branch: string, newerUuid: string, at: string): Promise<{ uuid: string; log_lines: number }[]>;
+  /**
+   * A fenced write of the commit an unfinished build's ref resolved to (its metadata, branch and
+   * commit_hash); from then on its status is reported (there was no commit to report on before).
+   */
+  resolveCommit(uuid: string, runnerId: string, metadata: BuildMetadata, at: string): Promise<boolean>;
   /** The newest build a deploy hook started. */
   latestOfHook(hookUuid: string): Promise<Build | undefined>;
   /** Queued builds, oldest first, with each account's count of builds in progress. */

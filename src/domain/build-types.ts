@@ -24,6 +24,12 @@ export interface BuildMetadata {
   provider_account_name: string;
   repo_id: string;
   repo_name: string;
+  /**
+   * Set while `branch` and `commit_hash` are the ref as it was asked for (either may be "", a
+   * commit may be abbreviated), not yet resolved through git: builds are answered at once and
+   * resolved when they initialize (runner/resolve-ref.ts). Absent once resolved.
+   */
+  unresolved?: true;
 }
 
 export interface Build {

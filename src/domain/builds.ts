@@ -1,6 +1,8 @@
 /**
- * Creating builds and reading them. A build snapshots its trigger's settings and the commit
- * it builds when it is created: settings changes apply to the next build only.
+ * Creating builds and reading them. A build snapshots its trigger's settings when it is
+ * created: settings changes apply to the next build only. Its commit is either known then (a
+ * webhook's, a retry's) or asked for by branch and/or commit and resolved through git when the
+ * build initializes (recordResolvedCommit), so that creating a build never waits on git.
  */
 import { errors } from "../errors.ts";
 import type { Build, BuildMetadata, BuildSource } from "./build-types.ts";
@@ -16,6 +18,14 @@ export interface ResolvedCommit {
   message: string;
   author: string;
 }
+
+/** A branch and/or commit as the caller named them, before git resolved them. */
+export interface RequestedRef {
+  branch?: string | undefined;
+  commit?: string | undefined;
+}
+
+const isResolved = (c: ResolvedCommit | RequestedRef): c is ResolvedCommit => "message" in c;
 
 /** Resolves a branch and/or commit of a repository; undefined when git cannot. */
 export interface CommitResolver {
@@ -35,7 +45,8 @@ const REPORTED_PROVIDERS: ReadonlySet<string> = new Set(["github", "gitlab", "gi
 export interface NewBuild {
   trigger: Trigger;
   connection: RepoConnection;
-  commit: ResolvedCommit;
+  /** A commit git resolved, or a ref the runner resolves when the build initializes. */
+  commit: ResolvedCommit | RequestedRef;
   source: BuildSource;
   previewId?: string | null;
   deployHook?: { uuid: string; name: string } | null;
@@ -43,9 +54,12 @@ export interface NewBuild {
 }
 
 export async function insertBuild(repos: Repositories, input: NewBuild): Promise<Build> {
-  const { trigger, connection, commit } = input;
+  const { trigger, connection } = input;
   const token = await repos.buildTokens.get(trigger.account_id, trigger.build_token_uuid);
   const now = nowIso();
+  const commit: ResolvedCommit = isResolved(input.commit)
+    ? input.commit
+    : { branch: input.commit.branch ?? "", commit: input.commit.commit?.toLowerCase() ?? "", message: "", author: "" };
   const metadata: BuildMetadata = {
     build_trigger_source: input.source,
     branch: commit.branch,
@@ -63,6 +77,7 @@ export async function insertBuild(repos: Repositories, input: NewBuild): Promise
     provider_account_name: connection.provider_account_name,
     repo_id: connection.repo_id,
     repo_name: connection.repo_name,
+    ...(isResolved(input.commit) ? {} : { unresolved: true as const }),
   };
   const build: Build = {
     build_uuid: newUuid(),
@@ -89,12 +104,29 @@ export async function insertBuild(repos: Repositories, input: NewBuild): Promise
     log_lines: 0,
   };
   await repos.builds.insert(build, { reportStatus: REPORTED_PROVIDERS.has(connection.provider_type) });
-  // A newer build of the same trigger and branch supersedes the ones still waiting (running ones go on).
-  const at = nowIso();
-  for (const older of await repos.builds.supersede(trigger.trigger_uuid, commit.branch, build.build_uuid, at)) {
-    await repos.builds.appendLogs(older.uuid, older.log_lines, [[Date.parse(at), `Build was skipped: superseded by the newer build ${build.build_uuid}`]]);
+  // A newer build of the same trigger and branch supersedes the ones still waiting (running ones
+  // go on). A build asked for by commit alone has no branch until it starts, and by then every
+  // older build of its account has started too (claims are oldest first): it supersedes nothing.
+  if (commit.branch !== "") {
+    const at = nowIso();
+    for (const older of await repos.builds.supersede(trigger.trigger_uuid, commit.branch, build.build_uuid, at)) {
+      await repos.builds.appendLogs(older.uuid, older.log_lines, [[Date.parse(at), `Build was skipped: superseded by the newer build ${build.build_uuid}`]]);
+    }
   }
   return build;
+}
+
+/**
+ * Stores the commit an initializing build's requested ref resolved to (fenced by runner_id, like
+ * every write of a claimed build) and updates `build.metadata` in place; false when the build
+ * is no longer this runner's.
+ */
+export async function recordResolvedCommit(repos: Repositories, build: Build, runnerId: string, commit: ResolvedCommit): Promise<boolean> {
+  const { unresolved: _unresolved, ...rest } = build.metadata;
+  const metadata: BuildMetadata = { ...rest, branch: commit.branch, commit_hash: commit.commit, commit_message: commit.message, author: commit.author };
+  if (!(await repos.builds.resolveCommit(build.build_uuid, runnerId, metadata, nowIso()))) return false;
+  build.metadata = metadata;
+  return true;
 }
 
 /** The trigger and its connection, for a new build of a live trigger (404 12000 otherwise). */
@@ -141,7 +173,10 @@ export function idList(value: string, name: string, max = 20): string[] {
 export async function retryBuild(repos: Repositories, accountId: string, uuid: string): Promise<Build> {
   const old = await requireBuild(repos, accountId, uuid);
   const m = old.metadata;
-  const commit: ResolvedCommit = { commit: m.commit_hash, branch: m.branch, message: m.commit_message, author: m.author };
+  // A build that never resolved its ref (it failed or was stopped first) is retried by the same request.
+  const commit: ResolvedCommit | RequestedRef = m.unresolved
+    ? { branch: m.branch || undefined, commit: m.commit_hash || undefined }
+    : { commit: m.commit_hash, branch: m.branch, message: m.commit_message, author: m.author };
   if (old.preview_id) {
     const { trigger, connection } = await previewForBuild(repos, accountId, old.worker_tag, old.preview_id);
     return insertBuild(repos, { trigger, connection, commit, source: "manual", previewId: old.preview_id });

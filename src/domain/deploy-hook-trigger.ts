@@ -5,7 +5,7 @@
  */
 import { errors } from "../errors.ts";
 import type { Build } from "./build-types.ts";
-import { insertBuild, type CommitResolver } from "./builds.ts";
+import { insertBuild } from "./builds.ts";
 import type { Repositories, StorePort } from "./ports.ts";
 import type { SlidingWindowLimiter } from "./rate-limit.ts";
 import { liveTriggers } from "./triggers.ts";
@@ -25,7 +25,6 @@ async function pending(repos: Repositories, hookUuid: string): Promise<Build | u
 
 export async function triggerDeployHook(
   store: StorePort,
-  commits: CommitResolver,
   limiter: SlidingWindowLimiter,
   hookUuid: string,
 ): Promise<HookTriggerResult> {
@@ -47,8 +46,6 @@ export async function triggerDeployHook(
   const trigger = production.branch_includes[0] === hook.branch ? production : (live.find((t) => t.role === "preview") ?? production);
   const connection = await store.repoConnections.get(hook.account_id, trigger.repo_connection_uuid);
   if (!connection) throw errors.notFound();
-  const commit = await commits.resolve(connection, { branch: hook.branch });
-  if (!commit) throw errors.unknownRef();
 
   return store.transaction(async (repos) => {
     // Checked again under the write lock: two calls at once start one build.
@@ -57,7 +54,8 @@ export async function triggerDeployHook(
     const build = await insertBuild(repos, {
       trigger,
       connection,
-      commit,
+      // Resolved when the build initializes; a branch gone from the repository fails the build.
+      commit: { branch: hook.branch },
       source: "api",
       deployHook: { uuid: hook.deploy_hook_uuid, name: hook.deploy_hook_name },
     });

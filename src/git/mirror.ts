@@ -7,6 +7,10 @@
  * - Fetches of one mirror are serialized: an in-process queue plus a lock file (lock.ts), so an
  *   API process and a runner on the same machine never fetch the same mirror at once. Callers
  *   arriving while a fetch is queued but not started share it instead of queueing another.
+ * - A caller that only needs the refs as they were at some moment (a queued build's branch, as
+ *   of when the build was created: `freshSince`) shares a fetch in progress that started after
+ *   that moment, and skips fetching when one that started after it has already finished; so
+ *   builds waiting on one repository cost one fetch, not one each.
  * - Reads (rev-parse, cat-file, ls-tree, diff) and checkouts take no lock: git's object store is
  *   safe to read while a fetch adds objects and moves refs.
  * - Checkouts never touch the mirror's index or HEAD (see Mirror.checkout).
@@ -36,6 +40,15 @@ export interface MirrorsOptions {
 export interface GitCallOptions {
   signal?: AbortSignal;
   credential?: GitCredential;
+}
+
+export interface FreshnessOptions {
+  /**
+   * Any fetch that started at or after this time (ms since the epoch) will do: one in progress
+   * is shared, one already finished means no fetch at all. Without it, a fetch is made (or a
+   * queued one shared) as usual.
+   */
+  freshSince?: number | undefined;
 }
 
 export interface RefQuery {
@@ -81,6 +94,10 @@ export function isValidBranchName(name: string): boolean {
 const queuedFetches = new Map<string, Promise<void>>();
 /** The signal each queued fetch was started with. */
 const fetchStarters = new WeakMap<Promise<void>, AbortSignal>();
+/** The fetch running now per mirror directory, with when it started (Date.now(), before git asked the remote). */
+const runningFetches = new Map<string, { run: Promise<void>; startedAt: number }>();
+/** When the newest fetch that succeeded started, per mirror directory (this process's fetches only). */
+const fetchedAt = new Map<string, number>();
 
 export class Mirrors {
   readonly dir: string;
@@ -111,8 +128,8 @@ export class Mirrors {
    * (it may have moved); a commit alone is fetched only when the mirror does not have it yet.
    * With neither, the remote's default branch.
    */
-  resolveRef(url: string, ref: RefQuery, options: GitCallOptions = {}): Promise<RefResolution> {
-    return this.mirror(url, options).resolveRef(ref, options.signal);
+  resolveRef(url: string, ref: RefQuery, options: GitCallOptions & FreshnessOptions = {}): Promise<RefResolution> {
+    return this.mirror(url, options).resolveRef(ref, options.signal, options.freshSince);
   }
 
   /** A working tree of exactly `sha` in `workspace` (fetching the commit when missing). */
@@ -152,33 +169,38 @@ export class Mirror {
    * Creates the mirror if needed, then fetches every branch and tag (pruning deleted ones).
    * Concurrent callers in this process share a fetch that has not started yet.
    */
-  fetch(signal?: AbortSignal): Promise<void> {
-    const queued = queuedFetches.get(this.dir);
-    if (queued) {
-      // Shared, but bounded by its starter's signal: a starter that was stopped (a cancelled build)
-      // says nothing about this caller, who then fetches on its own; and each caller stops
-      // waiting on its own signal.
-      const starter = fetchStarters.get(queued);
-      const shared = queued.catch((error: unknown) => {
-        if (starter?.aborted && !signal?.aborted) return this.fetch(signal);
-        throw error;
-      });
-      return signal ? untilAborted(shared, signal) : shared;
+  async fetch(signal?: AbortSignal, freshSince?: number): Promise<void> {
+    if (freshSince !== undefined) {
+      const done = fetchedAt.get(this.dir);
+      // The directory is checked too: a mirror removed since (by hand, or a test) must be fetched again.
+      if (done !== undefined && done >= freshSince && (await this.exists())) return;
+      const running = runningFetches.get(this.dir);
+      if (running && running.startedAt >= freshSince) return this.share(running.run, signal, freshSince);
     }
+    const queued = queuedFetches.get(this.dir);
+    if (queued) return this.share(queued, signal, freshSince);
     const run = (async () => {
       await fs.mkdir(path.dirname(this.dir), { recursive: true });
       await withLock(
         `${this.dir}.lock`,
         async () => {
-          // From here on, a new caller needs a new fetch (refs may have moved since ours began).
+          // From here on, a new caller needs a new fetch (refs may have moved since ours began),
+          // unless what it needs is older than this fetch (freshSince).
           if (queuedFetches.get(this.dir) === run) queuedFetches.delete(this.dir);
-          await this.init();
-          await this.run(
-            ["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", "--", this.url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-            { env: this.remoteEnv(), signal },
-          ).catch((error: unknown) => {
-            throw remoteError(error, this.url);
-          });
+          const startedAt = Date.now();
+          runningFetches.set(this.dir, { run, startedAt });
+          try {
+            await this.init();
+            await this.run(
+              ["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", "--", this.url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+              { env: this.remoteEnv(), signal },
+            ).catch((error: unknown) => {
+              throw remoteError(error, this.url);
+            });
+            fetchedAt.set(this.dir, Math.max(fetchedAt.get(this.dir) ?? 0, startedAt));
+          } finally {
+            if (runningFetches.get(this.dir)?.run === run) runningFetches.delete(this.dir);
+          }
         },
         { timeoutMs: this.timeoutMs, signal },
       );
@@ -189,6 +211,20 @@ export class Mirror {
       if (queuedFetches.get(this.dir) === run) queuedFetches.delete(this.dir);
     });
     return run;
+  }
+
+  /**
+   * Waits for another caller's fetch, bounded by its starter's signal: a starter that was stopped
+   * (a cancelled build) says nothing about this caller, who then fetches on its own; and each
+   * caller stops waiting on its own signal.
+   */
+  private share(other: Promise<void>, signal: AbortSignal | undefined, freshSince: number | undefined): Promise<void> {
+    const starter = fetchStarters.get(other);
+    const shared = other.catch((error: unknown) => {
+      if (starter?.aborted && !signal?.aborted) return this.fetch(signal, freshSince);
+      throw error;
+    });
+    return signal ? untilAborted(shared, signal) : shared;
   }
 
   private async init(): Promise<void> {
@@ -214,35 +250,35 @@ export class Mirror {
   }
 
   /** See Mirrors.resolveRef. */
-  async resolveRef(ref: RefQuery, signal?: AbortSignal): Promise<RefResolution> {
+  async resolveRef(ref: RefQuery, signal?: AbortSignal, freshSince?: number): Promise<RefResolution> {
     const { branch, commit } = ref;
     if (branch !== undefined && !isValidBranchName(branch)) return { ok: false, reason: "unknown_branch" };
     if (commit !== undefined && !HEX_COMMIT.test(commit)) return { ok: false, reason: "unknown_commit" };
 
     if (branch !== undefined) {
-      await this.fetch(signal);
+      await this.fetch(signal, freshSince);
       const head = await this.commitOf(`refs/heads/${branch}`);
       if (head === undefined) return { ok: false, reason: "unknown_branch" };
       if (commit === undefined) return { ok: true, commit: head, branch };
-      const found = await this.findCommit(commit, signal);
+      const found = await this.findCommit(commit, signal, freshSince);
       return found ? { ok: true, commit: found, branch } : { ok: false, reason: "unknown_commit" };
     }
     if (commit !== undefined) {
-      const found = await this.findCommit(commit, signal);
+      const found = await this.findCommit(commit, signal, freshSince);
       if (!found) return { ok: false, reason: "unknown_commit" };
       return { ok: true, commit: found, branch: (await this.branchContaining(found)) ?? "" };
     }
-    await this.fetch(signal);
+    await this.fetch(signal, freshSince);
     const name = await this.defaultBranch(signal);
     const head = name === undefined ? undefined : await this.commitOf(`refs/heads/${name}`);
     return head !== undefined && name !== undefined ? { ok: true, commit: head, branch: name } : { ok: false, reason: "unknown_branch" };
   }
 
   /** A commit by full or abbreviated hash: from the mirror, else after a fetch, else (full hash) fetched by id. */
-  private async findCommit(commit: string, signal?: AbortSignal): Promise<string | undefined> {
+  private async findCommit(commit: string, signal?: AbortSignal, freshSince?: number): Promise<string | undefined> {
     const local = await this.commitOf(commit);
     if (local) return local;
-    await this.fetch(signal);
+    await this.fetch(signal, freshSince);
     const fetched = await this.commitOf(commit);
     if (fetched || !FULL_COMMIT.test(commit)) return fetched;
     // Not on any branch or tag (e.g. a pull request head): ask for the object itself, and keep

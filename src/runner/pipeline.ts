@@ -28,6 +28,7 @@ import { openBuildSandbox, type BuildSandbox } from "./build-sandbox.ts";
 import { viewPath } from "./sandbox.ts";
 import { watchWorkspace, workspaceLimitLine, type WorkspaceWatchdog } from "./workspace-watchdog.ts";
 import { readTenantFile, type TenantRead } from "./tenant-file.ts";
+import { resolveBuildRef } from "./resolve-ref.ts";
 import { untilAborted } from "../abort.ts";
 
 import { INSIDE_TOOLS, prepareTools, ToolError, toolRequests, type PreparedTools, type ToolName } from "./toolchain.ts";
@@ -134,6 +135,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     try {
       const url = cloneUrl(build.metadata, options.gitUrlTemplate);
       const credential = options.gitCredentials?.(build.metadata.provider_type);
+      await until(resolveBuildRef(ctx, build, url, { signal: controller.signal, ...(credential ? { credential } : {}) }));
       await until(ctx.mirrors.checkout(url, build.metadata.commit_hash, workspace, { signal: controller.signal, ...(credential ? { credential } : {}) }));
     } catch (error) {
       if (controller.signal.aborted) throw error;

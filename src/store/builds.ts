@@ -125,7 +125,9 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
           version_id: b.version_id,
           preview_url: b.preview_url,
           branch: b.metadata.branch,
-          commit_hash: b.metadata.commit_hash,
+          // "" until git resolved it: a requested (maybe abbreviated) commit is neither reported to
+          // the provider nor matched by webhook de-duplication.
+          commit_hash: b.metadata.unresolved ? "" : b.metadata.commit_hash,
           report_pending: options.reportStatus ? 1 : 0,
         })
         .execute();
@@ -146,6 +148,8 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       // other node's claim holds it.
       const rows = await select()
         .where("report_pending", "=", 1)
+        // No commit to report on before the runner resolved the build's ref.
+        .where("commit_hash", "<>", "")
         .where((eb) => eb.or([eb("report_state", "is", null), eb("report_state", "<>", eb.ref("status"))]))
         .where((eb) => eb.or([eb("report_next_on", "is", null), eb("report_next_on", "<=", now)]))
         .orderBy("created_on")
@@ -194,6 +198,16 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
         if (Number(result.numUpdatedRows) === 1) skipped.push({ uuid: b.uuid, log_lines: Number(b.log_lines) });
       }
       return skipped;
+    },
+    async resolveCommit(uuid, runnerId, metadata, at) {
+      const result = await db
+        .updateTable("builds")
+        .set({ metadata: toJson(metadata), branch: metadata.branch, commit_hash: metadata.commit_hash, modified_on: at })
+        .where("uuid", "=", uuid)
+        .where("runner_id", "=", runnerId)
+        .where("status", "<>", "stopped")
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
     async latestOfHook(hookUuid) {
       const row = await select().where("deploy_hook_uuid", "=", hookUuid).orderBy("created_on", "desc").orderBy("uuid", "desc").limit(1).executeTakeFirst();

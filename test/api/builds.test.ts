@@ -156,24 +156,25 @@ for (const dialect of dialects()) {
       assert.equal(texts((await allLogs(h, s, uuid)).lines).at(-1), BUILD_TOKEN_GONE);
     });
 
-    it("resolves branches and commits through git: unknown → 400 12012, neither → 400 12002", async () => {
+    it("resolves branches and commits through git when the build starts: unknown → the build fails; neither → 400 12002", async () => {
       const s = await setupTrigger(h, repo, { deploy: "true" }, "refs");
       const second = repo.commit({ "b.txt": "b" }, "Second", { branch: "feature" });
       const byCommit = await startBuild(h, s, { commit_hash: second });
-      const b = await getBuild(h, s, byCommit);
+      const b = await waitForStatus(h, s, byCommit, "stopped");
       assert.equal(b.build_trigger_metadata.commit_hash, second);
+      assert.equal(b.build_trigger_metadata.branch, "feature", "the branch holding the commit");
       const short = await startBuild(h, s, { branch: "feature", commit_hash: second.slice(0, 10) });
-      assert.equal((await getBuild(h, s, short)).build_trigger_metadata.branch, "feature");
-      for (const body of [{ branch: "no-such-branch" }, { commit_hash: "0".repeat(40) }]) {
-        const r = await h.call("POST", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}/builds`, { token: s.write, body });
-        assert.equal(r.status, 400, JSON.stringify(body));
-        assert.deepEqual(r.body.errors, [{ code: 12012, message: "Unknown branch or commit" }]);
+      const bs = await waitForStatus(h, s, short, "stopped");
+      assert.deepEqual([bs.build_trigger_metadata.branch, bs.build_trigger_metadata.commit_hash], ["feature", second]);
+      for (const [body, named] of [[{ branch: "no-such-branch" }, 'branch "no-such-branch"'], [{ commit_hash: "0".repeat(40) }, `commit ${"0".repeat(40)}`]] as const) {
+        const uuid = await startBuild(h, s, body);
+        const failed = await waitForStatus(h, s, uuid, "stopped");
+        assert.equal(failed.build_outcome, "fail", JSON.stringify(body));
+        assert.equal(texts((await allLogs(h, s, uuid)).lines).at(-1), `Failed: error occurred while cloning repository: ${named} was not found in the repository acme/${repo.name}`);
       }
       const neither = await h.call("POST", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}/builds`, { token: s.write, body: {} });
       assert.equal(neither.status, 400);
       assert.deepEqual(errorCodes(neither), [12002]);
-      await waitForStatus(h, s, byCommit, "stopped");
-      await waitForStatus(h, s, short, "stopped");
     });
 
     it("cancels a queued build at once", async () => {

@@ -17,13 +17,27 @@ export interface GitHttpServer {
   close(): Promise<void>;
 }
 
+export interface GitHttpServerOptions {
+  /**
+   * Each ref advertisement (`GET …/info/refs`, the first request of every fetch and ls-remote)
+   * is answered this much later: a remote as far away as a real provider.
+   */
+  delayMs?: number;
+}
+
 /** Serves the bare repositories under `root`; only `username:password` may read them. */
-export async function startGitHttpServer(root: string, username: string, password: string): Promise<GitHttpServer> {
+export async function startGitHttpServer(root: string, username: string, password: string, options: GitHttpServerOptions = {}): Promise<GitHttpServer> {
   if (!fs.existsSync(GIT_HTTP_BACKEND)) throw new Error(`${GIT_HTTP_BACKEND} is missing (Debian package git)`);
   const requests: GitHttpServer["requests"] = [];
   const expected = `${username}:${password}`;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    if (options.delayMs && url.pathname.endsWith("/info/refs")) {
+      req.pause();
+      setTimeout(() => serve(req, res, url), options.delayMs);
+    } else serve(req, res, url);
+  });
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const auth = req.headers.authorization;
     const credentials = auth?.startsWith("Basic ") ? Buffer.from(auth.slice(6), "base64").toString("utf8") : null;
     if (credentials !== expected) {
@@ -75,7 +89,7 @@ export async function startGitHttpServer(root: string, username: string, passwor
     });
     child.stdout.on("end", () => res.end());
     child.on("error", () => res.destroy());
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {

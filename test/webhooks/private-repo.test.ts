@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startHarness, errorCodes } from "../helpers/harness.ts";
+import { startHarness } from "../helpers/harness.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { allLogs, setupTrigger, startBuild, waitForStatus } from "../helpers/builds.ts";
 import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http-server.ts";
@@ -80,14 +80,17 @@ describe("private repositories over HTTPS with the server's provider tokens", ()
     }
   });
 
-  it("without the token the server refuses: the build cannot even be created (400 12012)", async () => {
-    const h = await startHarness("sqlite", {}, { gitUrlTemplate: `${github.url}/{repo_name}.git` });
+  it("without the token the server refuses: the build fails at the clone, saying so", async () => {
+    const h = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: `${github.url}/{repo_name}.git` });
     try {
       const s = await setupTrigger(h, repo, { build: "true" }, "no-token");
       const before = github.requests.length;
-      const r = await h.call("POST", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}/builds`, { token: s.write, body: { branch: "main" } });
-      assert.equal(r.status, 400);
-      assert.deepEqual(errorCodes(r), [12012]);
+      const uuid = await startBuild(h, s);
+      const done = await waitForStatus(h, s, uuid, "stopped");
+      assert.equal(done.build_outcome, "fail");
+      const last = (await allLogs(h, s, uuid)).lines.at(-1)?.[1] ?? "";
+      assert.match(last, /^Failed: error occurred while cloning repository: /);
+      assert.ok(github.requests.length > before, "the runner asked the remote");
       assert.ok(github.requests.slice(before).every((q) => q.status === 401 && q.credentials === null));
     } finally {
       await h.close();

@@ -43,7 +43,7 @@ export const createManualBuild = defineRoute({
   method: "POST",
   path: "/accounts/:account_id/builds/triggers/:trigger_uuid/builds",
   operationId: "createManualBuild",
-  summary: "Start a build of a branch and/or commit (resolved through git)",
+  summary: "Start a build of a branch and/or commit; answered at once with the queued build, the ref resolved through git when the build initializes",
   tag: "Triggers",
   auth: "write",
   params: accountParams.extend({ trigger_uuid: uuid }),
@@ -55,13 +55,10 @@ export const createManualBuild = defineRoute({
     .refine((b) => b.branch !== undefined || b.commit_hash !== undefined, { message: "required (or commit_hash)", path: ["branch"] }),
   result: insertBuildSchema,
   async handler({ params, body, deps }) {
-    const { connection } = await triggerForBuild(deps.store, params.account_id, params.trigger_uuid);
-    const commit = await deps.commits.resolve(connection, { branch: body.branch, commit: body.commit_hash });
-    if (!commit) throw errors.unknownRef();
+    // No git here: the runner resolves the ref (an unknown one fails the build, naming it).
     const created = await deps.store.transaction(async (repos) => {
-      // Re-read inside the transaction: the trigger may have been deleted meanwhile.
       const current = await triggerForBuild(repos, params.account_id, params.trigger_uuid);
-      return insertBuild(repos, { ...current, commit, source: "api" });
+      return insertBuild(repos, { ...current, commit: { branch: body.branch, commit: body.commit_hash }, source: "api" });
     });
     deps.builds.signals.queued(created.build_uuid);
     return ok({ build_uuid: created.build_uuid, created_on: created.created_on });
@@ -85,12 +82,10 @@ export const createPreviewBuild = defineRoute({
     .optional(),
   result: insertBuildSchema,
   async handler({ params, body, deps }) {
-    const { preview, trigger, connection } = await previewForBuild(deps.store, params.account_id, params.script_tag, params.preview_id);
-    const commit = await deps.commits.resolve(connection, { branch: body?.branch ?? (body?.commit_hash ? undefined : preview.branch), commit: body?.commit_hash });
-    if (!commit) throw errors.unknownRef();
     const created = await deps.store.transaction(async (repos) => {
-      const current = await previewForBuild(repos, params.account_id, params.script_tag, params.preview_id);
-      return insertBuild(repos, { trigger: current.trigger, connection: current.connection, commit, source: "api", previewId: preview.preview_id });
+      const { preview, trigger, connection } = await previewForBuild(repos, params.account_id, params.script_tag, params.preview_id);
+      const commit = { branch: body?.branch ?? (body?.commit_hash ? undefined : preview.branch), commit: body?.commit_hash };
+      return insertBuild(repos, { trigger, connection, commit, source: "api", previewId: preview.preview_id });
     });
     deps.builds.signals.queued(created.build_uuid);
     return ok({ build_uuid: created.build_uuid, created_on: created.created_on });

@@ -24,7 +24,7 @@ export const triggerDeployHookRoute = defineRoute({
   params: z.object({ deploy_hook_uuid: uuid }),
   result,
   async handler({ params, deps }) {
-    const { already_exists, build } = await triggerDeployHook(deps.store, deps.commits, deps.builds.hookLimiter, params.deploy_hook_uuid);
+    const { already_exists, build } = await triggerDeployHook(deps.store, deps.builds.hookLimiter, params.deploy_hook_uuid);
     if (!already_exists) deps.builds.signals.queued(build.build_uuid);
     return ok({ already_exists, build_uuid: build.build_uuid, created_on: build.created_on, status: build.status });
   },
