@@ -10,8 +10,9 @@ import { registerAdmin } from "./admin.ts";
 import { EXIT_ERROR, EXIT_USAGE, UsageError } from "./output.ts";
 import { registerServe } from "./serve.ts";
 import { registerRunner } from "./runner.ts";
+import { registerTools } from "./tools.ts";
 import { BuildNotSucceeded, registerClient } from "./client/commands.ts";
-import { ApiError, TransportError } from "./client/api-client.ts";
+import { ApiError, ClientError, TransportError } from "./client/api-client.ts";
 
 // Everything Kiln writes (database, key file, git mirrors, logs of builds) is its own: 0600 files,
 // 0700 directories. A build's files are given to the build's uid explicitly.
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerRunner(program);
   registerAdmin(program);
+  registerTools(program);
   registerPreviews(program);
   registerClient(program);
   // Every subcommand reports usage errors through the same exit path.
@@ -53,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     // A followed build that did not succeed: its outcome is already on stderr.
     if (error instanceof BuildNotSucceeded) return EXIT_ERROR;
-    if (error instanceof ApiError || error instanceof TransportError) {
+    if (error instanceof ApiError || error instanceof ClientError || error instanceof TransportError) {
       process.stderr.write(`kiln: ${error.message}\n`);
       return EXIT_ERROR;
     }

@@ -12,6 +12,8 @@ import { after, before, describe, it } from "node:test";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { cleanEnv, kiln, KILN_BIN, startServer } from "../helpers/cli.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
+import { ApiError } from "../../src/cli/client/api-client.ts";
+import { pageFooter } from "../../src/cli/client/commands.ts";
 
 describe("kiln builds / kiln triggers (the HTTP client)", () => {
   let db: TestDatabase;
@@ -101,6 +103,8 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
 
     const json = await client(["builds", "logs", uuid, "--json"]);
     const body = JSON.parse(json.stdout);
+    assert.deepEqual(Object.keys(body), ["cursor", "truncated", "lines", "events"], "the logs answer's fields");
+    assert.deepEqual(body.events, []);
     assert.equal(body.truncated, false);
     assert.equal(body.lines.length, lines.length, "the same lines, all pages");
   });
@@ -174,7 +178,18 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
     const [header, first] = byName.stdout.split("\n");
     assert.match(header ?? "", /^build_uuid\s+status\s+outcome\s+branch\s+commit\s+source\s+created\s+duration$/);
     assert.match(first ?? "", new RegExp(`^${uuid}\\s+stopped\\s+success\\s+main\\s+[0-9a-f]{7}\\s+api\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+\\d+s$`));
-    assert.match(byName.stdout, /page 1 of 1 \(\d+ builds\)/);
+    const footer = /page 1 of 1 \((\d+) builds?\)$/.exec(byName.stdout.trim());
+    assert.ok(footer, byName.stdout);
+    const total = Number(footer[1]);
+    // A page past the last: said so (exit 1, nothing on stdout), not "page 2 of 1" over an empty table.
+    const past = await client(["builds", "list", "--worker", "cli-worker", "--page", "2"]);
+    assert.equal(past.code, 1);
+    assert.equal(past.stdout, "");
+    assert.equal(past.stderr.trim(), `kiln: page 2 is past the last page: 1 page of ${total} build${total === 1 ? "" : "s"}`);
+    // --json stays the API's answer: an empty page with its result_info.
+    const pastJson = await client(["builds", "list", "--worker", "cli-worker", "--page", "2", "--json"]);
+    assert.equal(pastJson.code, 0, pastJson.stderr);
+    assert.deepEqual(JSON.parse(pastJson.stdout).result, []);
     const json = JSON.parse((await client(["builds", "list", "--worker", workerTag, "--json"])).stdout);
     assert.deepEqual(Object.keys(json).sort(), ["result", "result_info"]);
     assert.equal(json.result[0].build_uuid, uuid);
@@ -236,7 +251,8 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
     assert.equal(missing.stderr.trim(), "kiln: 12000: Not found");
     const noWorker = await client(["builds", "list", "--worker", "nope"]);
     assert.equal(noWorker.code, 1);
-    assert.match(noWorker.stderr, /no Worker named "nope"/);
+    // Found by the client, not answered by the API: no code (it used to print "kiln: 0: …").
+    assert.equal(noWorker.stderr.trim(), `kiln: no Worker named "nope" in account ${account}`);
     const down = await client(["builds", "list", "--worker", "x"], { KILN_API_URL: "http://127.0.0.1:9/client/v4" });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^kiln: cannot reach http:\/\/127\.0\.0\.1:9\/client\/v4: /);
@@ -250,5 +266,25 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
 
     const cf = await kiln(["triggers", "list", "--worker", "cli-worker", "--json", "--api-url", env().KILN_API_URL], { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_ACCOUNT_ID: account });
     assert.equal(cf.code, 0, cf.stderr);
+  });
+});
+
+describe("kiln builds list: footer and messages", () => {
+  it("counts are singular for one, plural otherwise; no builds at all says so", () => {
+    assert.equal(pageFooter(1, { per_page: 20, total_count: 1, total_pages: 1 }), "page 1 of 1 (1 build)");
+    assert.equal(pageFooter(2, { per_page: 20, total_count: 21, total_pages: 2 }), "page 2 of 2 (21 builds)");
+    assert.equal(pageFooter(1, { per_page: 20, total_count: 0, total_pages: 0 }), "no builds");
+    assert.equal(pageFooter(1, { per_page: 20, total_count: 40 }), "page 1 of 2 (40 builds)", "total_pages derived when absent");
+  });
+
+  it("a page past the last is an error naming the pages and builds", () => {
+    assert.throws(() => pageFooter(2, { per_page: 20, total_count: 1, total_pages: 1 }), { name: "ClientError", message: "page 2 is past the last page: 1 page of 1 build" });
+    assert.throws(() => pageFooter(5, { per_page: 20, total_count: 41, total_pages: 3 }), { name: "ClientError", message: "page 5 is past the last page: 3 pages of 41 builds" });
+    assert.throws(() => pageFooter(2, { per_page: 20, total_count: 0, total_pages: 0 }), { name: "ClientError", message: "page 2 is past the last page: there are no builds" });
+  });
+
+  it("an API error without a code prints its message alone", () => {
+    assert.equal(new ApiError(502, undefined, "HTTP 502").message, "HTTP 502");
+    assert.equal(new ApiError(404, 12000, "Not found").message, "12000: Not found");
   });
 });

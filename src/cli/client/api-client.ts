@@ -8,11 +8,23 @@ const TIMEOUT_MS = 30_000;
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: number,
+    /** Undefined when the answer carried none (a failure envelope without errors): then only the message is shown. */
+    readonly code: number | undefined,
     message: string,
   ) {
-    super(`${code}: ${message}`);
+    super(code === undefined ? message : `${code}: ${message}`);
     this.name = "ApiError";
+  }
+}
+
+/**
+ * What the client found wrong itself (no Worker of that name, a page past the last): exit 1
+ * like an API error, but printed without a code, since no API answered one.
+ */
+export class ClientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ClientError";
   }
 }
 
@@ -71,7 +83,7 @@ export class ApiClient {
     }
     if (!envelope.success) {
       const first = envelope.errors?.[0];
-      throw new ApiError(response.status, first?.code ?? 0, first?.message ?? `HTTP ${response.status}`);
+      throw new ApiError(response.status, typeof first?.code === "number" ? first.code : undefined, first?.message ?? `HTTP ${response.status}`);
     }
     return envelope;
   }

@@ -8,7 +8,7 @@
 import { Option, type Command } from "commander";
 import { clientOptions, loadClientConfig } from "../../config.ts";
 import { table, UsageError } from "../output.ts";
-import { ApiClient, ApiError } from "./api-client.ts";
+import { ApiClient, ClientError } from "./api-client.ts";
 import { followLogs, printLines } from "./follow.ts";
 import { buildDetails, buildRow, BUILD_COLUMNS, type BuildView, type TriggerView } from "./format.ts";
 import { terminalMode } from "./terminal-text.ts";
@@ -47,8 +47,25 @@ async function workerTag(api: ApiClient, account: string, worker: string): Promi
   if (TAG.test(worker)) return worker;
   const scripts = await api.request<{ id: string; tag: string }[]>("GET", `/accounts/${account}/workers/scripts`);
   const found = scripts.result.find((s) => s.id === worker);
-  if (!found) throw new ApiError(404, 0, `no Worker named ${JSON.stringify(worker)} in account ${account}`);
+  if (!found) throw new ClientError(`no Worker named ${JSON.stringify(worker)} in account ${account}`);
   return found.tag;
+}
+
+/** `1 build`, `2 builds`. */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
+/**
+ * The footer under a page of builds, or the error for a page past the last. Cloudflare and Kiln
+ * answer such a page with an empty list; saying "page 3 of 1" would hide that the page is wrong.
+ */
+export function pageFooter(page: number, info: { per_page: number; total_count: number; total_pages?: number }): string {
+  const pages = info.total_pages ?? Math.ceil(info.total_count / info.per_page);
+  if (info.total_count === 0) {
+    if (page > 1) throw new ClientError(`page ${page} is past the last page: there are no builds`);
+    return "no builds";
+  }
+  if (page > pages) throw new ClientError(`page ${page} is past the last page: ${count(pages, "page")} of ${count(info.total_count, "build")}`);
+  return `page ${page} of ${pages} (${count(info.total_count, "build")})`;
 }
 
 function out(json: boolean, object: unknown, human: string): void {
@@ -68,7 +85,9 @@ export function registerClient(program: Command): void {
       const tag = await workerTag(api, account, String(opts.worker));
       const r = await api.request<BuildView[]>("GET", `/accounts/${account}/builds/workers/${tag}/builds?page=${page}&per_page=20`);
       const info = r.result_info;
-      const footer = info ? `\npage ${info.page} of ${info.total_pages ?? Math.ceil(info.total_count / info.per_page)} (${info.total_count} builds)` : "";
+      // --json is the API's answer as it is (an empty page past the last, which scripts stop on).
+      if (json) return out(json, { result: r.result, result_info: info }, "");
+      const footer = info ? `\n${pageFooter(page, info)}` : "";
       out(json, { result: r.result, result_info: info }, `${table(r.result.map(buildRow), BUILD_COLUMNS)}${footer}`);
     });
 

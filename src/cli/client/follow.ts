@@ -8,28 +8,37 @@ import { logLine } from "./format.ts";
 import type { TerminalMode } from "./terminal-text.ts";
 
 type Line = [number, string];
+/** A build phase of the logs answer (Cloudflare's `events`; Kiln's list is empty). */
+interface LogEvent {
+  type: string;
+  started_on?: string;
+  ended_on?: string;
+}
 interface LogsPage {
   lines: Line[];
   cursor: string;
   truncated: boolean;
+  /** Absent from older answers. */
+  events?: LogEvent[];
 }
 
 const POLL_MS = 2000;
 
 /** All lines stored so far, page by page. */
-async function readFrom(api: ApiClient, path: string, cursor: string | undefined): Promise<{ lines: Line[]; cursor: string | undefined }> {
+async function readFrom(api: ApiClient, path: string, cursor: string | undefined): Promise<{ lines: Line[]; cursor: string | undefined; events: LogEvent[] }> {
   const lines: Line[] = [];
   for (;;) {
     const r = await api.request<LogsPage>("GET", `${path}${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`);
     lines.push(...r.result.lines);
     cursor = r.result.cursor ?? cursor;
-    if (!r.result.truncated) return { lines, cursor };
+    // The phases describe the whole build, so the last page's list is the latest one.
+    if (!r.result.truncated) return { lines, cursor, events: r.result.events ?? [] };
   }
 }
 
 export async function printLines(api: ApiClient, account: string, uuid: string, json: boolean, mode: TerminalMode = "plain"): Promise<void> {
-  const { lines, cursor } = await readFrom(api, `/accounts/${account}/builds/builds/${uuid}/logs`, undefined);
-  process.stdout.write(json ? `${JSON.stringify({ lines, cursor, truncated: false })}\n` : lines.map((l) => `${logLine(l, mode)}\n`).join(""));
+  const { lines, cursor, events } = await readFrom(api, `/accounts/${account}/builds/builds/${uuid}/logs`, undefined);
+  process.stdout.write(json ? `${JSON.stringify({ cursor, truncated: false, lines, events })}\n` : lines.map((l) => `${logLine(l, mode)}\n`).join(""));
 }
 
 class Progress {
