@@ -372,9 +372,11 @@ export class ToolCache {
       await fsp.rm(tarball, { force: true });
       await fsp.rm(cache, { recursive: true, force: true });
       await fsp.mkdir(path.join(tmp, "bin"), { mode: 0o755 });
-      for (const [name, target] of Object.entries(pkg.bins)) {
+      for (const [i, [name, target]] of Object.entries(pkg.bins).entries()) {
         const file = path.join(tmp, "pkg", target);
         const st = await fsp.lstat(file).catch(() => undefined);
+        // The tool's own executable must be there; a companion (pnpx, npx, yarnpkg, bunx) is linked when it is.
+        if (!st?.isFile() && i > 0) continue;
         if (!st?.isFile()) throw new ToolError(`${what}: the package has no ${target}`, "invalid");
         await fsp.chmod(file, 0o755);
         await fsp.symlink(path.join("..", "pkg", target), path.join(tmp, "bin", name));
