@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { git, GitError } from "../../src/git/exec.ts";
 import { isValidBranchName, Mirrors, mirrorsDir } from "../../src/git/mirror.ts";
 import { cloneUrl } from "../../src/git/url.ts";
+import { startGitHttpServer } from "../helpers/git-http-server.ts";
 import { makeRepo, readTree, runGit, type TestRepo } from "../helpers/git-repos.ts";
 
 function countObjects(gitDir: string): Record<string, number> {
@@ -126,6 +127,33 @@ describe("git mirrors", () => {
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => mirrors.resolveRef(repo.url, i % 2 ? { branch: "main" } : { commit: c1 })));
       assert.ok(results.every((r) => r.ok));
     });
+  });
+
+  it("freshSince: callers share a fetch begun after their moment, skip one finished since, never one begun before", async () => {
+    const repo = newRepo({ name: "fresh", files: { "a.txt": "1" } });
+    const remote = await startGitHttpServer(repo.dir, "u", "p", { delayMs: 150 });
+    try {
+      const fetches = () => remote.requests.filter((r) => r.path.endsWith("/info/refs") && r.status === 200).length;
+      const url = `${remote.url}/fresh.git`;
+      const options = { credential: { username: "u", token: "p" } };
+      const moment = Date.now();
+      const first = await Promise.all(Array.from({ length: 10 }, () => mirrors.resolveRef(url, { branch: "main" }, { ...options, freshSince: moment })));
+      assert.ok(first.every((r) => r.ok && r.commit === repo.head("main")));
+      assert.equal(fetches(), 1, "ten callers, one fetch");
+      assert.ok((await mirrors.resolveRef(url, { branch: "main" }, { ...options, freshSince: moment })).ok);
+      assert.equal(fetches(), 1, "a fetch begun after the moment already finished: none");
+
+      const second = repo.commit({ "a.txt": "2" }, "two");
+      // One fetch is under way (its answer delayed); a caller whose moment is later needs its own.
+      const running = mirrors.resolveRef(url, { branch: "main" }, options);
+      await new Promise((r) => setTimeout(r, 50));
+      const later = await mirrors.resolveRef(url, { branch: "main" }, { ...options, freshSince: Date.now() });
+      await running;
+      assert.equal(fetches(), 3, "the later caller did not share the fetch begun before its moment");
+      assert.equal(later.ok && later.commit, second);
+    } finally {
+      await remote.close();
+    }
   });
 
   it("branch names are checked like git does", () => {
