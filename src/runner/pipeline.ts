@@ -30,8 +30,8 @@ import { watchWorkspace, workspaceLimitLine, type WorkspaceWatchdog } from "./wo
 import { readTenantFile, type TenantRead } from "./tenant-file.ts";
 import { resolveBuildRef } from "./resolve-ref.ts";
 import { untilAborted } from "../abort.ts";
-
 import { INSIDE_TOOLS, prepareTools, ToolError, toolRequests, type PreparedTools, type ToolName } from "./toolchain.ts";
+
 export interface PipelineContext {
   store: StorePort;
   signals: BuildSignals;
@@ -91,9 +91,9 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
   const opening = openBuildSandbox(dirs, { ...options.sandbox, limits: STEP_LIMITS });
   opening.catch(() => undefined);
   let sandbox: BuildSandbox | undefined;
-  // Work a stopped build no longer waits for but that may still touch its directories (a cache
   // The build's tools, held in use (not evicted from the tool cache) until it ends.
   let tools: PreparedTools | undefined;
+  // Work a stopped build no longer waits for but that may still touch its directories (a cache
   // copy finishing its current file): the workspace is deleted after it.
   const lingering: Promise<unknown>[] = [];
   // Every wait of the build ends when the build is stopped (cancel, timeout, lost lease, shutdown).
@@ -163,16 +163,15 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const steps: [string, string][] = [];
     // Tool detection, build cache restore and the install step (behaviour.md §1.4, §2.3, §3).
     let stepEnv = env;
+    let stepTools: { root: string; dirs: string[] } | undefined;
     let cache: { dir: string; generation: number } | undefined;
     const ownerUid = box.owner?.uid;
-    let stepTools: { root: string; dirs: string[] } | undefined;
     const project = await until(detectProject(cwd, env, { within: workspace, signal: controller.signal, ...(ownerUid !== undefined ? { ownerUid } : {}) }));
-    if (project.hasPackageJson) {
-      const pm = project.packageManager;
     // Tools from the registry (toolchain.ts): not in the process-group fallback without root, where
     // a build runs as Kiln's own user and could change the shared tool cache; the host's then.
     const toolCache = options.tools?.mode === "registry" && (box.mode === "bubblewrap" || box.owner) ? options.tools.cache : undefined;
     let registryVersions: Partial<Record<ToolName, string>> | undefined;
+    if (options.tools?.mode === "registry" && !toolCache) log.line("Warning: this build uses the build machine's own Node.js and package managers: without bubblewrap and root, a build could change a shared tool cache");
     if (toolCache && options.tools) {
       const defaults = options.tools.defaults;
       try {
@@ -187,6 +186,8 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       env.PATH = `${bins}:${env.PATH ?? BUILD_PATH}`;
       stepTools = { root: toolCache.dir, dirs: tools.dirs };
     }
+    if (project.hasPackageJson) {
+      const pm = project.packageManager;
       // The probe runs on the host, as Kiln's user (root): with Kiln's PATH, never the trigger's, whose
       // PATH variable could name a file a build wrote (another build's workspace, a saved cache).
       const versions: Record<string, string | null> = registryVersions
@@ -239,9 +240,9 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       const result = await box.run(command, {
         cwd,
         env: deploying ? { ...stepEnv, WRANGLER_OUTPUT_FILE_PATH: viewPath(box.mode, dirs, outputFile) } : stepEnv,
+        ...(stepTools ? { tools: stepTools } : {}),
         signal: controller.signal,
         graceMs: options.cancelGraceMs,
-        ...(stepTools ? { tools: stepTools } : {}),
         onOutput: (chunk: Buffer, stream: "stdout" | "stderr") => {
           if (deploying) versionLines.feed(chunk.toString("utf8"));
           return log.chunk(chunk, stream);
@@ -290,13 +291,13 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     }
   } finally {
     await watchdog?.stop();
-    clearTimeout(timer);
-    signal.removeEventListener("abort", forward);
     if (tools) {
       await tools.release();
       // The size cap, once this build's versions may go too (versions other builds hold stay).
       void options.tools?.cache?.prune().catch(() => undefined);
     }
+    clearTimeout(timer);
+    signal.removeEventListener("abort", forward);
   }
 
   if (controller.signal.aborted) {
