@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { pickVersion, toolRequests, ToolCache, ToolError, packageOf, type ToolName } from "../../src/runner/toolchain.ts";
 import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList } from "../../src/domain/build-image.ts";
 import type { ProjectTools } from "../../src/runner/tools.ts";
+import { loadConfig, runnerOptions } from "../../src/config.ts";
 import { tempDir } from "../helpers/databases.ts";
 import { fakeBinFiles, fakeNodeFiles, refusedUrl, startNpmRegistry, startSilentServer, type NpmRegistry } from "../helpers/npm-registry.ts";
 
@@ -78,6 +79,18 @@ describe("version resolution", () => {
     assert.deepEqual(toolRequests(project({ packageManager: "bun", packageManagerSource: "lockfile" }), {}, d)[2], { tool: "bun", spec: "1.2.15", source: "default" });
     assert.deepEqual(parseToolList("node@22.16.0, pnpm@10.11.1,nodejs@v20"), { node: "20", pnpm: "10.11.1" });
     assert.throws(() => parseToolList("python@3"), /TOOL@VERSION/);
+  });
+  it("options: --build-tools, --default-tools over Cloudflare's defaults, --npm-registry, --tool-cache-limit", () => {
+    const d = loadConfig({}, {}, runnerOptions);
+    assert.equal(d.buildTools, "registry");
+    assert.deepEqual(d.defaultTools, CLOUDFLARE_DEFAULT_TOOLS);
+    assert.equal(d.toolCacheLimit, 4 * 1024 ** 3);
+    const c = loadConfig({ defaultTools: "node@20,pnpm@9.1.0" }, { KILN_BUILD_TOOLS: "host", KILN_NPM_REGISTRY: "https://npm.example.com/r", KILN_TOOL_CACHE_LIMIT: "1000" }, runnerOptions);
+    assert.deepEqual(c.defaultTools, { ...CLOUDFLARE_DEFAULT_TOOLS, node: "20", pnpm: "9.1.0" });
+    assert.equal(c.buildTools, "host");
+    assert.equal(c.npmRegistry, "https://npm.example.com/r/");
+    assert.throws(() => loadConfig({ buildTools: "docker" }, {}, runnerOptions), /invalid --build-tools \(or KILN_BUILD_TOOLS\): must be registry or host/);
+    assert.throws(() => loadConfig({ defaultTools: "python@3" }, {}, runnerOptions), /invalid --default-tools \(or KILN_DEFAULT_TOOLS\): "python@3" is not TOOL@VERSION/);
   });
   it("yarn 1 comes from `yarn`, Yarn 2+ from @yarnpkg/cli-dist", () => {
     assert.equal(packageOf("yarn", "1.22.22").name, "yarn");
