@@ -1,10 +1,11 @@
 /**
- * Creating builds (`POST …/triggers/{id}/builds` with a branch), in one process with SQLite:
+ * Creating builds (`POST …/triggers/{id}/builds` with a branch), in one process (SQLite, or
+ * PostgreSQL with BENCH_CREATE_DIALECT=postgres), through Fastify's inject (no socket):
  * latency of one create at a time and of 20 at once, against a local repository (file://) and
  * against a remote that answers every fetch 300 ms late (git's smart HTTP behind a delay, as far
  * as a real provider). Next to it, in the same run, what a create used to wait for before it
- * answered: resolving the branch through the mirror (one fetch per create, fetches of one mirror
- * one at a time). Then the runner: twenty builds of twenty branches created while held, released
+ * answered: resolving the branch through the mirror (a fetch per create; fetches of one mirror run
+ * one at a time, callers arriving meanwhile sharing the next). Then the runner: twenty builds of twenty branches created while held, released
  * at once, and how many fetches of the mirror resolving them took.
  */
 import { setupTrigger, waitForStatus } from "../test/helpers/builds.ts";
@@ -18,6 +19,8 @@ const ROUNDS = Number(process.env.BENCH_CREATE_ROUNDS ?? 10);
 const CONCURRENT = 20;
 const DELAY_MS = Number(process.env.BENCH_CREATE_DELAY_MS ?? 300);
 const TOKEN = "ghp_BenchCreateToken0123456789";
+/** `postgres` needs KILN_TEST_DATABASE_URL (as the tests do). */
+const DIALECT = process.env.BENCH_CREATE_DIALECT === "postgres" ? "postgres" : "sqlite";
 
 const pct = (xs: number[], p: number) => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -73,18 +76,18 @@ async function phase(h: Harness, label: string, repo: ReturnType<typeof makeRepo
 }
 
 export async function benchCreate(): Promise<Record<string, unknown>> {
-  const results: Record<string, unknown> = {};
+  const results: Record<string, unknown> = { dialect: DIALECT };
   const repo = makeRepo({ name: "bench-create", files: { "a.txt": "a" } });
   const remote = await startGitHttpServer(repo.dir, "x-access-token", TOKEN, { delayMs: DELAY_MS });
   const advertisements = () => remote.requests.filter((r) => r.path.endsWith("/info/refs") && r.status === 200).length;
   try {
-    const local = await startHarness("sqlite", {}, { gitUrlTemplate: repo.template, logLevel: "warn" });
+    const local = await startHarness(DIALECT, {}, { gitUrlTemplate: repo.template, logLevel: "warn" });
     try {
       results.local = await phase(local, "local", repo, () => 0);
     } finally {
       await local.close();
     }
-    const far = await startHarness("sqlite", {}, { gitUrlTemplate: `${remote.url}/{repo_name}.git`, githubToken: TOKEN, slots: 4, logLevel: "warn" });
+    const far = await startHarness(DIALECT, {}, { gitUrlTemplate: `${remote.url}/{repo_name}.git`, githubToken: TOKEN, slots: 4, logLevel: "warn" });
     try {
       results[`remote_${DELAY_MS}ms`] = await phase(far, `remote +${DELAY_MS} ms`, repo, advertisements);
 

@@ -3,6 +3,7 @@
  * it initializes and before its checkout, not when it was created: creating a build never waits
  * on git. The commit, its message and author are stored on the build (and in `build.metadata`).
  */
+import type { BuildSignals } from "../domain/build-events.ts";
 import type { Build } from "../domain/build-types.ts";
 import { recordResolvedCommit } from "../domain/builds.ts";
 import type { StorePort } from "../domain/ports.ts";
@@ -10,6 +11,7 @@ import type { GitCallOptions, Mirrors } from "../git/mirror.ts";
 
 export interface ResolveContext {
   store: StorePort;
+  signals: BuildSignals;
   mirrors: Mirrors;
   runnerId: string;
 }
@@ -41,4 +43,8 @@ export async function resolveBuildRef(ctx: ResolveContext, build: Build, url: st
   if (!(await ctx.store.transaction((repos) => recordResolvedCommit(repos, build, ctx.runnerId, commit)))) {
     throw new Error("the build was stopped or taken over while its commit was resolved");
   }
+  // The status reporter listens for this signal: the build's first status (pending) can go to
+  // its git provider now that there is a commit, rather than at its next poll, when the build
+  // may already be running.
+  ctx.signals.queued(build.build_uuid);
 }

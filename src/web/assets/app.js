@@ -300,7 +300,7 @@ function Workers({ account }) {
           return html`<tr key=${w.tag} data-worker=${w.id}>
             <td data-label="Worker"><${Link} class="worker-link" href=${paths.builds(account, w.tag)}><strong>${w.id}</strong></${Link}></td>
             <td data-label="Latest build">${b ? html`<${Link} href=${paths.build(account, w.tag, b.build_uuid)}><${Status} build=${b} /></${Link}>` : html`<${Status} />`}</td>
-            <td data-label="Branch">${b ? html`<code>${b.build_trigger_metadata.branch}</code>` : "—"}</td>
+            <td data-label="Branch">${b?.build_trigger_metadata.branch ? html`<code>${b.build_trigger_metadata.branch}</code>` : "—"}</td>
             <td data-label="Commit">${b ? html`<code title=${b.build_trigger_metadata.commit_hash}>${shortHash(b.build_trigger_metadata.commit_hash)}</code>` : "—"}</td>
             <td data-label="Created">${b ? html`<time datetime=${b.created_on} title=${b.created_on}>${age(b.created_on, now)}</time>` : "—"}</td>
           </tr>`;
@@ -378,7 +378,7 @@ function Builds({ account, tag, search }) {
           return html`<tr key=${b.build_uuid} data-build=${b.build_uuid}>
             <td data-label="Status"><${Link} class="build-link" href=${paths.build(account, tag, b.build_uuid)}><${Status} build=${b} /></${Link}></td>
             <td data-label="Commit" class="commit"><span><${Link} href=${paths.build(account, tag, b.build_uuid)}><code>${shortHash(m.commit_hash)}</code></${Link}> <span class="message">${firstLine(m.commit_message)}</span></span></td>
-            <td data-label="Branch"><code>${m.branch}</code></td>
+            <td data-label="Branch">${m.branch ? html`<code>${m.branch}</code>` : "—"}</td>
             <td data-label="Trigger">${triggerSource(b)}</td>
             <td data-label="Created"><time datetime=${b.created_on} title=${b.created_on}>${age(b.created_on, now)}</time></td>
             <td data-label="Duration">${duration(b, now)}</td>
@@ -560,7 +560,7 @@ function Build({ account, tag, uuid }) {
     html`<dl class="meta">
       <dt>Commit</dt>
       <dd class="commit-meta"><code class="hash">${m.commit_hash || "—"}</code><span class="message">${m.commit_message}</span>${m.author && html`<span class="muted">by ${m.author}</span>`}</dd>
-      <dt>Branch</dt><dd><code>${m.branch}</code></dd>
+      <dt>Branch</dt><dd>${m.branch ? html`<code>${m.branch}</code>` : "—"}</dd>
       <dt>Repository</dt><dd>${m.provider_type} · ${m.provider_account_name}/${m.repo_name}</dd>
       <dt>Trigger</dt>
       <dd>${triggerSource(build)}${build.pull_request?.pull_request_url && html` · <a href=${build.pull_request.pull_request_url} rel="noreferrer">pull request</a>`}${build.trigger?.trigger_name && html` <span class="muted">(trigger ${build.trigger.trigger_name})</span>`}</dd>
