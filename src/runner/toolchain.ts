@@ -333,7 +333,8 @@ export class ToolCache {
       await fsp.utimes(final, now, now).catch(() => undefined);
       return async () => void (await fsp.rm(file, { force: true }));
     };
-    if (fs.existsSync(path.join(final, "bin"))) return { tool, version, dir: final, release: await lease() };
+    // Always under the version's lock, even when it is there: prune removes a version under the
+    // same lock once nothing holds it, so a version found here is leased before it can go.
     const release = await withLock(
       path.join(toolDir, `.${version}.lock`),
       async () => {
