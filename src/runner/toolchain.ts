@@ -411,6 +411,12 @@ export class ToolCache {
 
   /** Removes least recently used versions not in use until the cache is within `limitBytes`; returns what went. */
   async prune(limitBytes = this.limitBytes): Promise<CachedVersion[]> {
+    // What a killed install or eviction left (its temporary directory), once surely not in progress.
+    for (const name of await fsp.readdir(this.dir).catch(() => [] as string[])) {
+      if (!/^\.(tmp|trash)-/.test(name)) continue;
+      const st = await fsp.stat(path.join(this.dir, name)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > 3600_000) await fsp.rm(path.join(this.dir, name), { recursive: true, force: true }).catch(() => undefined);
+    }
     const all = await this.list();
     let total = all.reduce((n, v) => n + v.bytes, 0);
     const removed: CachedVersion[] = [];
