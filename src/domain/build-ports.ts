@@ -30,8 +30,8 @@ export interface BuildRepository {
   /** created_on of the newest build each deploy hook started. */
   latestByDeployHooks(accountId: string, hookUuids: string[]): Promise<Map<string, string>>;
   unfinishedOfTrigger(accountId: string, triggerUuid: string): Promise<Build[]>;
-  /** Stops as `skipped` the queued builds of this trigger and branch other than `newerUuid`. */
-  supersede(triggerUuid: string, branch: string, newerUuid: string, at: string): Promise<{ uuid: string; log_lines: number }[]>;
+  /** Stops as `skipped` the queued builds of this trigger and branch other than `newerUuid`, `line` ending their logs; their uuids. */
+  supersede(triggerUuid: string, branch: string, newerUuid: string, at: string, line: LogLine): Promise<string[]>;
   /**
    * A fenced write of the commit an unfinished build's ref resolved to (its metadata, branch and
    * commit_hash); from then on its status is reported (there was no commit to report on before).

@@ -109,9 +109,7 @@ export async function insertBuild(repos: Repositories, input: NewBuild): Promise
   // older build of its account has started too (claims are oldest first): it supersedes nothing.
   if (commit.branch !== "") {
     const at = nowIso();
-    for (const older of await repos.builds.supersede(trigger.trigger_uuid, commit.branch, build.build_uuid, at)) {
-      await repos.builds.appendLogs(older.uuid, older.log_lines, [[Date.parse(at), `Build was skipped: superseded by the newer build ${build.build_uuid}`]]);
-    }
+    await repos.builds.supersede(trigger.trigger_uuid, commit.branch, build.build_uuid, at, [Date.parse(at), `Build was skipped: superseded by the newer build ${build.build_uuid}`]);
   }
   return build;
 }

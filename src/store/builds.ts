@@ -178,26 +178,24 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
         .where("uuid", "=", uuid)
         .execute();
     },
-    async supersede(triggerUuid, branch, newerUuid, at) {
-      const older = await db
-        .selectFrom("builds")
-        .select(["uuid", "log_lines"])
+    async supersede(triggerUuid, branch, newerUuid, at, line) {
+      // One UPDATE … RETURNING and one INSERT of the log lines: on PostgreSQL a concurrent create
+      // of the same branch waits on these rows' locks until this transaction commits, so the
+      // fewer statements between the two, the shorter the chain of creates behind one another.
+      const skipped = await db
+        .updateTable("builds")
+        .set({ status: "stopped", build_outcome: "skipped", stopped_on: at, modified_on: at, log_lines: sql<number>`log_lines + 1` })
         .where("trigger_uuid", "=", triggerUuid)
         .where("branch", "=", branch)
         .where("status", "=", "queued")
         .where("uuid", "<>", newerUuid)
+        .returning(["uuid", "log_lines"])
         .execute();
-      const skipped: { uuid: string; log_lines: number }[] = [];
-      for (const b of older) {
-        const result = await db
-          .updateTable("builds")
-          .set({ status: "stopped", build_outcome: "skipped", stopped_on: at, modified_on: at })
-          .where("uuid", "=", b.uuid)
-          .where("status", "=", "queued")
-          .executeTakeFirst();
-        if (Number(result.numUpdatedRows) === 1) skipped.push({ uuid: b.uuid, log_lines: Number(b.log_lines) });
+      if (skipped.length > 0) {
+        const params = skipped.flatMap((b) => [b.uuid, Number(b.log_lines) - 1, line[0], line[1]]);
+        await db.executeQuery(CompiledQuery.raw(logInsert(dialect, skipped.length), params));
       }
-      return skipped;
+      return skipped.map((b) => b.uuid);
     },
     async resolveCommit(uuid, runnerId, metadata, at) {
       const result = await db
