@@ -4,8 +4,7 @@
  * package manager first on the build's PATH, one download however many builds ask at once, a
  * missing version and a registry that is down failing the build with a line saying so.
  *
- * The end-to-end tests of real pnpm, yarn and bun from the public registry run in
- * `npm run test:long` only.
+ * Real pnpm, yarn and bun from the public registry: package-managers.test.ts (npm run test:long).
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -13,12 +12,12 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { detectSandbox } from "../../src/runner/sandbox.ts";
 import { packageOf } from "../../src/runner/toolchain.ts";
+import { bwrapArgs, INSIDE_TOOLS, TOOLS_STAGE } from "../../src/runner/bwrap-args.ts";
 import { allLogs, setupTrigger, startBuild, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { startHarness, type Harness } from "../helpers/harness.ts";
 import { fakeBinFiles, fakeNodeFiles, hostNpmDir, refusedUrl, startNpmRegistry, startSilentServer, type NpmRegistry } from "../helpers/npm-registry.ts";
 
-const LONG = process.env.KILN_TEST_LONG === "1";
 const NODE = packageOf("node").name;
 const detected = await detectSandbox();
 const npmVersion = (JSON.parse(fs.readFileSync(path.join(hostNpmDir(), "package.json"), "utf8")) as { version: string }).version;
@@ -49,6 +48,7 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     for (const v of ["22.98.0", "22.99.0", "23.1.0", "23.2.0"]) reg.publish(NODE, v, fakeNodeFiles(v));
     reg.publish("npm", npmVersion, { "": { copy: hostNpmDir() } });
     reg.publish("pnpm", "10.99.1", { ...fakeBinFiles("bin/pnpm.cjs", "10.99.1"), ...fakeBinFiles("bin/pnpx.cjs", "10.99.1") });
+    reg.publish("pnpm", "10.99.2", fakeBinFiles("bin/pnpm.cjs", "10.99.2"), { corrupt: true });
     repo = makeRepo({
       name: "tools-app",
       files: {
@@ -131,12 +131,44 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     assert.equal(said.filter((l) => l === "Restored nodejs 23.2.0 from the tool cache").length, 1, said.join("\n"));
   });
 
+  it("a tarball that does not match dist.integrity fails the build with a line saying so", async () => {
+    const s = await setupTrigger(h, repo, { build: "echo SHOULD-NOT-RUN", env: { PNPM_VERSION: { is_secret: false, value: "10.99.2" } } }, "corrupt");
+    const { b, t } = await run(h, s);
+    assert.equal(b.build_outcome, "fail");
+    assert.deepEqual(t.slice(-2), ["Installing pnpm 10.99.2", `Failed: error occurred while installing tools: pnpm 10.99.2 (pnpm@10.99.2): the downloaded tarball does not match its dist.integrity (${reg.url})`]);
+    assert.equal(fs.existsSync(path.join(h.db.dataDir, "tools", "pnpm", "10.99.2")), false);
+  });
+
   it("a version that does not exist fails the build with a line naming it", async () => {
     const s = await setupTrigger(h, repo, { build: "echo SHOULD-NOT-RUN", env: { NODE_VERSION: { is_secret: false, value: "21" } } }, "missing");
     const { b, t } = await run(h, s);
     assert.equal(b.build_outcome, "fail");
     assert.equal(t.at(-1), `Failed: error occurred while installing tools: nodejs 21 does not exist (no version of ${NODE} in ${reg.url} matches it)`);
     assert.ok(!t.includes("SHOULD-NOT-RUN"));
+  });
+});
+
+describe("bwrap arguments of build tools", () => {
+  it("each tool directory is bound read-only from the staged cache at /opt/kiln/tools", () => {
+    const args = bwrapArgs(
+      {
+        root: "/",
+        stage: { repo: "/s/repo", home: "/s/home", tmp: "/s/tmp" },
+        files: { passwd: 8, group: 9, hosts: 10 },
+        statusFd: 4,
+        env: {},
+        cwd: "/opt/buildhome/repo",
+        hostname: "h",
+        shareNet: false,
+        shmBytes: 1,
+        tools: [{ from: `${TOOLS_STAGE}/node/22.16.0`, to: `${INSIDE_TOOLS}/node/22.16.0` }],
+      },
+      { files: [], dirs: [] },
+    );
+    const i = args.indexOf(`${TOOLS_STAGE}/node/22.16.0`);
+    assert.deepEqual(args.slice(i - 1, i + 2), ["--ro-bind", "/run/kiln-tools/node/22.16.0", "/opt/kiln/tools/node/22.16.0"]);
+    // After the repository's bind, so nothing the build can write covers it.
+    assert.ok(i > args.indexOf("/opt/buildhome/repo"));
   });
 });
 
@@ -180,5 +212,3 @@ describe("build tools when the registry is down", () => {
     }
   });
 });
-
-export { LONG };

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { pickVersion, toolRequests, ToolCache, ToolError, packageOf, type ToolName } from "../../src/runner/toolchain.ts";
+import { pickVersion, toolRequests, ToolCache, ToolError, packageOf } from "../../src/runner/toolchain.ts";
 import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList } from "../../src/domain/build-image.ts";
 import type { ProjectTools } from "../../src/runner/tools.ts";
 import { loadConfig, runnerOptions } from "../../src/config.ts";
@@ -203,5 +203,3 @@ describe("tool cache against a registry on loopback", () => {
     assert.deepEqual(await cache.list(), []);
   });
 });
-
-export type { ToolName };
