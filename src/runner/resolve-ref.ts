@@ -27,6 +27,7 @@ export async function resolveBuildRef(ctx: ResolveContext, build: Build, url: st
   const mirror = ctx.mirrors.mirror(url, options);
   // Any fetch that began after the build was created sees its branch as it was then, or newer:
   // the builds waiting on one repository share one fetch (or none, if one already ran since).
+  // created_on is the creating node's clock: a fleet's clocks are taken to agree, as leases do.
   const resolved = await mirror.resolveRef({ branch: m.branch || undefined, commit: m.commit_hash || undefined }, options.signal, Date.parse(build.created_on));
   const repo = `${m.provider_account_name}/${m.repo_name}`;
   if (!resolved.ok) {
