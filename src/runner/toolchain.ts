@@ -27,7 +27,6 @@ import semver from "semver";
 import { untilAborted } from "../abort.ts";
 import { withLock } from "../git/lock.ts";
 import type { PackageManager, ProjectTools } from "./tools.ts";
-
 import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList, TOOL_NAMES, type ToolName } from "../domain/build-image.ts";
 
 export { CLOUDFLARE_DEFAULT_TOOLS, parseToolList, TOOL_NAMES, type ToolName };
@@ -251,7 +250,7 @@ export class ToolCache {
     this.registryInfo ??= (async () => {
       const npm = this.options.registry !== undefined && this.options.auth !== undefined ? undefined : await npmConfig();
       const registry = this.options.registry ?? npm?.registry ?? "https://registry.npmjs.org/";
-      // npm's credentials are for npm's registry: another one named by --npm-registry gets its own entries only.
+      // npm keeps credentials per registry ("//host/path/:_authToken"): pacote sends only those of the registry it asks.
       return { registry, auth: this.options.auth ?? npm?.auth ?? {} };
     })();
     return this.registryInfo;
@@ -259,7 +258,7 @@ export class ToolCache {
 
   private async pacoteOptions(signal?: AbortSignal, cache = path.join(this.dir, ".pacote")): Promise<Record<string, unknown>> {
     const { registry, auth } = await this.registryConfig();
-    this.registryName = registry;
+    this.registryName = withoutCredentials(registry);
     return {
       ...auth,
       registry,
@@ -563,4 +562,16 @@ export async function prepareTools(cache: ToolCache, requests: ToolRequest[], de
 /** `<dataDir>/tools`. */
 export function toolsDir(dataDir: string): string {
   return path.join(dataDir, "tools");
+}
+
+/** A registry URL for messages: without a user or password it may carry. */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
