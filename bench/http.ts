@@ -23,12 +23,13 @@ import { cleanEnv, kiln, KILN_BIN } from "../test/helpers/cli.ts";
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARMUP = 2;
 const CONNECTIONS = 10;
 const AUTOCANNON = path.resolve("node_modules/autocannon/autocannon.js");
 
 /** One autocannon run in a child process: average requests per second. */
-function load(url: string, headers: Record<string, string>): Promise<number> {
-  const args = [AUTOCANNON, "-c", String(CONNECTIONS), "-d", String(DURATION), "-p", "1", "-j"];
+function load(url: string, headers: Record<string, string>, seconds = DURATION): Promise<number> {
+  const args = [AUTOCANNON, "-c", String(CONNECTIONS), "-d", String(seconds), "-p", "1", "-j"];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}=${v}`);
   args.push(url);
   return new Promise((resolve, reject) => {
@@ -136,6 +137,9 @@ export async function benchHttp(): Promise<Record<string, unknown>> {
       const kilnRps: number[] = [];
       const bareRps: number[] = [];
       try {
+        // Not counted: the first seconds of a fresh server are spent compiling (tsx, the JIT).
+        await load(server.base + route, headers, WARMUP);
+        await load(baseline.url + route, headers, WARMUP);
         for (let round = 0; round < ROUNDS; round++) {
           bareRps.push(await load(baseline.url + route, headers));
           kilnRps.push(await load(server.base + route, headers));

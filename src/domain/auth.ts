@@ -1,7 +1,12 @@
 /**
  * Verifies credentials and decides access (design brief §2.1). Well-formed but unknown,
  * revoked or expired credentials are 401; valid credentials that lack the permission group
- * or the account are 403. Nothing is cached, so a revocation takes effect on the next request.
+ * or the account are 403.
+ *
+ * What a lookup found is kept while the store's credential generation stays the same (the
+ * store changes it on any write to tokens, users or memberships, from any process, checked on
+ * every request), so a revocation takes effect on the next request; expiry is checked against
+ * the clock on every request, cached or not. Without a generation nothing is kept.
  */
 import { errors } from "../errors.ts";
 import { hashSecret, sameDigest } from "./ids.ts";
@@ -10,19 +15,66 @@ import type { Access, ApiToken, PermissionGroup, Principal } from "./types.ts";
 
 export type Credential = { kind: "token"; value: string } | { kind: "key"; email: string; key: string };
 
+/** Past this many credentials the cache starts over (only credentials that were found are kept). */
+const CACHE_LIMIT = 10_000;
+
+interface Cache {
+  generation: number;
+  /** By the credential itself (no hashing on a hit): a token's row, or a user's principal. */
+  entries: Map<string, { kind: "token"; token: ApiToken } | { kind: "user"; principal: Principal }>;
+}
+
+const caches = new WeakMap<CredentialLookup, Cache>();
+
 export async function authenticate(lookup: CredentialLookup, credential: Credential, now = new Date()): Promise<Principal> {
+  // Read before the lookups below: whatever they read is at least as new as this generation.
+  const generation = lookup.generation?.();
+  let cache: Cache | undefined;
+  if (generation !== undefined) {
+    cache = caches.get(lookup);
+    if (!cache || cache.generation !== generation) caches.set(lookup, (cache = { generation, entries: new Map() }));
+  }
+  const key = credential.kind === "token" ? `t${credential.value}` : `k${credential.email}\n${credential.key}`;
+  const hit = cache?.entries.get(key);
+  if (hit?.kind === "token") {
+    if (!isTokenActive(hit.token, now)) throw errors.unauthenticated();
+    return { kind: "token", token: hit.token };
+  }
+  if (hit?.kind === "user") return hit.principal;
+  const remember = (entry: Cache["entries"] extends Map<string, infer E> ? E : never) => {
+    if (!cache) return;
+    if (cache.entries.size >= CACHE_LIMIT) cache.entries.clear();
+    cache.entries.set(key, entry);
+  };
   if (credential.kind === "token") {
     const hash = hashSecret(credential.value);
     const token = await lookup.findTokenByHash(hash);
-    if (!token || !sameDigest(token.value_hash, hash) || !isTokenActive(token, now)) throw errors.unauthenticated();
+    if (!token || !sameDigest(token.value_hash, hash)) throw errors.unauthenticated();
     const { value_hash: _ignored, ...rest } = token;
-    return { kind: "token", token: rest };
+    // Kept revoked or expired too: a revoked token stays refused without a read.
+    const kept = freezeToken(rest);
+    remember({ kind: "token", token: kept });
+    if (!isTokenActive(kept, now)) throw errors.unauthenticated();
+    return { kind: "token", token: kept };
   }
   const user = await lookup.findUserByEmail(credential.email);
   // Hash even when the user is unknown, so timing does not tell which emails exist.
   const hash = hashSecret(credential.key);
   if (!user || !sameDigest(user.api_key_hash, hash)) throw errors.unauthenticated();
-  return { kind: "user", user: { id: user.id, email: user.email, created_on: user.created_on }, account_ids: user.account_ids };
+  const principal: Principal = Object.freeze({
+    kind: "user" as const,
+    user: Object.freeze({ id: user.id, email: user.email, created_on: user.created_on }),
+    account_ids: Object.freeze([...user.account_ids]) as string[],
+  });
+  remember({ kind: "user", principal });
+  return principal;
+}
+
+/** Cached principals are shared by concurrent requests: frozen, so none can change another's. */
+function freezeToken(token: ApiToken): ApiToken {
+  Object.freeze(token.permission_groups);
+  Object.freeze(token.account_ids);
+  return Object.freeze(token);
 }
 
 export function isTokenActive(token: Pick<ApiToken, "revoked_on" | "expires_on">, now = new Date()): boolean {

@@ -21,6 +21,12 @@ export interface CredentialLookup {
   /** The token whose value hashes to `valueHash`, revoked or expired ones included. */
   findTokenByHash(valueHash: string): Promise<(ApiToken & { value_hash: string }) | undefined>;
   findUserByEmail(email: string): Promise<(User & { api_key_hash: string; account_ids: string[] }) | undefined>;
+  /**
+   * A number that changes whenever any credential may have changed (a token, a user, a
+   * membership written by any process), read before the lookups it vouches for; undefined when
+   * no such check exists or holds right now: then nothing read may be reused.
+   */
+  generation?(): number | undefined;
 }
 
 export interface AccountRepository {

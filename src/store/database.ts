@@ -16,6 +16,8 @@ export interface Db {
   dialect: DialectName;
   /** Human-readable location, for logs (never includes a password). */
   location: string;
+  /** SQLite only: the connection under Kysely, for the few reads on every request that skip it. */
+  sqlite?: SQLite.Database;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export function openSqlite(file: string): Db {
     kysely,
     dialect: "sqlite",
     location: file,
+    sqlite,
     close: () => kysely.destroy(),
   };
 }

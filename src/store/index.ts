@@ -3,7 +3,7 @@
  */
 import type { Repositories, StorePort } from "../domain/ports.ts";
 import { accountRepository } from "./accounts.ts";
-import { credentialLookup } from "./credentials.ts";
+import { storeCredentials } from "./credentials.ts";
 import { openDatabase, storageFailureOf, type Db, type DialectName, type OpenOptions } from "./database.ts";
 import { ServiceHealth } from "../domain/health.ts";
 import { sql } from "kysely";
@@ -73,7 +73,7 @@ export function createStore(db: Db, secretKey: Buffer): Store {
   return {
     db,
     ...repositories(db.kysely, box, db.dialect),
-    credentials: credentialLookup(db.kysely),
+    credentials: storeCredentials(db),
     health,
     transaction: (fn) => watched(writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect)))),
     async ping() {

@@ -27,7 +27,7 @@ export async function migrate(db: Db, migrations: Migration[] = allMigrations): 
     const applied: string[] = [];
     for (const migration of migrations) {
       if (done.has(migration.name)) continue;
-      await migration.up(tx);
+      await migration.up(tx, db.dialect);
       await tx
         .insertInto("kiln_migrations")
         .values({ name: migration.name, applied_on: new Date().toISOString() })

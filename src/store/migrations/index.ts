@@ -5,11 +5,13 @@ import * as m0003 from "./0003_builds.ts";
 import * as m0004 from "./0004_build_branch.ts";
 import * as m0005 from "./0005_webhooks.ts";
 import * as m0006 from "./0006_retention.ts";
+import * as m0007 from "./0007_credential_generation.ts";
+import * as m0008 from "./0008_builds_worker_order.ts";
 
 export interface Migration {
   name: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are untyped by design
-  up(db: Kysely<any>): Promise<void>;
+  up(db: Kysely<any>, dialect: "sqlite" | "postgres"): Promise<void>;
 }
 
 /** Every migration, in order. Names never change once released. */
@@ -20,4 +22,6 @@ export const migrations: Migration[] = [
   { name: "0004_build_branch", ...m0004 },
   { name: "0005_webhooks", ...m0005 },
   { name: "0006_retention", ...m0006 },
+  { name: "0007_credential_generation", ...m0007 },
+  { name: "0008_builds_worker_order", ...m0008 },
 ];
