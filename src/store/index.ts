@@ -37,12 +37,12 @@ export interface Store extends StorePort {
   close(): Promise<void>;
 }
 
-function repositories(tx: Tx, box: SecretBox, dialect: DialectName): Repositories {
+function repositories(tx: Tx, box: SecretBox, dialect: DialectName, sqlite?: Db["sqlite"]): Repositories {
   return {
     accounts: accountRepository(tx, box),
     tokens: tokenRepository(tx),
     users: userRepository(tx),
-    workers: workerRepository(tx),
+    workers: workerRepository(tx, sqlite),
     repoConnections: repoConnectionRepository(tx),
     buildTokens: buildTokenRepository(tx, box),
     triggers: triggerRepository(tx),
@@ -72,7 +72,7 @@ export function createStore(db: Db, secretKey: Buffer): Store {
   };
   return {
     db,
-    ...repositories(db.kysely, box, db.dialect),
+    ...repositories(db.kysely, box, db.dialect, db.sqlite),
     credentials: storeCredentials(db),
     health,
     transaction: (fn) => watched(writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect)))),
