@@ -21,7 +21,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", `--test-timeout=${process.env.KILN_TEST_LONG === "1" ? 3_600_000 : 240_000}`, ...files],
+  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=./scripts/skip-summary.mjs", "--test-reporter-destination=stdout", "--test-concurrency=2", `--test-timeout=${process.env.KILN_TEST_LONG === "1" ? 3_600_000 : 240_000}`, ...files],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
