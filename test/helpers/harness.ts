@@ -45,14 +45,14 @@ export async function startHarness(
   dialect: "sqlite" | "postgres",
   options: AppOptions = {},
   configOverrides: Partial<Record<keyof Config, unknown>> = {},
-  /** `logs`: every server log line (debug level) is pushed here, for tests that check what is logged. `database`: how the test database is made. */
-  extras: { logs?: string[]; database?: DatabaseOptions } = {},
+  /** `logs`: every server log line (debug level, or `logLevel`) is pushed here, for tests that check what is logged. `database`: how the test database is made. */
+  extras: { logs?: string[]; logLevel?: string; database?: DatabaseOptions } = {},
 ): Promise<Harness> {
   const db = await makeDatabase(dialect, extras.database);
   const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
   const captured = extras.logs;
   const logger = captured
-    ? pino({ level: "debug" }, { write: (line: string) => void captured.push(line) })
+    ? pino({ level: extras.logLevel ?? "debug" }, { write: (line: string) => void captured.push(line) })
     : pino({ level: process.env.KILN_TEST_LOG_LEVEL ?? "silent" });
   // Builds use the host's tools unless a test asks for the registry (nothing else downloads anything).
   const config = loadConfig({ dataDir: db.dataDir, database: db.database, secretKey: db.secretKey, buildTools: "host", ...configOverrides }, {});
