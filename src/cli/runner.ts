@@ -7,7 +7,6 @@ import type { Command } from "commander";
 import { loadConfig, runnerCommandOptions, type Config } from "../config.ts";
 import { createLogger } from "../logger.ts";
 import { loadSecretKey } from "../secret-key.ts";
-import { openStore } from "../store/index.ts";
 import { addOptions } from "./store-options.ts";
 import { handleShutdownSignals } from "./shutdown.ts";
 
@@ -22,6 +21,7 @@ export function registerRunner(program: Command): void {
 
 async function runRunner(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
+  const { openStore } = await import("../store/index.ts");
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
   const { composeKiln } = await import("./compose.ts");
   const kiln = composeKiln({ ...config, runner: true }, store, logger);

@@ -4,7 +4,6 @@ import type { Command } from "commander";
 import { loadConfig, serveOptions, type Config } from "../config.ts";
 import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
-import { openStore } from "../store/index.ts";
 import { loadSecretKey } from "../secret-key.ts";
 import { addOptions } from "./store-options.ts";
 import { startLeaseReaper } from "../domain/lease-reaper.ts";
@@ -27,6 +26,7 @@ export async function serve(config: Config): Promise<void> {
   // without Fastify and the HTTP stack.
   const { createApp } = await import("../api/app.ts");
   const logger = createLogger(config.logLevel);
+  const { openStore } = await import("../store/index.ts");
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
   logger.info({ database: store.db.location }, "store ready");
   const boot = await bootstrapIfEmpty(store);

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { loadConfig, runnerOptions, storeOptions, type Config, type OptionSpec } from "../config.ts";
 import { ensureDataDir } from "../data-dir.ts";
 import { parseToolList, TOOL_NAMES, type ToolName } from "../domain/build-image.ts";
-import { displayName, formatBytes, formatMs, ToolCache, toolsDir } from "../runner/toolchain.ts";
+import type { ToolCache } from "../runner/toolchain.ts";
 import { emit, table, UsageError } from "./output.ts";
 import { addOptions } from "./store-options.ts";
 
@@ -18,11 +18,16 @@ const TOOL_OPTIONS: OptionSpec[] = [
   ...runnerOptions.filter((o) => o.key === "npmRegistry" || o.key === "toolCacheLimit" || o.key === "defaultTools"),
 ];
 
-function cacheFrom(opts: Opts): { config: Config; cache: ToolCache } {
+/**
+ * The tool cache, loaded when a tools command runs: the toolchain pulls in npm's fetcher
+ * (pacote), which every other command would otherwise pay for at start.
+ */
+async function cacheFrom(opts: Opts): Promise<{ config: Config; cache: ToolCache; tc: typeof import("../runner/toolchain.ts") }> {
   const config = loadConfig(opts as Partial<Record<keyof Config, unknown>>, process.env, TOOL_OPTIONS);
+  const tc = await import("../runner/toolchain.ts");
   ensureDataDir(config.dataDir);
-  const cache = new ToolCache({ dir: toolsDir(config.dataDir), limitBytes: config.toolCacheLimit, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}) });
-  return { config, cache };
+  const cache = new tc.ToolCache({ dir: tc.toolsDir(config.dataDir), limitBytes: config.toolCacheLimit, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}) });
+  return { config, cache, tc };
 }
 
 function leaf(parent: Command, name: string, description: string): Command {
@@ -32,14 +37,14 @@ function leaf(parent: Command, name: string, description: string): Command {
 export function registerTools(program: Command): void {
   const tools = program.command("tools").description("the runner's build tools cache (Node.js, npm, pnpm, yarn, bun from the npm registry)");
   leaf(tools, "list", "list the versions in the tool cache").action(async (opts: Opts) => {
-    const { cache } = cacheFrom(opts);
-    const items = (await cache.list()).map((v) => ({ tool: v.tool, version: v.version, size: formatBytes(v.bytes), bytes: v.bytes, last_used: v.lastUsed.toISOString(), in_use: v.inUse }));
+    const { cache, tc } = await cacheFrom(opts);
+    const items = (await cache.list()).map((v) => ({ tool: v.tool, version: v.version, size: tc.formatBytes(v.bytes), bytes: v.bytes, last_used: v.lastUsed.toISOString(), in_use: v.inUse }));
     emit(Boolean(opts.json), { tools: items }, table(items, ["tool", "version", "size", "last_used", "in_use"]));
   });
   leaf(tools, "install", "install versions into the tool cache, e.g. `kiln tools install node@22 pnpm@10` (none given: the defaults, --default-tools)")
     .argument("[specs...]", "TOOL@VERSION: node, npm, pnpm, yarn or bun; partial versions and lts/* as builds ask for them")
     .action(async (specs: string[], opts: Opts) => {
-      const { config, cache } = cacheFrom(opts);
+      const { config, cache, tc } = await cacheFrom(opts);
       let wanted: [ToolName, string][];
       try {
         wanted = specs.length ? specs.flatMap((s) => Object.entries(parseToolList(s)) as [ToolName, string][]) : TOOL_NAMES.map((t) => [t, config.defaultTools[t]]);
@@ -53,16 +58,16 @@ export function registerTools(program: Command): void {
         const got = await cache.ensure(tool, version);
         await got.release();
         installed.push({ tool, spec, version, downloaded: got.downloaded ? { bytes: got.downloaded.bytes, ms: got.downloaded.ms } : null });
-        lines.push(got.downloaded ? `Downloaded ${displayName(tool)} ${version} (${formatBytes(got.downloaded.bytes)} in ${formatMs(got.downloaded.ms)})` : `${displayName(tool)} ${version} is already in the tool cache`);
+        lines.push(got.downloaded ? `Downloaded ${tc.displayName(tool)} ${version} (${tc.formatBytes(got.downloaded.bytes)} in ${tc.formatMs(got.downloaded.ms)})` : `${tc.displayName(tool)} ${version} is already in the tool cache`);
       }
       emit(Boolean(opts.json), { installed }, lines.join("\n"));
     });
   leaf(tools, "prune", "remove least recently used versions not in use until the cache is within --tool-cache-limit (--all: every version not in use)")
     .option("--all", "remove every version no build is using")
     .action(async (opts: Opts) => {
-      const { cache } = cacheFrom(opts);
+      const { cache, tc } = await cacheFrom(opts);
       const removed = await cache.prune(opts.all ? 0 : cache.limitBytes);
       const items = removed.map((v) => ({ tool: v.tool, version: v.version, bytes: v.bytes }));
-      emit(Boolean(opts.json), { removed: items }, items.length ? items.map((v) => `removed ${displayName(v.tool)} ${v.version} (${formatBytes(v.bytes)})`).join("\n") : "nothing to remove");
+      emit(Boolean(opts.json), { removed: items }, items.length ? items.map((v) => `removed ${tc.displayName(v.tool)} ${v.version} (${tc.formatBytes(v.bytes)})`).join("\n") : "nothing to remove");
     });
 }
