@@ -20,6 +20,7 @@ import { pathToFileURL } from "node:url";
 import { kiln, startServer } from "../test/helpers/cli.ts";
 import { makeDatabase, type TestDatabase } from "../test/helpers/databases.ts";
 import { makeRepo } from "../test/helpers/git-repos.ts";
+import { httpTrigger } from "../test/helpers/served-builds.ts";
 import { dribble, get, hold, holdMany, percentile, portOf, type Held } from "../test/helpers/raw-http.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -127,19 +128,8 @@ export async function benchHttpLimits(): Promise<Record<string, unknown>> {
 
     // 3,000 live log streams from one read token on a queued build (no runner: it stays queued).
     {
-      const api = async (path: string, method: string, json: unknown) => {
-        const r = await fetch(`${base}/client/v4/accounts/${account}/builds${path}`, { method, headers: { authorization: `Bearer ${write}`, "content-type": "application/json" }, body: JSON.stringify(json) });
-        const out = (await r.json()) as { success: boolean; result: Record<string, string> };
-        if (!out.success) throw new Error(JSON.stringify(out));
-        return out.result;
-      };
-      const conn = await api("/repos/connections", "PUT", { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "b-1", repo_name: "bench-limits" });
-      const bt = await api("/tokens", "POST", { build_token_name: "t", build_token_secret: "cf-secret-value", cloudflare_token_id: "cf" });
-      const trigger = await api("/triggers", "POST", {
-        external_script_id: tag, trigger_name: "production", repo_connection_uuid: conn.repo_connection_uuid, build_token_uuid: bt.build_token_uuid,
-        build_command: "", deploy_command: "echo deployed", root_directory: "/", branch_includes: ["main"], branch_excludes: [], path_includes: ["*"], path_excludes: [],
-      });
-      const build = (await api(`/triggers/${trigger.trigger_uuid}/builds`, "POST", { branch: "main" })).build_uuid as string;
+      const { api, triggerUuid } = await httpTrigger(base, write, account, { workerTag: tag, repoId: "b-1", repoName: "bench-limits" });
+      const build = (await api(`/triggers/${triggerUuid}/builds`, "POST", { branch: "main" })).build_uuid as string;
       const path = `/client/v4/accounts/${account}/builds/builds/${build}/logs/stream`;
       const streams: Held[] = [];
       try {

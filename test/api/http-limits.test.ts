@@ -21,6 +21,7 @@ import { kiln, startServer } from "../helpers/cli.ts";
 import { dribble, get, hold, holdMany, percentile, portOf, send, waitUntil, type Held } from "../helpers/raw-http.ts";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
+import { httpTrigger } from "../helpers/served-builds.ts";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -86,23 +87,8 @@ describe("HTTP limits", () => {
     ]);
 
     // A build that stays queued (no runner): its live stream stays open.
-    const api = async (path: string, method: string, body: unknown) => {
-      const r = await fetch(`${server.base}/client/v4/accounts/${account}/builds${path}`, {
-        method,
-        headers: { authorization: `Bearer ${write}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      const json = (await r.json()) as { success: boolean; result: Record<string, string> };
-      assert.ok(json.success, JSON.stringify(json));
-      return json.result;
-    };
-    const conn = await api("/repos/connections", "PUT", { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "limits-1", repo_name: "limits-app" });
-    const bt = await api("/tokens", "POST", { build_token_name: "t", build_token_secret: "cf-secret-value", cloudflare_token_id: "cf" });
-    const trigger = await api("/triggers", "POST", {
-      external_script_id: workerTag, trigger_name: "production", repo_connection_uuid: conn.repo_connection_uuid, build_token_uuid: bt.build_token_uuid,
-      build_command: "", deploy_command: "echo deployed", root_directory: "/", branch_includes: ["main"], branch_excludes: [], path_includes: ["*"], path_excludes: [],
-    });
-    buildUuid = (await api(`/triggers/${trigger.trigger_uuid}/builds`, "POST", { branch: "main" })).build_uuid as string;
+    const { api, triggerUuid } = await httpTrigger(server.base, write, account, { workerTag, repoId: "limits-1", repoName: "limits-app" });
+    buildUuid = (await api(`/triggers/${triggerUuid}/builds`, "POST", { branch: "main" })).build_uuid as string;
   });
 
   after(async () => {

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { makeDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { cleanEnv, kiln, KILN_BIN, startServer } from "../helpers/cli.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
+import { httpTrigger } from "../helpers/served-builds.ts";
 import { ApiError } from "../../src/cli/client/api-client.ts";
 import { pageFooter } from "../../src/cli/client/commands.ts";
 
@@ -43,20 +44,9 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
     readToken = (await admin(["token", "create", "--account", account, "--name", "r", "--permission", "Workers CI Read"])).value as string;
     workerTag = (await admin(["worker", "create", "--account", account, "--name", "cli-worker"])).tag as string;
     server = await startServer([...db.flags, "--git-url-template", repo.template, "--cancel-grace", "1"]);
-    const api = async (p: string, method: string, body: unknown) => {
-      const r = await fetch(`${server.base}/client/v4/accounts/${account}/builds${p}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
-      const json = (await r.json()) as { success: boolean; result: Record<string, string> };
-      assert.ok(json.success, JSON.stringify(json));
-      return json.result;
-    };
-    const conn = await api("/repos/connections", "PUT", { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: "cli-1", repo_name: "cli-app" });
-    const bt = await api("/tokens", "POST", { build_token_name: "t", build_token_secret: "cf-secret-value", cloudflare_token_id: "cf" });
     // One trigger per behaviour, each on its own Worker-less branch pattern (the commands differ).
-    const t = await api("/triggers", "POST", {
-      external_script_id: workerTag, trigger_name: "production", repo_connection_uuid: conn.repo_connection_uuid, build_token_uuid: bt.build_token_uuid,
-      build_command: "for i in 1 2 3 4 5; do echo step-$i; sleep 0.1; done", deploy_command: "echo deployed", root_directory: "/", branch_includes: ["main"], branch_excludes: [], path_includes: ["*"], path_excludes: [],
-    });
-    triggers.production = t.trigger_uuid as string;
+    const t = await httpTrigger(server.base, token, account, { workerTag, repoId: "cli-1", repoName: "cli-app", buildCommand: "for i in 1 2 3 4 5; do echo step-$i; sleep 0.1; done" });
+    triggers.production = t.triggerUuid;
 
     // A proxy standing in for an API without Kiln's live stream (Cloudflare answers an unknown path with 400 7003).
     proxy = http.createServer((req, res) => {

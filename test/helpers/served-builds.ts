@@ -63,3 +63,34 @@ export async function servedTrigger(server: Served, dbFlags: string[], name: str
     },
   };
 }
+
+/**
+ * A production trigger made over HTTP against a running server, for a Worker that exists: the
+ * repository connection, a build token and the trigger (#13), with `token` (Workers CI Write).
+ * Throws with the answer when a step is refused.
+ */
+export async function httpTrigger(
+  base: string,
+  token: string,
+  account: string,
+  opts: { workerTag: string; repoId: string; repoName: string; buildCommand?: string; deployCommand?: string },
+): Promise<{ triggerUuid: string; api: (path: string, method: string, body: unknown) => Promise<Record<string, string>> }> {
+  const api = async (path: string, method: string, body: unknown) => {
+    const r = await fetch(`${base}/client/v4/accounts/${account}/builds${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const json = (await r.json()) as { success: boolean; result: Record<string, string> };
+    if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
+    return json.result;
+  };
+  const conn = await api("/repos/connections", "PUT", { provider_type: "github", provider_account_id: "1", provider_account_name: "acme", repo_id: opts.repoId, repo_name: opts.repoName });
+  const bt = await api("/tokens", "POST", { build_token_name: "t", build_token_secret: "cf-secret-value", cloudflare_token_id: "cf" });
+  const trigger = await api("/triggers", "POST", {
+    external_script_id: opts.workerTag, trigger_name: "production", repo_connection_uuid: conn.repo_connection_uuid, build_token_uuid: bt.build_token_uuid,
+    build_command: opts.buildCommand ?? "", deploy_command: opts.deployCommand ?? "echo deployed", root_directory: "/",
+    branch_includes: ["main"], branch_excludes: [], path_includes: ["*"], path_excludes: [],
+  });
+  return { triggerUuid: trigger.trigger_uuid as string, api };
+}
