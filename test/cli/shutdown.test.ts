@@ -125,7 +125,10 @@ describe("sqlite: shutdown keeps the API up", () => {
  */
 async function startOnTerminal(args: string[], env: Record<string, string>) {
   const command = [process.execPath, KILN_BIN, "serve", "--port", "0", "--log-level", "info", ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  const child = spawn("script", ["-qfec", command, "/dev/null"], { env: { ...cleanEnv(), ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  // `exec`: script(1) runs the command through a shell, and a shell left waiting between the
+  // terminal and Kiln receives the same Ctrl-C; some shells then end with 130 themselves after
+  // Kiln exited 0, which is the shell's exit status, not Kiln's.
+  const child = spawn("script", ["-qfec", `exec ${command}`, "/dev/null"], { env: { ...cleanEnv(), ...env }, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-262_144)));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
