@@ -86,6 +86,11 @@ export const errors = {
     new KilnError(429, [{ code: 10429, message: `Too many live log streams for ${scope} (at most ${max} at once)` }], {
       "retry-after": "10",
     }),
+  /** The same caps, for the account event stream. */
+  tooManyEventStreams: (scope: string, max: number) =>
+    new KilnError(429, [{ code: 10429, message: `Too many live event streams for ${scope} (at most ${max} at once)` }], {
+      "retry-after": "10",
+    }),
   internal: () => one(500, 10500, "Internal error"),
   unavailable: () => one(503, 10503, "Service unavailable"),
   /** /healthz while the node shuts down: a load balancer moves traffic away; the API still answers. */
