@@ -50,6 +50,8 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
   // On PostgreSQL the nodes of a fleet hear each other through LISTEN/NOTIFY.
   const fleet = config.database ? pgSignals(config.database, store.db, logger.child({ component: "signals" })) : undefined;
   const signals: BuildSignals = fleet ?? localSignals();
+  // Committed build events wake this node's streams and deliverers, and (NOTIFY) the fleet's.
+  const stopEvents = store.onEventsCommitted((accountId) => signals.events(accountId));
   const mirrors = new Mirrors({ dir: mirrorsDir(config.dataDir) });
   const credentials = gitCredentials(config);
   const deps: AppDeps = {
@@ -107,6 +109,10 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
     },
     logger.child({ component: "status-reporter" }),
   );
-  return { deps, signals, runner, reporter, plugins: [webhookRoutes, dashboardRoutes], close: async () => fleet?.close() };
+  return { deps, signals, runner, reporter, plugins: [webhookRoutes, dashboardRoutes], close: async () => {
+      stopEvents();
+      await fleet?.close();
+    },
+  };
 }
 

@@ -204,6 +204,60 @@ export interface BuildLogsTable {
   text: string;
 }
 
+/** The transactional outbox of build events (migration 0009). */
+export interface BuildEventsTable {
+  /** pg returns bigint as a string: read through Number(). */
+  id: Generated<number | string>;
+  account_id: string;
+  worker_tag: string;
+  worker_name: string;
+  build_uuid: string;
+  type: string;
+  created_on: string;
+  /** JSON: the envelope's payload when the event happened. */
+  payload: string;
+}
+
+export interface QueuesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  created_on: string;
+  modified_on: string;
+  delivery_delay: Generated<number>;
+  message_retention_period: Generated<number>;
+  max_retries: Generated<number>;
+  dead_letter_queue: Generated<string | null>;
+}
+
+export interface EventSubscriptionsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  enabled: Flag;
+  source_type: string;
+  worker_name: string;
+  /** JSON array of event types. */
+  events: string;
+  destination_type: string;
+  /** JSON: the destination object as given. */
+  destination: string;
+  queue_id: string | null;
+  created_at: string;
+  modified_at: string;
+}
+
+export interface QueueMessagesTable {
+  id: Generated<number | string>;
+  queue_id: string;
+  event_id: number | string;
+  subscription_id: string;
+  created_ms: number | string;
+  visible_ms: number | string;
+  attempts: Generated<number>;
+  lease: Generated<string | null>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   users: UsersTable;
@@ -221,4 +275,8 @@ export interface Database {
   builds: BuildsTable;
   build_logs: BuildLogsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  build_events: BuildEventsTable;
+  queues: QueuesTable;
+  event_subscriptions: EventSubscriptionsTable;
+  queue_messages: QueueMessagesTable;
 }
