@@ -117,3 +117,16 @@ export async function checkDestination(text: string, options: GuardOptions): Pro
   }
   return { url, addresses };
 }
+
+/** Kiln's own API as one node knows it: its public URL, its listening address, and its port. */
+export function ownApiOf(publicUrl: string | undefined, host: string, port: number): OwnApi {
+  const origins = [`http://${host.includes(":") ? `[${host}]` : host}:${port}`];
+  if (publicUrl) {
+    try {
+      origins.push(new URL(publicUrl).origin);
+    } catch {
+      // A malformed public URL is refused by the configuration before this runs.
+    }
+  }
+  return { origins, port };
+}

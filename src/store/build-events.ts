@@ -22,6 +22,7 @@ import { fromJson, toJson } from "./json.ts";
 import type { Selectable } from "kysely";
 import type { BuildEventsTable } from "./schema.ts";
 import type { Tx } from "./transaction.ts";
+import { fanOutToWebhooks } from "./event-deliveries.ts";
 
 /** First key of Kiln's per-account event locks ("kiln" in ASCII); the second is hashtext(account). */
 const PG_EVENT_LOCK_CLASS = 0x6b696c6e;
@@ -49,7 +50,7 @@ export async function recordBuildEvent(db: Tx, dialect: DialectName, build: Buil
   if (!event) throw new Error("build event insert returned no row");
   const id = Number(event.id);
   await fanOutToQueues(db, build.account_id, event.worker_name, type, id, Date.parse(at));
-  // Seam for other destination types (webhooks): fan out here, in the same transaction.
+  await fanOutToWebhooks(db, dialect, build.account_id, event.worker_name, type, id, build.build_uuid, at);
   return id;
 }
 

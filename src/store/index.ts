@@ -24,6 +24,7 @@ import { deliveryRepository } from "./deliveries.ts";
 import { buildEventReader } from "./build-events.ts";
 import type { SecretBox } from "../domain/secrets.ts";
 import { secretBox } from "../domain/secrets.ts";
+import { webhookDeliveryRepository } from "./event-deliveries.ts";
 
 export interface Store extends StorePort {
   db: Db;
@@ -61,6 +62,7 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName, binding: Bin
     builds: buildRepository(tx, dialect, binding.noteEvent),
     deliveries: deliveryRepository(tx),
     buildEvents: buildEventReader(tx, dialect, binding.transaction),
+    webhookDeliveries: webhookDeliveryRepository(tx, dialect, box, binding.transaction),
   };
 }
 
