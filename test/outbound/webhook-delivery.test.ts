@@ -58,8 +58,9 @@ for (const dialect of dialects()) {
       secret = sub.secret;
       await receiver.down();
       const a = await startBuild(h, s);
-      const b = await startBuild(h, s);
+      // A second build queued while the first still is would supersede it (skipped).
       await waitForStatus(h, s, a, "stopped");
+      const b = await startBuild(h, s);
       await waitForStatus(h, s, b, "stopped");
       // Refused connections for a while, then 503s, then answers.
       await waitFor("failed attempts to pile up", async () => {
@@ -92,9 +93,13 @@ for (const dialect of dialects()) {
       assert.equal(byId.size, 4);
       for (const kinds of byId.values()) assert.equal(kinds.size, 1);
 
-      const log = await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 50 });
+      // The receiver's 2xx comes before the deliverer records it.
+      const log = await waitFor("the store to record every delivery", async () => {
+        const l = await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 50 });
+        return l.items.every((d) => d.state === "delivered") ? l : undefined;
+      });
       assert.equal(log.total, 4);
-      assert.ok(log.items.every((d) => d.state === "delivered" && d.last_status === 204 && d.last_error === null && d.next_attempt_on === null));
+      for (const d of log.items) assert.deepEqual([d.state, d.last_status, d.last_error, d.next_attempt_on], ["delivered", 204, null, null]);
       // Newest first; the oldest, a build's started, was first tried while the receiver was down.
       assert.deepEqual(log.items.map((d) => d.event_id), [...log.items.map((d) => d.event_id)].sort((x, y) => y - x));
       const one = await h.store.webhookDeliveries.get(s.accountId, sub.id, log.items.at(-1)!.id);
@@ -105,5 +110,81 @@ for (const dialect of dialects()) {
       assert.ok(one.attempt_log.slice(0, -1).every((x) => x.error !== null && (x.status === null || x.status === 503)), JSON.stringify(one.attempt_log));
       assert.equal(one.attempts, one.attempt_log.length);
     });
+
+    it("gives up after the schedule, keeps later events of the build waiting until then; redelivers by hand", async () => {
+      const sub = await subscribe(h, s, receiver.url, [`${T}started`, `${T}succeeded`]);
+      secret = sub.secret;
+      receiver.failWith(500);
+      const before = receiver.requests.length;
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      const mine = () => receiver.requests.slice(before).filter((r) => r.body.payload?.buildUuid === uuid);
+      // 8 attempts of started (0.3+0.3+0.3+0.5+0.5+1+1 s of waits), then 8 of succeeded.
+      await waitFor("both deliveries given up", async () => {
+        const log = await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 50 });
+        return log.items.length === 2 && log.items.every((d) => d.state === "failed");
+      }, 60_000);
+      const types = mine().map((r) => r.body.type);
+      assert.deepEqual(types, [...Array(8).fill(`${T}started`), ...Array(8).fill(`${T}succeeded`)], "succeeded waited until started was given up");
+      const log = await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 50 });
+      const started = log.items.find((d) => d.event_type === `${T}started`)!;
+      assert.equal(started.attempts, 8);
+      assert.equal(started.last_status, 500);
+      assert.equal(started.last_error, "HTTP 500");
+      assert.equal(started.next_attempt_on, null);
+
+      receiver.healthy();
+      const again = await h.store.webhookDeliveries.redeliver(s.accountId, sub.id, started.id, Date.now());
+      assert.equal(again?.state, "pending");
+      await waitFor("the redelivery", async () => (await h.store.webhookDeliveries.get(s.accountId, sub.id, started.id))?.state === "delivered");
+      const after = await h.store.webhookDeliveries.get(s.accountId, sub.id, started.id);
+      assert.equal(after?.attempts, 9);
+      assert.equal(after?.attempt_log.at(-1)?.status, 204);
+      const last = mine().at(-1)!;
+      assert.equal(last.id, started.id, "the same webhook-id as the first attempts");
+      assert.equal(last.verified, true);
+      assert.equal(await h.store.webhookDeliveries.redeliver(s.accountId, sub.id, "0".repeat(32), Date.now()), undefined);
+      await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).where("id", "=", sub.id).execute();
+    });
   });
 }
+
+describe("webhook destinations checked again at delivery", () => {
+  it("refuses a destination that resolves privately now, and Kiln's own API even when private ones are allowed", async () => {
+    const repo = makeRepo({ name: "hooks-guard", files: { "README.md": "x\n" }, message: "First" });
+    const h = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, buildTimeout: 60, webhookRetrySchedule: "60" });
+    const receiver = await startReceiver(() => "");
+    try {
+      const s = await setupTrigger(h, repo, { build: "true" }, "app");
+      // As if DNS had changed since the subscription was made: the host now resolves to loopback.
+      const privately = await subscribe(h, s, receiver.url.replace("127.0.0.1", "localhost"), [`${T}started`]);
+      h.kiln.deliverer.start();
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      const [d] = (await waitFor("the attempt", async () => {
+        const log = await h.store.webhookDeliveries.list(s.accountId, privately.id, { page: 1, per_page: 5 });
+        return log.items[0]?.attempts === 1 && log.items[0].last_attempt_on ? log.items : undefined;
+      })) ?? [];
+      assert.equal(d?.state, "pending", "retried later: DNS may change back");
+      assert.match(d?.last_error ?? "", /^destination refused: host localhost resolves to (127\.0\.0\.1|::1), a loopback, private, link-local or reserved address \(allowed only with kiln serve --webhook-allow-private\)$/);
+      assert.equal(d?.last_status, null);
+      assert.equal(receiver.requests.length, 0, "nothing was sent");
+
+      h.kiln.deliverer.ownApi = { origins: ["http://127.0.0.1:1"], port: receiver.port };
+      (h.kiln.deliverer as unknown as { options: { allowPrivate: boolean } }).options.allowPrivate = true;
+      const own = await subscribe(h, s, receiver.url, [`${T}succeeded`]);
+      const second = await startBuild(h, s);
+      await waitForStatus(h, s, second, "stopped");
+      const [o] = (await waitFor("the attempt", async () => {
+        const log = await h.store.webhookDeliveries.list(s.accountId, own.id, { page: 1, per_page: 5 });
+        return log.items[0]?.last_attempt_on ? log.items : undefined;
+      })) ?? [];
+      assert.equal(o?.last_error, "destination refused: is Kiln's own API");
+      assert.equal(receiver.requests.length, 0);
+    } finally {
+      await receiver.close();
+      await h.close();
+      repo.cleanup();
+    }
+  });
+});
