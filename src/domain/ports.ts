@@ -16,7 +16,7 @@ import type {
 import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
 import type { BuildRepository } from "./build-ports.ts";
 import type { DeliveryRepository } from "./delivery-types.ts";
-import type { BuildEventReader } from "./event-ports.ts";
+import type { BuildEventReader, EventSubscriptionRepository, QueueRepository } from "./event-ports.ts";
 
 export interface CredentialLookup {
   /** The token whose value hashes to `valueHash`, revoked or expired ones included. */
@@ -150,6 +150,8 @@ export interface Repositories {
   builds: BuildRepository;
   deliveries: DeliveryRepository;
   buildEvents: BuildEventReader;
+  queues: QueueRepository;
+  eventSubscriptions: EventSubscriptionRepository;
 }
 
 export interface StorePort extends Repositories {
