@@ -16,7 +16,7 @@ import type {
 import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
 import type { BuildRepository } from "./build-ports.ts";
 import type { DeliveryRepository } from "./delivery-types.ts";
-import type { BuildEventReader } from "./event-ports.ts";
+import type { BuildEventReader, EventSubscriptionRepository, QueueRepository } from "./event-ports.ts";
 import type { WebhookDeliveryRepository } from "./webhook-deliveries.ts";
 
 export interface CredentialLookup {
@@ -151,6 +151,8 @@ export interface Repositories {
   builds: BuildRepository;
   deliveries: DeliveryRepository;
   buildEvents: BuildEventReader;
+  queues: QueueRepository;
+  eventSubscriptions: EventSubscriptionRepository;
   webhookDeliveries: WebhookDeliveryRepository;
 }
 

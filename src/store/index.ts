@@ -22,6 +22,8 @@ import { deployHookRepository } from "./deploy-hooks.ts";
 import { buildRepository } from "./builds.ts";
 import { deliveryRepository } from "./deliveries.ts";
 import { buildEventReader } from "./build-events.ts";
+import { queueRepository } from "./queues.ts";
+import { eventSubscriptionRepository } from "./event-subscriptions.ts";
 import type { SecretBox } from "../domain/secrets.ts";
 import { secretBox } from "../domain/secrets.ts";
 import { webhookDeliveryRepository } from "./event-deliveries.ts";
@@ -62,6 +64,8 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName, binding: Bin
     builds: buildRepository(tx, dialect, binding.noteEvent),
     deliveries: deliveryRepository(tx),
     buildEvents: buildEventReader(tx, dialect, binding.transaction),
+    queues: queueRepository(tx, dialect),
+    eventSubscriptions: eventSubscriptionRepository(tx),
     webhookDeliveries: webhookDeliveryRepository(tx, dialect, box, binding.transaction),
   };
 }
