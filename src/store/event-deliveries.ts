@@ -57,6 +57,9 @@ export function webhookDeliveryRepository(db: Tx, dialect: DialectName, box: Sec
   const ofSubscription = (tx: Tx, accountId: string, subscriptionId: string) =>
     tx.selectFrom("event_deliveries").where("account_id", "=", accountId).where("subscription_id", "=", subscriptionId);
   return {
+    async setSecret(accountId, subscriptionId, secret) {
+      await db.updateTable("event_subscriptions").set({ webhook_secret: box.seal(secret) }).where("account_id", "=", accountId).where("id", "=", subscriptionId).execute();
+    },
     claimDue(node, nowMs, leaseMs, limit) {
       return transaction(async (tx) => {
         // Event N+1 of a build waits while N of the same subscription is still pending.

@@ -21,15 +21,26 @@ const T = "cf.workersBuilds.worker.build.";
 const EVENTS = ["started", "succeeded", "failed", "canceled"].map((e) => T + e);
 
 async function subscribe(h: Harness, s: BuildSetup, url: string, events = EVENTS): Promise<{ id: string; secret: string }> {
-  const secret = newWebhookSecret();
+  const r = await h.call("POST", `/client/v4/accounts/${s.accountId}/event_subscriptions/subscriptions`, {
+    token: s.write,
+    body: { name: "hook", source: { type: "workersBuilds.worker", worker_name: "app" }, events, destination: { type: "webhook", url } },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.result.destination.type, "webhook");
+  assert.equal(r.body.result.destination.url, url);
+  return { id: r.body.result.id, secret: r.body.result.destination.secret };
+}
+
+/** Inserted as a row, bypassing the API's check: as if the host's DNS had changed since. */
+async function subscribeUnchecked(h: Harness, s: BuildSetup, url: string, events: string[]): Promise<{ id: string }> {
   const box = secretBox(Buffer.from(h.db.secretKey, "base64"));
   const id = newHexId();
   const now = new Date().toISOString();
   await h.store.db.kysely
     .insertInto("event_subscriptions")
-    .values({ id, account_id: s.accountId, name: "hook", enabled: 1, source_type: "workersBuilds.worker", worker_name: "app", events: JSON.stringify(events), destination_type: "webhook", destination: JSON.stringify({ type: "webhook", url }), queue_id: null, created_at: now, modified_at: now, webhook_secret: box.seal(secret) })
+    .values({ id, account_id: s.accountId, name: "hook", enabled: 1, source_type: "workersBuilds.worker", worker_name: "app", events: JSON.stringify(events), destination_type: "webhook", destination: JSON.stringify({ type: "webhook", url }), queue_id: null, created_at: now, modified_at: now, webhook_secret: box.seal(newWebhookSecret()) })
     .execute();
-  return { id, secret };
+  return { id };
 }
 
 for (const dialect of dialects()) {
@@ -157,7 +168,7 @@ describe("webhook destinations checked again at delivery", () => {
     try {
       const s = await setupTrigger(h, repo, { build: "true" }, "app");
       // As if DNS had changed since the subscription was made: the host now resolves to loopback.
-      const privately = await subscribe(h, s, receiver.url.replace("127.0.0.1", "localhost"), [`${T}started`]);
+      const privately = await subscribeUnchecked(h, s, receiver.url.replace("127.0.0.1", "localhost"), [`${T}started`]);
       h.kiln.deliverer.start();
       const uuid = await startBuild(h, s);
       await waitForStatus(h, s, uuid, "stopped");
@@ -172,7 +183,7 @@ describe("webhook destinations checked again at delivery", () => {
 
       h.kiln.deliverer.ownApi = { origins: ["http://127.0.0.1:1"], port: receiver.port };
       (h.kiln.deliverer as unknown as { options: { allowPrivate: boolean } }).options.allowPrivate = true;
-      const own = await subscribe(h, s, receiver.url, [`${T}succeeded`]);
+      const own = await subscribeUnchecked(h, s, receiver.url, [`${T}succeeded`]);
       const second = await startBuild(h, s);
       await waitForStatus(h, s, second, "stopped");
       const [o] = (await waitFor("the attempt", async () => {

@@ -17,5 +17,6 @@ import { logStreamRoutes } from "./log-stream.ts";
 import { eventStreamRoutes } from "./event-stream.ts";
 import { queueRoutes } from "./queues.ts";
 import { eventSubscriptionRoutes } from "./event-subscriptions.ts";
+import { webhookDeliveryRoutes } from "./webhook-deliveries.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes, ...eventStreamRoutes, ...queueRoutes, ...eventSubscriptionRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes, ...eventStreamRoutes, ...queueRoutes, ...eventSubscriptionRoutes, ...webhookDeliveryRoutes];
