@@ -13,7 +13,14 @@ import type { AppDeps } from "./deps.ts";
 export async function checkWebhookDestination(deps: AppDeps, request: FastifyRequest, destination: { type: string; url?: unknown } | undefined): Promise<void> {
   if (destination?.type !== WEBHOOK_DESTINATION) return;
   const own = ownApiOf(deps.config.publicUrl, deps.config.host, request.socket.localPort ?? deps.config.port);
-  if (request.host) own.origins.push(`${request.protocol}://${request.host}`);
+  if (request.host) {
+    try {
+      // As URL writes origins: "http://localhost:80" is "http://localhost".
+      own.origins.push(new URL(`${request.protocol}://${request.host}`).origin);
+    } catch {
+      // A Host header that is no host: nothing to compare with.
+    }
+  }
   try {
     await checkDestination(String(destination.url), { allowPrivate: deps.config.webhookAllowPrivate, ownApi: own });
   } catch (error) {
