@@ -13,7 +13,7 @@ import { followLogs, printLines } from "./follow.ts";
 import { buildDetails, buildRow, BUILD_COLUMNS, type BuildView, type TriggerView } from "./format.ts";
 import { terminalMode } from "./terminal-text.ts";
 
-type Opts = Record<string, unknown>;
+export type Opts = Record<string, unknown>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TAG = /^[0-9a-f]{32}$/;
@@ -26,13 +26,13 @@ export class BuildNotSucceeded extends Error {
   }
 }
 
-function clientCommand(parent: Command, name: string, description: string): Command {
+export function clientCommand(parent: Command, name: string, description: string): Command {
   const cmd = parent.command(name).description(description);
   for (const o of clientOptions) cmd.addOption(new Option(`--${o.flag} <${o.arg}>`, `${o.description} [${o.env}]`));
   return cmd.option("--json", "print the API's result as one JSON object");
 }
 
-function connect(opts: Opts): { api: ApiClient; account: string; json: boolean } {
+export function connect(opts: Opts): { api: ApiClient; account: string; json: boolean } {
   const config = loadClientConfig({ apiUrl: opts.apiUrl, apiToken: opts.apiToken, account: opts.account }, process.env);
   return { api: new ApiClient(config.apiUrl, config.apiToken), account: config.accountId, json: Boolean(opts.json) };
 }
@@ -68,7 +68,7 @@ export function pageFooter(page: number, info: { per_page: number; total_count: 
   return `page ${page} of ${pages} (${count(info.total_count, "build")})`;
 }
 
-function out(json: boolean, object: unknown, human: string): void {
+export function out(json: boolean, object: unknown, human: string): void {
   process.stdout.write(json ? `${JSON.stringify(object)}\n` : `${human}\n`);
 }
 
