@@ -1,6 +1,7 @@
 /**
- * Retention (design brief §2.4): builds stopped before a cutoff go with their log lines, and
- * webhook deliveries received before it, in small batches (one short transaction each) so a
+ * Retention (design brief §2.4): builds stopped before a cutoff go with their log lines,
+ * webhook deliveries received before it, and build events raised before it that no queue
+ * message still waits to deliver, in small batches (one short transaction each) so a
  * prune never holds the database for long under a running API.
  */
 import type { StorePort } from "./ports.ts";
@@ -9,13 +10,14 @@ export interface PruneResult {
   builds: number;
   log_lines: number;
   deliveries: number;
+  events: number;
 }
 
 /** Builds per batch: each batch deletes their log lines and rows in one transaction. */
 export const PRUNE_BATCH = 100;
 
 export async function prune(store: StorePort, cutoffIso: string, batch = PRUNE_BATCH): Promise<PruneResult> {
-  const result: PruneResult = { builds: 0, log_lines: 0, deliveries: 0 };
+  const result: PruneResult = { builds: 0, log_lines: 0, deliveries: 0, events: 0 };
   for (;;) {
     const uuids = await store.builds.stoppedBefore(cutoffIso, batch);
     if (uuids.length === 0) break;
@@ -27,6 +29,11 @@ export async function prune(store: StorePort, cutoffIso: string, batch = PRUNE_B
   for (;;) {
     const n = await store.transaction((repos) => repos.deliveries.removeBefore(cutoffIso, batch * 10));
     result.deliveries += n;
+    if (n < batch * 10) break;
+  }
+  for (;;) {
+    const n = await store.transaction((repos) => repos.buildEvents.removeBefore(cutoffIso, batch * 10));
+    result.events += n;
     if (n < batch * 10) break;
   }
   return result;

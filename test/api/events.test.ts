@@ -231,6 +231,51 @@ for (const dialect of dialects()) {
       assert.deepEqual(await pull(cf, s.accountId, queueId), { backlog: 0, messages: [] });
     });
 
+    it("the consumer's max_retries and dead-letter queue (Cloudflare's consumers API): an exhausted message moves there", async () => {
+      const { s, cf, queueId } = await subscribed("dlq", "true", ["cf.workersBuilds.worker.build.succeeded"]);
+      await cf.queues.create({ account_id: s.accountId, queue_name: "dlq-dead" });
+      const consumer = await cf.queues.consumers.create(queueId, {
+        account_id: s.accountId,
+        type: "http_pull",
+        dead_letter_queue: "dlq-dead",
+        settings: { max_retries: 2, visibility_timeout_ms: 300, batch_size: 10, retry_delay: 0 },
+      });
+      assert.deepEqual(consumer, {
+        consumer_id: queueId,
+        type: "http_pull",
+        queue_name: "dlq-events",
+        created_on: consumer.created_on,
+        dead_letter_queue: "dlq-dead",
+        settings: { batch_size: 10, max_retries: 2, visibility_timeout_ms: 300, retry_delay: 0 },
+      });
+      const listed = [];
+      for await (const c of cf.queues.consumers.list(queueId, { account_id: s.accountId })) listed.push(c);
+      assert.deepEqual(listed, [consumer]);
+      const self = await h.call("POST", `/client/v4/accounts/${s.accountId}/queues/${queueId}/consumers`, { token: s.write, body: { type: "http_pull", dead_letter_queue: "dlq-events" } });
+      assert.deepEqual([self.status, self.body.errors], [400, [{ code: 12002, message: "Invalid request body: dead_letter_queue: must be another queue than this one" }]]);
+      const worker = await h.call("POST", `/client/v4/accounts/${s.accountId}/queues/${queueId}/consumers`, { token: s.write, body: { type: "worker", script_name: "x" } });
+      assert.equal(worker.status, 400);
+
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      // The consumer's settings are the pull's defaults: a 300 ms lease.
+      const one = await pull(cf, s.accountId, queueId, { batch_size: 10 });
+      const first = one.messages[0] as Pulled;
+      assert.equal(first.attempts, 1);
+      await new Promise((r) => setTimeout(r, 350));
+      const two = (await pull(cf, s.accountId, queueId, { batch_size: 10 })).messages[0] as Pulled;
+      assert.equal(two.attempts, 2);
+      await new Promise((r) => setTimeout(r, 350));
+      assert.deepEqual(await pull(cf, s.accountId, queueId), { backlog: 0, messages: [] }, "two deliveries were its last");
+      const dead = await cf.queues.list({ account_id: s.accountId });
+      const dlqId = dead.result.find((q) => q.queue_name === "dlq-dead")?.queue_id ?? "";
+      const moved = await pull(cf, s.accountId, dlqId, { visibility_timeout_ms: 60_000 });
+      assert.equal(moved.messages.length, 1);
+      assert.equal(moved.messages[0]?.id, first.id);
+      assert.equal(moved.messages[0]?.attempts, 1, "counted afresh in the dead-letter queue");
+      assert.deepEqual(moved.messages[0]?.envelope, first.envelope);
+    });
+
     it("queues and subscriptions: get, list, update (a disabled subscription receives nothing), delete; errors in Cloudflare's envelope", async () => {
       const { s, cf, queueId, subscription } = await subscribed("crud", "true", ["cf.workersBuilds.worker.build.succeeded"]);
       const q = await cf.queues.get(queueId, { account_id: s.accountId });
