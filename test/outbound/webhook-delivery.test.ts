@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { newHexId } from "../../src/domain/ids.ts";
+import { prune } from "../../src/domain/retention.ts";
 import { secretBox } from "../../src/domain/secrets.ts";
 import { newWebhookSecret } from "../../src/domain/standard-webhooks.ts";
 import { setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
@@ -156,6 +157,28 @@ for (const dialect of dialects()) {
       assert.equal(last.verified, true);
       assert.equal(await h.store.webhookDeliveries.redeliver(s.accountId, sub.id, "0".repeat(32), Date.now()), undefined);
       await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).where("id", "=", sub.id).execute();
+    });
+
+    it("prune removes finished deliveries with their events and keeps a pending one's", async () => {
+      await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).execute();
+      const sub = await subscribe(h, s, receiver.url, [`${T}started`]);
+      secret = sub.secret;
+      await receiver.down();
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      const pending = await waitFor("a failed attempt", async () => {
+        const [d] = (await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 5 })).items;
+        return d && d.attempts >= 1 && d.state === "pending" ? d : undefined;
+      });
+      const out = await prune(h.store, new Date(Date.now() + 60_000).toISOString());
+      assert.ok(out.events > 0);
+      const left = await h.store.db.kysely.selectFrom("event_deliveries").select(["id", "event_id"]).execute();
+      assert.deepEqual(left.map((d) => d.id), [pending.id], "only the pending delivery is left");
+      assert.equal((await h.store.buildEvents.byIds([pending.event_id])).length, 1, "its event is kept");
+      const others = await h.store.db.kysely.selectFrom("event_delivery_attempts").select((eb) => eb.fn.countAll().as("n")).where("delivery_id", "<>", pending.id).executeTakeFirst();
+      assert.equal(Number(others?.n), 0, "attempts go with their deliveries");
+      await receiver.up();
+      await waitFor("delivered after all", async () => (await h.store.webhookDeliveries.get(s.accountId, sub.id, pending.id))?.state === "delivered");
     });
   });
 }
