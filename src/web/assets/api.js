@@ -127,6 +127,54 @@ export function followLog(account, uuid, { onLine, onEnd, onError, onState }) {
   };
 }
 
+/**
+ * Follows the account's build events (the account event stream): onEvent(envelope) for each, from
+ * the moment it connects. Reconnects after a dropped connection with Last-Event-ID, so none is
+ * missed; gives up on a 4xx (onError). Returns a function that stops it.
+ */
+export function followAccountEvents(account, { onEvent, onError }) {
+  const controller = new AbortController();
+  let last;
+  let stopped = false;
+  const run = async () => {
+    let delay = 500;
+    while (!stopped) {
+      try {
+        const headers = { accept: "text/event-stream", authorization: `Bearer ${session.token}` };
+        if (last !== undefined) headers["last-event-id"] = last;
+        const response = await fetch(`/client/v4/accounts/${enc(account)}/builds/events/stream`, { headers, signal: controller.signal });
+        if (!response.ok) {
+          let errors = [];
+          try {
+            errors = (await response.json()).errors ?? [];
+          } catch {}
+          throw new ApiError(response.status, errors.length ? errors : [{ code: response.status, message: "Event stream refused" }]);
+        }
+        delay = 500;
+        await readEvents(response.body, (event) => {
+          if (event.id !== undefined) last = event.id;
+          onEvent(JSON.parse(event.data));
+          return stopped;
+        });
+      } catch (error) {
+        if (stopped || error.name === "AbortError") return;
+        if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
+          onError?.(error);
+          return;
+        }
+      }
+      if (stopped) return;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  };
+  void run();
+  return () => {
+    stopped = true;
+    controller.abort();
+  };
+}
+
 /** Parses text/event-stream; onEvent returns true to stop. Resolves true when stopped by onEvent. */
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();

@@ -3,7 +3,7 @@
 import { h, render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
-import { api, ApiError, enc, followLog, session } from "./api.js";
+import { api, ApiError, enc, followAccountEvents, followLog, session } from "./api.js";
 
 const html = htm.bind(h);
 
@@ -104,6 +104,17 @@ function usePoll(load, deps) {
     };
   }, [...deps, nonce]);
   return { error, loading, reload: () => setNonce((n) => n + 1) };
+}
+
+/**
+ * Calls onEvent(envelope) for every build event of the account while mounted (the live account
+ * stream), so lists refresh the moment a build is queued, starts or stops instead of at their
+ * next poll. The polls stay: they cover a stream that is refused or down.
+ */
+function useAccountEvents(account, onEvent) {
+  const latest = useRef(onEvent);
+  latest.current = onEvent;
+  useEffect(() => followAccountEvents(account, { onEvent: (e) => latest.current(e) }), [account]);
 }
 
 const unfinished = (b) => b && b.status !== "stopped";
@@ -268,7 +279,7 @@ function Workers({ account }) {
   const [scripts, setScripts] = useState(null);
   const [latest, setLatest] = useState({});
   const now = useNow();
-  const { error } = usePoll(
+  const { error, reload } = usePoll(
     async (signal) => {
       const list = (await api(`/accounts/${enc(account)}/workers/scripts`, { signal })).result ?? [];
       const builds = {};
@@ -284,6 +295,7 @@ function Workers({ account }) {
     },
     [account],
   );
+  useAccountEvents(account, () => reload());
   return html`<main>
     <nav class="crumbs"><span>Account <code>${account}</code></span></nav>
     <h1>Workers</h1>
@@ -332,7 +344,7 @@ function Builds({ account, tag, search }) {
     return () => controller.abort();
   }, [account, tag]);
 
-  const { error } = usePoll(
+  const { error, reload } = usePoll(
     async (signal) => {
       const q = new URLSearchParams({ page: String(page), per_page: "20" });
       if (branch) q.set("branch", branch);
@@ -343,6 +355,9 @@ function Builds({ account, tag, search }) {
     },
     [account, tag, page, branch, outcome],
   );
+  useAccountEvents(account, (e) => {
+    if (name === null || e.source?.workerName === name) reload();
+  });
 
   const go = (changes) => {
     const q = new URLSearchParams({ ...(branch ? { branch } : {}), ...(outcome ? { outcome } : {}), page: String(page), ...changes });
