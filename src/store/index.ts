@@ -3,6 +3,7 @@
  */
 import type { Repositories, StorePort } from "../domain/ports.ts";
 import { accountRepository } from "./accounts.ts";
+import { sqliteChangeSignal, type ChangeSignal } from "./change-signal.ts";
 import { storeCredentials } from "./credentials.ts";
 import { openDatabase, storageFailureOf, type Db, type DialectName, type OpenOptions } from "./database.ts";
 import { ServiceHealth } from "../domain/health.ts";
@@ -34,6 +35,12 @@ export interface Store extends StorePort {
   probeWrite(): Promise<void>;
   /** Storage failures seen by writes (and whether the node drains), for /healthz. */
   health: ServiceHealth;
+  /**
+   * SQLite: whether anything was committed since a look, by any process (one `pread`); what
+   * lets answers be reused until the next commit. Undefined on PostgreSQL, where the same
+   * certainty would cost the round trip it saves.
+   */
+  changes?: ChangeSignal;
   close(): Promise<void>;
 }
 
@@ -70,11 +77,13 @@ export function createStore(db: Db, secretKey: Buffer): Store {
       throw error;
     }
   };
+  const changes = db.sqlite ? sqliteChangeSignal(db.sqlite) : undefined;
   return {
     db,
     ...repositories(db.kysely, box, db.dialect, db.sqlite),
-    credentials: storeCredentials(db),
+    credentials: storeCredentials(db, changes),
     health,
+    ...(changes ? { changes } : {}),
     transaction: (fn) => watched(writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect)))),
     async ping() {
       await db.kysely.selectFrom("kiln_migrations").select("name").limit(1).execute();
