@@ -1,6 +1,6 @@
 /**
  * All of Kiln's configuration, in one place: every option is a flag and a KILN_* variable,
- * with one default and one validation rule (design brief §2.6). A flag beats the variable,
+ * with one default and one validation rule. A flag beats the variable,
  * the variable beats the default. The parsed object is passed down explicitly; nothing reads
  * process.env elsewhere.
  */
@@ -56,7 +56,7 @@ export const runnerOptions: OptionSpec[] = [
   { key: "toolCacheLimit", flag: "tool-cache-limit", env: "KILN_TOOL_CACHE_LIMIT", arg: "bytes", description: "size of the tool cache (data dir tools/) past which least recently used versions not in use are removed (default 4294967296, 4 GiB)" },
 ];
 
-/** Git providers: clone credentials, webhook secrets, status reporting (design brief §2.5, §2.6). */
+/** Git providers: clone credentials, webhook secrets, status reporting (docs/webhooks.md). */
 export const providerOptions: OptionSpec[] = [
   { key: "githubToken", flag: "github-token", env: "KILN_GITHUB_TOKEN", arg: "token", description: "GitHub token: clones private repositories, reports commit statuses" },
   { key: "gitlabToken", flag: "gitlab-token", env: "KILN_GITLAB_TOKEN", arg: "token", description: "GitLab token: clones private repositories, reports commit statuses" },

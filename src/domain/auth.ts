@@ -1,5 +1,5 @@
 /**
- * Verifies credentials and decides access (design brief §2.1). Well-formed but unknown,
+ * Verifies credentials and decides access (docs/errors.md). Well-formed but unknown,
  * revoked or expired credentials are 401; valid credentials that lack the permission group
  * or the account are 403.
  *
