@@ -45,9 +45,10 @@ describe("dashboard: served next to the API", () => {
       const text = await r.text();
       assert.match(text, /<script type="importmap">/, p);
       const map = JSON.parse(/<script type="importmap">([\s\S]*?)<\/script>/.exec(text)?.[1] ?? "{}") as { imports: Record<string, string> };
-      assert.deepEqual(Object.keys(map.imports).sort(), ["htm", "preact", "preact/hooks"]);
+      assert.deepEqual(Object.keys(map.imports).sort(), ["ansi-sequence-parser", "htm", "preact", "preact/hooks"]);
       assert.match(text, /<script type="module" src="\/assets\/app\.js\?v=[^"]+">/);
-      assert.doesNotMatch(text, /https?:\/\//, "no external URL in the page");
+      // The providers' web addresses are data for links, not something the page loads.
+      assert.doesNotMatch(text.replace(/<meta name="kiln-settings"[^>]*>/, ""), /https?:\/\//, "no external URL in the page");
     }
   });
 
@@ -97,10 +98,44 @@ describe("dashboard: served next to the API", () => {
     assert.equal(((await health.json()) as { result: { status: string } }).result.status, "ok");
     const metrics = await fetch(`${server.base}/metrics`);
     assert.match(metrics.headers.get("content-type") ?? "", /^text\/plain/);
-    // Paths that are no dashboard page keep the envelope too.
-    const stray = await fetch(`${server.base}/no/such/page`);
-    assert.equal(stray.status, 400);
-    assert.equal(((await stray.json()) as { errors: { code: number }[] }).errors[0]?.code, 7003);
+    // Under /client/v4 and /webhooks an unknown path keeps the envelope, whatever the method.
+    const wrongMethod = await fetch(`${server.base}/client/v4/accounts/x/builds/triggers`);
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(((await wrongMethod.json()) as { success: boolean }).success, false);
+    const hook = await fetch(`${server.base}/webhooks/nope`);
+    assert.equal(hook.status, 400);
+    assert.equal(((await hook.json()) as { errors: { code: number }[] }).errors[0]?.code, 7003);
+  });
+
+  it("any other unknown path is an HTML 404 page without script", async () => {
+    for (const p of ["/no/such/page", "/accounts/x/workers/y/nope", "/accounts/x/workers/y/builds"]) {
+      const r = await fetch(server.base + p);
+      assert.equal(r.status, 404, p);
+      assert.equal(r.headers.get("content-type"), "text/html; charset=utf-8", p);
+      assert.match(r.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+      const text = await r.text();
+      assert.match(text, /<h1>404 · Page not found<\/h1>/);
+      assert.match(text, /href="\/"/);
+      assert.doesNotMatch(text, /<script/);
+    }
+    const post = await fetch(`${server.base}/no/such/page`, { method: "POST" });
+    assert.equal(post.status, 400, "only GET gets the page");
+  });
+
+  it("carries the git providers' web addresses for commit links (--github-web-url, or from --gitlab-api-url)", async () => {
+    const db2 = await makeDatabase("sqlite");
+    const other = await startServer([...db2.flags, "--no-runner", "--github-web-url", "https://git.example.com/", "--gitlab-api-url", "https://gl.example.org/api/v4"]);
+    try {
+      const text = await (await fetch(other.base + "/")).text();
+      const content = /<meta name="kiln-settings" content="([^"]*)">/.exec(text)?.[1] ?? "";
+      const settings = JSON.parse(content.replaceAll("&quot;", '"').replaceAll("&amp;", "&")) as { providers: Record<string, string> };
+      assert.deepEqual(settings.providers, { github: "https://git.example.com", gitlab: "https://gl.example.org" });
+      const plain = await (await fetch(server.base + "/")).text();
+      assert.match(plain, /&quot;github&quot;:&quot;https:\/\/github\.com&quot;,&quot;gitlab&quot;:&quot;https:\/\/gitlab\.com&quot;/);
+    } finally {
+      await stop(other);
+      await db2.cleanup();
+    }
   });
 });
 
