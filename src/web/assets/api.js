@@ -160,3 +160,32 @@ async function readEvents(body, onEvent) {
     reader.cancel().catch(() => {});
   }
 }
+
+/**
+ * Downloads the whole log as a file: GET …/logs/raw (Kiln's text/plain extension) with the token
+ * in the header (a plain link cannot carry it), saved under the server's file name.
+ */
+export async function downloadRaw(account, uuid) {
+  let response;
+  try {
+    response = await fetch(`/client/v4/accounts/${enc(account)}/builds/builds/${enc(uuid)}/logs/raw`, { headers: { authorization: `Bearer ${session.token}` } });
+  } catch (error) {
+    throw new ApiError(0, [{ code: "network", message: `The server could not be reached (${error.message})` }]);
+  }
+  if (!response.ok) {
+    let errors = [];
+    try {
+      errors = (await response.json()).errors ?? [];
+    } catch {}
+    throw new ApiError(response.status, errors.length ? errors : [{ code: response.status, message: "Download refused" }]);
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") ?? "")?.[1] ?? `build-${uuid}.log`;
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
