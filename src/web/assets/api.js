@@ -127,20 +127,30 @@ export function followLog(account, uuid, { onLine, onEnd, onError, onState }) {
   };
 }
 
-/** Parses text/event-stream; onEvent returns true to stop. Resolves true when stopped by onEvent. */
+/**
+ * Parses text/event-stream; onEvent returns true to stop. Resolves true when stopped by onEvent.
+ * Linear in the stream's size (a finished 100,000-line log arrives as megabytes at once), and it
+ * yields to the page every 30 ms or so, so what arrived is drawn while the rest is read.
+ */
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const NEWLINE = /\r\n|\r|\n/g;
   let buffer = "";
   let event = { type: "message", id: undefined, data: [] };
+  let yielded = performance.now();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return false;
       buffer += value;
-      let newline;
-      while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+      let start = 0;
+      for (;;) {
+        NEWLINE.lastIndex = start;
+        const found = NEWLINE.exec(buffer);
+        // A CR at the very end may be the first half of a CRLF: wait for the next chunk.
+        if (!found || (found[0] === "\r" && found.index === buffer.length - 1)) break;
+        const line = buffer.slice(start, found.index);
+        start = found.index + found[0].length;
         if (line === "") {
           if (event.data.length > 0 && onEvent({ type: event.type, id: event.id, data: event.data.join("\n") })) return true;
           event = { type: "message", id: undefined, data: [] };
@@ -154,6 +164,11 @@ async function readEvents(body, onEvent) {
         if (field === "event") event.type = data;
         else if (field === "data") event.data.push(data);
         else if (field === "id") event.id = data;
+      }
+      buffer = buffer.slice(start);
+      if (performance.now() - yielded > 30) {
+        await new Promise((r) => setTimeout(r, 0));
+        yielded = performance.now();
       }
     }
   } finally {
