@@ -4,7 +4,7 @@
  *
  *   GET /  and the dashboard's own deep links        → index.html (the app routes in the browser)
  *   GET /assets/{file}                              → src/web/assets (app modules, CSS), revalidated by ETag
- *   GET /vendor/{preact,hooks,htm}.js?v=<version>   → the ES module builds from node_modules, cached for a year
+ *   GET /vendor/{preact,hooks,htm,ansi}.js?v=<ver>  → the ES module builds from node_modules, cached for a year
  *
  *   any other GET outside /client/v4 and /webhooks    → a static HTML 404 page (no script)
  *

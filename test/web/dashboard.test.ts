@@ -358,6 +358,7 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     // The step's own header in the log, reached from the steps bar.
     await page.click('.steps-bar li[data-step="init"] button');
     await page.waitForSelector('.step-head[data-step="init"][data-status="success"]');
+    await shot(page, "build.png");
     assert.match(await page.locator('.step-head[data-step="init"]').innerText(), /Initializing and clone[\s\S]*passed[\s\S]*\d+s/i);
     const colour = await page.evaluate(() => {
       const rows = [...document.querySelectorAll(".log-row.ln")];
@@ -411,7 +412,6 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
       return row.top >= box.top && row.bottom <= box.bottom;
     });
     assert.ok(inView, "the linked line is scrolled into the log's view");
-    await shot(page, "build.png");
 
     // Raw download: the whole log as the API has it.
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
@@ -444,6 +444,7 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await page.waitForSelector(`tr[data-worker="dash-app"] .badge.live`, { timeout: 2000 });
     const workersMs = Date.now() - started;
     assert.ok(workersMs <= 2000, `Workers list: ${workersMs} ms`);
+    await shot(page, "workers.png");
     await page.click(`tr[data-worker="dash-app"] a.worker-link`);
     await page.waitForSelector(`tr[data-build="${slow}"]`);
     started = Date.now();
