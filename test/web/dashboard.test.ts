@@ -431,11 +431,12 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
 
   it("lists show a new build and its status changes within 2 s; the builds list filters; cancel and retry", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    // A server without the account event stream (404): the lists poll, whatever this server has.
+    await context.route("**/builds/events/stream", (r) => r.fulfill({ status: 404, contentType: "application/json", body: JSON.stringify({ success: false, errors: [{ code: 7003, message: "no route" }], messages: [], result: null }) }));
     const page = await context.newPage();
     await signIn(page, writeToken);
     await page.waitForURL(`${server.base}/accounts/${account}`);
     await page.waitForSelector(`tr[data-worker="dash-app"] .badge[data-outcome="success"]`);
-    // No account event stream on this server: the lists poll.
     await page.waitForSelector('.live-mode[data-mode="poll"]');
 
     // A build started elsewhere appears on the Workers list, then on the builds list, within 2 s.
@@ -492,6 +493,28 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await page.waitForURL((u) => /\/builds\/[0-9a-f-]{36}$/.test(u.pathname) && !u.pathname.endsWith(slow));
     const retried = page.url().split("/").pop() as string;
     assert.ok((await call(`/builds/builds/${retried}/cancel`, "PUT")).success);
+    await context.close();
+  });
+
+  it("live lists use the account event stream when the server answers it (a build appears within 2 s)", async (t) => {
+    const probe = await fetch(`${server.base}/client/v4/accounts/${account}/builds/events/stream`, { headers: { authorization: `Bearer ${writeToken}` } });
+    const streaming = probe.ok && (probe.headers.get("content-type") ?? "").startsWith("text/event-stream");
+    await probe.body?.cancel();
+    if (!streaming) {
+      t.skip(`this server has no account event stream (answered ${probe.status}); the polling path is tested above`);
+      return;
+    }
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    await signIn(page, writeToken);
+    await page.waitForURL(`${server.base}/accounts/${account}`);
+    await page.waitForSelector('.live-mode[data-mode="stream"]');
+    await page.click(`tr[data-worker="dash-app"] a.worker-link`);
+    await page.waitForSelector("tr[data-build]");
+    const started = Date.now();
+    const uuid = await startBuild("feature/broken");
+    await page.waitForSelector(`tr[data-build="${uuid}"]`, { timeout: 2000 });
+    assert.ok(Date.now() - started <= 2000);
     await context.close();
   });
 
