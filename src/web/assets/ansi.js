@@ -13,10 +13,13 @@ const NON_SGR = /\u001b\[[0-9;:?<=>]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u00
 const SGR = /\u001b\[[0-9;]*m/g;
 // SGR first in the alternation, so a complete SGR sequence is matched (and kept) whole.
 const ANY = new RegExp(`${SGR.source}|${NON_SGR.source}`, "g");
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f\u009b]/;
 
 /** The text of a line without any escape sequence (what search and copy see). */
 export function plainText(text) {
-  return text.includes("\u001b") || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(text) ? text.replace(SGR, "").replace(NON_SGR, "") : text;
+  // The same single pass as ansiRuns, so a line's plain text is exactly its runs' text (search
+  // hits are marked at the right places whatever the input).
+  return CONTROL.test(text) ? text.replace(ANY, "") : text;
 }
 
 const palette = createColorPalette({
