@@ -62,6 +62,8 @@ export const providerOptions: OptionSpec[] = [
   { key: "gitlabToken", flag: "gitlab-token", env: "KILN_GITLAB_TOKEN", arg: "token", description: "GitLab token: clones private repositories, reports commit statuses" },
   { key: "githubApiUrl", flag: "github-api-url", env: "KILN_GITHUB_API_URL", arg: "url", description: "GitHub API base (GitHub Enterprise: https://host/api/v3; default https://api.github.com)" },
   { key: "gitlabApiUrl", flag: "gitlab-api-url", env: "KILN_GITLAB_API_URL", arg: "url", description: "GitLab API base (self-managed: https://host/api/v4; default https://gitlab.com/api/v4)" },
+  { key: "githubWebUrl", flag: "github-web-url", env: "KILN_GITHUB_WEB_URL", arg: "url", description: "GitHub's web address, for the dashboard's commit and repository links (default: --github-api-url without /api/v3, else https://github.com)" },
+  { key: "gitlabWebUrl", flag: "gitlab-web-url", env: "KILN_GITLAB_WEB_URL", arg: "url", description: "GitLab's web address, for the dashboard's commit and repository links (default: --gitlab-api-url without /api/v4, else https://gitlab.com)" },
   { key: "publicUrl", flag: "public-url", env: "KILN_PUBLIC_URL", arg: "url", description: "Kiln's address as users reach it, for the links in commit statuses (default http://host:port)" },
 ];
 
@@ -192,6 +194,8 @@ export const configSchema = z.object({
   gitlabToken: secretText.optional(),
   githubApiUrl: httpUrl.default("https://api.github.com"),
   gitlabApiUrl: httpUrl.default("https://gitlab.com/api/v4"),
+  githubWebUrl: httpUrl.optional(),
+  gitlabWebUrl: httpUrl.optional(),
   publicUrl: httpUrl.optional(),
   githubWebhookSecret: secretText.optional(),
   retentionDays: positive(36_500).int("must be a whole number").optional(),

@@ -109,6 +109,14 @@ export function authorize(principal: Principal, accountId: string, access: Acces
   if (!GRANTS[access].some((group) => granted.includes(group))) throw errors.forbidden();
 }
 
+/** What the principal may do on `accountId` (the permissions extension; a global key has both groups). */
+export function accessOf(principal: Principal, accountId: string): { read: boolean; write: boolean; permission_groups: PermissionGroup[] } {
+  const covered = principalAccounts(principal).includes(accountId);
+  const groups: PermissionGroup[] = principal.kind === "user" ? [...GRANTS.read] : [...principal.token.permission_groups];
+  const has = (access: Access) => covered && GRANTS[access].some((group) => groups.includes(group));
+  return { read: has("read"), write: has("write"), permission_groups: groups };
+}
+
 /** How a principal is named in logs and audit lines (never a secret). */
 export function describePrincipal(principal: Principal): string {
   return principal.kind === "token"
