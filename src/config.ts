@@ -1,6 +1,6 @@
 /**
  * All of Kiln's configuration, in one place: every option is a flag and a KILN_* variable,
- * with one default and one validation rule (design brief §2.6). A flag beats the variable,
+ * with one default and one validation rule. A flag beats the variable,
  * the variable beats the default. The parsed object is passed down explicitly; nothing reads
  * process.env elsewhere.
  */
@@ -56,12 +56,14 @@ export const runnerOptions: OptionSpec[] = [
   { key: "toolCacheLimit", flag: "tool-cache-limit", env: "KILN_TOOL_CACHE_LIMIT", arg: "bytes", description: "size of the tool cache (data dir tools/) past which least recently used versions not in use are removed (default 4294967296, 4 GiB)" },
 ];
 
-/** Git providers: clone credentials, webhook secrets, status reporting (design brief §2.5, §2.6). */
+/** Git providers: clone credentials, webhook secrets, status reporting (docs/webhooks.md). */
 export const providerOptions: OptionSpec[] = [
   { key: "githubToken", flag: "github-token", env: "KILN_GITHUB_TOKEN", arg: "token", description: "GitHub token: clones private repositories, reports commit statuses" },
   { key: "gitlabToken", flag: "gitlab-token", env: "KILN_GITLAB_TOKEN", arg: "token", description: "GitLab token: clones private repositories, reports commit statuses" },
   { key: "githubApiUrl", flag: "github-api-url", env: "KILN_GITHUB_API_URL", arg: "url", description: "GitHub API base (GitHub Enterprise: https://host/api/v3; default https://api.github.com)" },
   { key: "gitlabApiUrl", flag: "gitlab-api-url", env: "KILN_GITLAB_API_URL", arg: "url", description: "GitLab API base (self-managed: https://host/api/v4; default https://gitlab.com/api/v4)" },
+  { key: "githubWebUrl", flag: "github-web-url", env: "KILN_GITHUB_WEB_URL", arg: "url", description: "GitHub's web address, for the dashboard's commit and repository links (default: --github-api-url without /api/v3, else https://github.com)" },
+  { key: "gitlabWebUrl", flag: "gitlab-web-url", env: "KILN_GITLAB_WEB_URL", arg: "url", description: "GitLab's web address, for the dashboard's commit and repository links (default: --gitlab-api-url without /api/v4, else https://gitlab.com)" },
   { key: "publicUrl", flag: "public-url", env: "KILN_PUBLIC_URL", arg: "url", description: "Kiln's address as users reach it, for the links in commit statuses (default http://host:port)" },
 ];
 
@@ -192,6 +194,8 @@ export const configSchema = z.object({
   gitlabToken: secretText.optional(),
   githubApiUrl: httpUrl.default("https://api.github.com"),
   gitlabApiUrl: httpUrl.default("https://gitlab.com/api/v4"),
+  githubWebUrl: httpUrl.optional(),
+  gitlabWebUrl: httpUrl.optional(),
   publicUrl: httpUrl.optional(),
   githubWebhookSecret: secretText.optional(),
   retentionDays: positive(36_500).int("must be a whole number").optional(),

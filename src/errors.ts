@@ -97,7 +97,7 @@ export const errors = {
   draining: () => one(503, 10503, "Service unavailable: the server is shutting down (draining its builds)"),
   /** A write the database refused for lack of space (or an I/O error): nothing was stored. */
   storageFailed: (code: string, message: string) => one(503, 10503, `Service unavailable: the database cannot store data (${code}: ${message})`),
-  // Builds API codes (design brief §2.2).
+  // Builds API codes (Cloudflare's, as its API answers them; docs/errors.md).
   noBuildConfig: () =>
     one(404, 12040, "No build configuration associated with that script tag was found for this account"),
   previewsWithLegacyTrigger: () =>
@@ -111,7 +111,7 @@ export const errors = {
   triggerLimit: () => one(409, 12011, "Trigger limit reached"),
   // Kiln's own (fleet only); 12013 is Cloudflare's code for a bad query parameter.
   cancelNotConfirmed: () => one(503, 10503, "Cancel not confirmed yet"),
-  // Webhooks (design brief §2.5): the same answer for a wrong secret and an unknown account.
+  // Webhooks (docs/webhooks.md): the same answer for a wrong secret and an unknown account.
   webhookUnauthorized: () => one(401, 10401, "Webhook signature or token is missing or does not match"),
   webhookPayload: (problem: string) => one(400, 10400, `Malformed webhook payload: ${problem}`),
   // Queues and event subscriptions (issue 17): 11000 is Cloudflare's Queues code for a missing queue.

@@ -1,5 +1,5 @@
 /**
- * The dependency direction of design brief §5, enforced: cli → api | runner | webhooks →
+ * The dependency direction of docs/architecture.md, enforced: cli → api | runner | webhooks →
  * domain → (ports implemented by) store. A new import across a forbidden line fails here.
  */
 import assert from "node:assert/strict";

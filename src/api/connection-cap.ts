@@ -67,7 +67,8 @@ export function capConnections(server: Server, max: number, onShed: () => void =
       tracked.request = undefined;
       if (open.has(socket)) moveToEnd(socket, tracked);
     };
-    response.once("finish", done);
+    // Node emits 'close' on every response, after 'finish' or when the connection drops: one
+    // listener, not two (this runs on every request).
     response.once("close", done);
   };
   server.on("connection", onConnection);

@@ -1,10 +1,12 @@
 /** `kiln serve`: the API server (and, from the builds issue on, an embedded runner). */
 import type { Server } from "node:http";
+import path from "node:path";
 import type { Command } from "commander";
 import { loadConfig, serveOptions, type Config } from "../config.ts";
 import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
 import { loadSecretKey } from "../secret-key.ts";
+import { hasDatabase } from "../data-dir.ts";
 import { addOptions } from "./store-options.ts";
 import { startLeaseReaper } from "../domain/lease-reaper.ts";
 import { prune } from "../domain/retention.ts";
@@ -28,7 +30,10 @@ export async function serve(config: Config): Promise<void> {
   const { createApp } = await import("../api/app.ts");
   const logger = createLogger(config.logLevel);
   const { openStore } = await import("../store/index.ts");
+  // Said on stderr, so a server started in the wrong folder is noticed (its accounts are elsewhere).
+  const fresh = !config.database && !hasDatabase(config.dataDir);
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
+  if (fresh) logger.info({ data_dir: path.resolve(config.dataDir) }, "created a new data directory");
   logger.info({ database: store.db.location }, "store ready");
   const boot = await bootstrapIfEmpty(store);
   const { composeKiln } = await import("./compose.ts");

@@ -178,7 +178,7 @@ async function stream(
 }
 
 /** Resolves once the socket drained or closed (a closed socket never drains). */
-async function drained(raw: ServerResponse): Promise<void> {
+export async function drained(raw: ServerResponse): Promise<void> {
   const ac = new AbortController();
   try {
     await Promise.race([once(raw, "drain", { signal: ac.signal }), once(raw, "close", { signal: ac.signal })]);

@@ -22,7 +22,7 @@ const PATH = "/accounts/:account_id/event_subscriptions/subscriptions/:subscript
 export const listWebhookDeliveries = defineRoute({
   method: "GET",
   path: PATH,
-  operationId: "listWebhookDeliveries",
+  operationId: "listSubscriptionDeliveries",
   summary: "A webhook subscription's deliveries, newest event first: state (pending, delivered, failed), attempts, last status and error",
   tag: TAG,
   auth: "queues_read",
@@ -41,7 +41,7 @@ export const listWebhookDeliveries = defineRoute({
 export const getWebhookDelivery = defineRoute({
   method: "GET",
   path: `${PATH}/:delivery_id`,
-  operationId: "getWebhookDelivery",
+  operationId: "getSubscriptionDelivery",
   summary: "One webhook delivery with the log of its attempts (status, error, the first KiB of the answer, duration, node)",
   tag: TAG,
   auth: "queues_read",
@@ -59,7 +59,7 @@ export const getWebhookDelivery = defineRoute({
 export const redeliverWebhook = defineRoute({
   method: "POST",
   path: `${PATH}/:delivery_id/redeliver`,
-  operationId: "redeliverWebhook",
+  operationId: "redeliverSubscriptionDelivery",
   summary: "Send a webhook delivery again now (same webhook-id), with a fresh retry schedule",
   tag: TAG,
   auth: "queues_write",

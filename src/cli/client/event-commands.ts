@@ -7,7 +7,8 @@ import type { Command } from "commander";
 import { BUILD_EVENT_TYPES, CLOUDFLARE_EVENTS, EVENT_PREFIX } from "../../domain/event-envelope.ts";
 import { table, UsageError } from "../output.ts";
 import { ClientError, type ApiClient } from "./api-client.ts";
-import { clientCommand, connect, count, out, type Opts } from "./commands.ts";
+import { clientCommand, out, session as connect, type Opts } from "./client-command.ts";
+import { count } from "./commands.ts";
 
 const HEX32 = /^[0-9a-f]{32}$/;
 

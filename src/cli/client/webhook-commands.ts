@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { EVENT_PREFIX } from "../../domain/event-envelope.ts";
 import { table, UsageError } from "../output.ts";
-import { clientCommand, connect, out, type Opts } from "./commands.ts";
+import { clientCommand, out, session as connect, type Opts } from "./client-command.ts";
 
 const HEX32 = /^[0-9a-f]{32}$/;
 
