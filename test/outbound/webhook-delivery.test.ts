@@ -170,12 +170,16 @@ for (const dialect of dialects()) {
         const [d] = (await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 5 })).items;
         return d && d.attempts >= 1 && d.state === "pending" ? d : undefined;
       });
+      // Earlier tests' subscriptions, disabled now, may hold pending deliveries of their own too.
+      const pendingBefore = await h.store.db.kysely.selectFrom("event_deliveries").select(["id", "event_id"]).where("state", "=", "pending").execute();
       const out = await prune(h.store, new Date(Date.now() + 60_000).toISOString());
       assert.ok(out.events > 0);
-      const left = await h.store.db.kysely.selectFrom("event_deliveries").select(["id", "event_id"]).execute();
-      assert.deepEqual(left.map((d) => d.id), [pending.id], "only the pending delivery is left");
-      assert.equal((await h.store.buildEvents.byIds([pending.event_id])).length, 1, "its event is kept");
-      const others = await h.store.db.kysely.selectFrom("event_delivery_attempts").select((eb) => eb.fn.countAll().as("n")).where("delivery_id", "<>", pending.id).executeTakeFirst();
+      const left = await h.store.db.kysely.selectFrom("event_deliveries").select(["id", "state"]).execute();
+      assert.ok(left.some((d) => d.id === pending.id));
+      assert.deepEqual(left.map((d) => d.state), left.map(() => "pending"), "only pending deliveries are left");
+      assert.deepEqual(new Set(left.map((d) => d.id)), new Set(pendingBefore.map((d) => d.id)));
+      assert.equal((await h.store.buildEvents.byIds(pendingBefore.map((d) => Number(d.event_id)))).length, new Set(pendingBefore.map((d) => d.event_id)).size, "their events are kept");
+      const others = await h.store.db.kysely.selectFrom("event_delivery_attempts").select((eb) => eb.fn.countAll().as("n")).where("delivery_id", "not in", left.map((d) => d.id)).executeTakeFirst();
       assert.equal(Number(others?.n), 0, "attempts go with their deliveries");
       await receiver.up();
       await waitFor("delivered after all", async () => (await h.store.webhookDeliveries.get(s.accountId, sub.id, pending.id))?.state === "delivered");
