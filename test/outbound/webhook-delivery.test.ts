@@ -33,13 +33,13 @@ async function subscribe(h: Harness, s: BuildSetup, url: string, events = EVENTS
 }
 
 /** Inserted as a row, bypassing the API's check: as if the host's DNS had changed since. */
-async function subscribeUnchecked(h: Harness, s: BuildSetup, url: string, events: string[]): Promise<{ id: string }> {
+async function subscribeUnchecked(h: Harness, s: BuildSetup, url: string, events: string[], secret: string | null = newWebhookSecret()): Promise<{ id: string }> {
   const box = secretBox(Buffer.from(h.db.secretKey, "base64"));
   const id = newHexId();
   const now = new Date().toISOString();
   await h.store.db.kysely
     .insertInto("event_subscriptions")
-    .values({ id, account_id: s.accountId, name: "hook", enabled: 1, source_type: "workersBuilds.worker", worker_name: "app", events: JSON.stringify(events), destination_type: "webhook", destination: JSON.stringify({ type: "webhook", url }), queue_id: null, created_at: now, modified_at: now, webhook_secret: box.seal(newWebhookSecret()) })
+    .values({ id, account_id: s.accountId, name: "hook", enabled: 1, source_type: "workersBuilds.worker", worker_name: "app", events: JSON.stringify(events), destination_type: "webhook", destination: JSON.stringify({ type: "webhook", url }), queue_id: null, created_at: now, modified_at: now, webhook_secret: secret === null ? null : box.seal(secret) })
     .execute();
   return { id };
 }
@@ -218,6 +218,19 @@ describe("webhook destinations checked again at delivery", () => {
         return log.items[0]?.last_attempt_on ? log.items : undefined;
       })) ?? [];
       assert.equal(o?.last_error, "destination refused: is Kiln's own API");
+      assert.equal(receiver.requests.length, 0);
+
+      // A subscription row without a secret (written around the API): given up, nothing unsigned sent.
+      h.kiln.deliverer.ownApi = { origins: [], port: 1 };
+      const unsigned = await subscribeUnchecked(h, s, receiver.url, [`${T}succeeded`], null);
+      await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).where("id", "in", [privately.id, own.id]).execute();
+      const third = await startBuild(h, s);
+      await waitForStatus(h, s, third, "stopped");
+      const [u] = (await waitFor("the attempt", async () => {
+        const log = await h.store.webhookDeliveries.list(s.accountId, unsigned.id, { page: 1, per_page: 5 });
+        return log.items[0]?.last_attempt_on ? log.items : undefined;
+      })) ?? [];
+      assert.deepEqual([u?.state, u?.last_error], ["failed", "the subscription has no signing secret"]);
       assert.equal(receiver.requests.length, 0);
     } finally {
       await receiver.close();
