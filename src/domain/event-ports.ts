@@ -72,6 +72,8 @@ export interface QueueRepository {
    * message is leased by one pull at a time (SKIP LOCKED on PostgreSQL).
    */
   pull(queue: Queue, limit: number, visibilityMs: number, nowMs: number, token: string, deadLetterQueueId: string | null): Promise<LeasedMessage[]>;
+  /** Deletes up to `limit` messages, of any queue, older than their queue's retention period; how many. */
+  removeExpired(nowMs: number, limit: number): Promise<number>;
   /** Deletes these messages of the queue; the ids it deleted. */
   ack(queueId: string, messageIds: string[]): Promise<string[]>;
   /** Makes each message visible again after its delay, if its lease is still the current one; the ids it retried. */

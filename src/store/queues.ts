@@ -125,6 +125,14 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
       }
       return messages;
     },
+    async removeExpired(nowMs, limit) {
+      const result = await sql`
+        delete from queue_messages where id in (
+          select m.id from queue_messages m join queues q on q.id = m.queue_id
+          where m.created_ms < cast(${nowMs} as bigint) - q.message_retention_period * 1000
+          limit ${limit}${skipLocked})`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
+    },
     async ack(queueId, messageIds) {
       const wanted = ids(messageIds);
       if (wanted.length === 0) return [];

@@ -12,6 +12,7 @@ import Cloudflare from "cloudflare";
 import type { FastifyInstance } from "fastify";
 import { createApp } from "../../src/api/app.ts";
 import { newUuid } from "../../src/domain/ids.ts";
+import { prune } from "../../src/domain/retention.ts";
 import { getBuild, setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
 import { dialects } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
@@ -182,6 +183,28 @@ for (const dialect of dialects()) {
       const got = await pull(cf, s.accountId, queueId);
       assert.deepEqual(got.messages.map((m) => m.envelope.type), ["cf.workersBuilds.worker.build.started", "cf.workersBuilds.worker.build.failed"]);
       sameEnvelope(got.messages[1]?.envelope, expectedEnvelope("failed", build, s, subscription.id, "slow", { status: "stopped", outcome: "terminated", running: true, stopped: true }), build.stopped_on);
+    });
+
+    it("while queued: a build superseded by a newer one raises skipped, a cancelled one canceled", async () => {
+      const { s, cf, queueId, subscription } = await subscribed("held", "true");
+      // No build of this account may start: both stay queued.
+      await h.store.transaction((r) => r.accounts.setLimits(s.accountId, { concurrency_limit: 0 }));
+      const older = await startBuild(h, s);
+      const newer = await startBuild(h, s);
+      const skipped = await waitForStatus(h, s, older, "stopped");
+      assert.equal(skipped.build_outcome, "skipped");
+      const r = await h.call("PUT", `/client/v4/accounts/${s.accountId}/builds/builds/${newer}/cancel`, { token: s.write });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const cancelled = await getBuild(h, s, newer);
+      assert.equal(cancelled.build_outcome, "cancelled");
+      const got = await pull(cf, s.accountId, queueId);
+      assert.deepEqual(
+        got.messages.map((m) => [m.envelope.type.replace("cf.workersBuilds.worker.build.", ""), m.envelope.payload.buildUuid]),
+        [["queued", older], ["queued", newer], ["skipped", older], ["canceled", newer]],
+      );
+      const [skippedEvent, canceledEvent] = [got.messages[2]?.envelope, got.messages[3]?.envelope];
+      sameEnvelope(skippedEvent, expectedEnvelope("skipped", skipped, s, subscription.id, "held", { status: "stopped", outcome: "skipped", running: false, stopped: true }), skipped.stopped_on);
+      sameEnvelope(canceledEvent, expectedEnvelope("canceled", cancelled, s, subscription.id, "held", { status: "stopped", outcome: "cancelled", running: false, stopped: true }), cancelled.stopped_on);
     });
 
     it("an unacknowledged message comes back after its visibility timeout; a late ack is still accepted", async () => {
@@ -355,6 +378,22 @@ for (const dialect of dialects()) {
       assert.equal(ciRead.status, 403);
       const tooBig = await h.call("POST", `/client/v4/accounts/${s.accountId}/queues/${queueId}/messages/pull`, { token: queuesWrite, body: { batch_size: 101 } });
       assert.deepEqual([tooBig.status, tooBig.body.errors], [400, [{ code: 12002, message: "Invalid request body: batch_size: must be at most 100" }]]);
+    });
+
+    it("a message older than its queue's retention (4 days) is dropped: by a pull, and by prune", async () => {
+      const { s, cf, queueId } = await subscribed("old", "true", ["cf.workersBuilds.worker.build.queued", "cf.workersBuilds.worker.build.succeeded"]);
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      const fiveDaysAgo = Date.now() - 5 * 86_400_000;
+      const ids = (await h.store.db.kysely.selectFrom("queue_messages").select("id").where("queue_id", "=", queueId).orderBy("id").execute()).map((r) => Number(r.id));
+      assert.equal(ids.length, 2);
+      await h.store.db.kysely.updateTable("queue_messages").set({ created_ms: fiveDaysAgo }).where("id", "=", ids[0] as number).execute();
+      const pulled = await pull(cf, s.accountId, queueId);
+      assert.deepEqual(pulled.messages.map((m) => m.envelope.type), ["cf.workersBuilds.worker.build.succeeded"]);
+      await h.store.db.kysely.updateTable("queue_messages").set({ created_ms: fiveDaysAgo }).where("id", "=", ids[1] as number).execute();
+      const removed = await prune(h.store, new Date(0).toISOString());
+      assert.ok(removed.expired_messages >= 1);
+      assert.deepEqual(await h.store.db.kysely.selectFrom("queue_messages").select("id").where("queue_id", "=", queueId).execute(), []);
     });
 
     it("a change that rolls back raises no event; the event is written in the change's transaction", async () => {

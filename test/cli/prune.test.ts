@@ -68,7 +68,7 @@ for (const dialect of dialects()) {
       assert.deepEqual(await h.store.buildEvents.eventsOfBuild(f.old[0] as string), [], "an old build's events go");
       assert.deepEqual((await h.store.buildEvents.eventsOfBuild(f.recent)).map((e) => e.type), ["cf.workersBuilds.worker.build.succeeded"]);
       const again = await prune(h.store, new Date(Date.now() - 30 * 86_400_000).toISOString());
-      assert.deepEqual(again, { builds: 0, log_lines: 0, deliveries: 0, events: 0 });
+      assert.deepEqual(again, { builds: 0, log_lines: 0, deliveries: 0, events: 0, expired_messages: 0 });
     });
 
     it("rejects a malformed age with exit 2", async () => {
