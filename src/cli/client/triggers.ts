@@ -26,7 +26,7 @@ export const TRIGGER_DEFAULTS = {
 function settingsFlags(cmd: Command, creating: boolean): Command {
   const dflt = (text: string) => (creating ? ` (default ${text})` : "");
   return cmd
-    .option("--name <name>", `trigger_name${dflt('"production"')}`)
+    .option("--name <name>", `trigger_name${dflt('"production", or "preview" when a branch include has *')}`)
     .option("--build-token <uuid>", "build_token_uuid: the build token builds deploy with (kiln build-tokens list)")
     .option("--build-command <command>", `build_command${dflt("none")}`)
     .option("--deploy-command <command>", `deploy_command${dflt(`"${TRIGGER_DEFAULTS.deploy_command}"`)}`)
@@ -109,10 +109,12 @@ export function registerTriggers(program: Command): void {
     const connection = uuidArg(requiredText(opts, "repoConnection", "repo-connection"), "repo connection");
     requiredText(opts, "buildToken", "build-token");
     const given = settingsFrom(opts);
+    // Named for what it is: a trigger including every branch (`*`) is a preview trigger.
+    const includes = (given.branch_includes as string[] | undefined) ?? [TRIGGER_DEFAULTS.branch];
     const body = {
       external_script_id: await workerTag(api, account, String(opts.worker)),
       repo_connection_uuid: connection,
-      trigger_name: "production",
+      trigger_name: includes.some((p) => p.includes("*")) ? "preview" : "production",
       build_command: TRIGGER_DEFAULTS.build_command,
       deploy_command: TRIGGER_DEFAULTS.deploy_command,
       root_directory: TRIGGER_DEFAULTS.root_directory,
