@@ -23,7 +23,14 @@ const CLOUDFLARE: [number, string, string][] = [
 ];
 
 const access = (auth: string) =>
-  ({ read: "Workers CI Read or Write", write: "Workers CI Write", authenticated: "any valid credentials", none: "none" })[auth] ?? auth;
+  ({
+    read: "Workers CI Read or Write",
+    write: "Workers CI Write",
+    queues_read: "Queues Read or Write (or Workers CI Write)",
+    queues_write: "Queues Write (or Workers CI Write)",
+    authenticated: "any valid credentials",
+    none: "none",
+  })[auth] ?? auth;
 
 export function renderApiDoc(): string {
   const byOp = new Map(routes.map((r) => [r.operationId, r]));

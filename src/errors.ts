@@ -86,6 +86,11 @@ export const errors = {
     new KilnError(429, [{ code: 10429, message: `Too many live log streams for ${scope} (at most ${max} at once)` }], {
       "retry-after": "10",
     }),
+  /** The same caps, for the account event stream. */
+  tooManyEventStreams: (scope: string, max: number) =>
+    new KilnError(429, [{ code: 10429, message: `Too many live event streams for ${scope} (at most ${max} at once)` }], {
+      "retry-after": "10",
+    }),
   internal: () => one(500, 10500, "Internal error"),
   unavailable: () => one(503, 10503, "Service unavailable"),
   /** /healthz while the node shuts down: a load balancer moves traffic away; the API still answers. */
@@ -109,6 +114,12 @@ export const errors = {
   // Webhooks (docs/webhooks.md): the same answer for a wrong secret and an unknown account.
   webhookUnauthorized: () => one(401, 10401, "Webhook signature or token is missing or does not match"),
   webhookPayload: (problem: string) => one(400, 10400, `Malformed webhook payload: ${problem}`),
+  // Queues and event subscriptions (issue 17): 11000 is Cloudflare's Queues code for a missing queue.
+  queueNotFound: () => one(404, 11000, "Queue not found"),
+  queueNameTaken: (name: string) => one(409, 11009, `A queue named ${JSON.stringify(name)} already exists in this account`),
+  subscriptionNotFound: () => one(404, 12000, "Event subscription not found"),
+  /** An event subscription's source names a Worker the account does not have. */
+  unknownSourceWorker: (name: string) => one(400, 12002, `Invalid request body: source.worker_name: no Worker named ${JSON.stringify(name)} in this account`),
 } as const;
 
 export type ErrorName = keyof typeof errors;

@@ -34,6 +34,7 @@ const FORBIDDEN: Record<string, string[]> = {
   api: ["cli", "runner", "webhooks"],
   runner: ["api", "cli", "webhooks", "web", "pkg:fastify"],
   webhooks: ["cli", "runner"],
+  outbound: ["api", "cli", "runner", "webhooks", "web", "pkg:fastify"],
   root: ["api", "cli", "runner", "store", "webhooks"],
 };
 

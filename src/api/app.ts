@@ -215,7 +215,7 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
       ? undefined
       : async (request: FastifyRequest): Promise<Principal> => {
           const principal = await authenticate(deps.store.credentials, readCredential(request.headers));
-          if (auth === "read" || auth === "write") authorize(principal, accountIdOf(request), auth);
+          if (auth !== "authenticated") authorize(principal, accountIdOf(request), auth);
           return principal;
         };
   const beforeBody = check !== undefined && spec.method !== "GET";

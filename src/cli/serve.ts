@@ -13,6 +13,7 @@ import { prune } from "../domain/retention.ts";
 import type { Store } from "../store/index.ts";
 import type { Logger } from "pino";
 import { handleShutdownSignals } from "./shutdown.ts";
+import { ownApiOf } from "../outbound/address-guard.ts";
 
 export function registerServe(program: Command): void {
   addOptions(program.command("serve").description("run the API server and an embedded runner"), serveOptions).action(async (opts: Record<string, unknown>, command: Command) => {
@@ -46,6 +47,8 @@ export async function serve(config: Config): Promise<void> {
   const base = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   if (config.publicUrl === undefined) kiln.reporter.publicUrl = base;
   kiln.reporter.start();
+  kiln.deliverer.ownApi = ownApiOf(config.publicUrl, config.host, port);
+  kiln.deliverer.start();
   const stopRetention = config.retentionDays === undefined ? undefined : startRetention(store, config.retentionDays, logger);
   // An API-only node still stops the builds of runners that went silent.
   const stopReaper = kiln.runner
@@ -75,6 +78,7 @@ export async function serve(config: Config): Promise<void> {
     stop: async () => {
       await runner?.stop(config.drainTimeout * 1000);
       await kiln.reporter.stop();
+      await kiln.deliverer.stop();
       await fastify.close();
       await kiln.close();
       await store.close();

@@ -86,7 +86,14 @@ const GRANTS: Record<Access, PermissionGroup[]> = {
   // Write implies Read.
   read: ["Workers CI Read", "Workers CI Write"],
   write: ["Workers CI Write"],
+  // Kiln's queues and subscriptions carry build events only: whoever may run the account's
+  // builds (Workers CI Write) may also subscribe to and consume their events.
+  queues_read: ["Queues Read", "Queues Write", "Workers CI Write"],
+  queues_write: ["Queues Write", "Workers CI Write"],
 };
+
+/** The permission groups that grant `access` (the OpenAPI document lists them). */
+export const grantsOf = (access: Access): readonly PermissionGroup[] => GRANTS[access];
 
 /** Accounts the principal may act on. */
 export function principalAccounts(principal: Principal): string[] {
@@ -100,6 +107,14 @@ export function authorize(principal: Principal, accountId: string, access: Acces
   if (principal.kind === "user") return;
   const granted = principal.token.permission_groups;
   if (!GRANTS[access].some((group) => granted.includes(group))) throw errors.forbidden();
+}
+
+/** What the principal may do on `accountId` (the permissions extension; a global key has both groups). */
+export function accessOf(principal: Principal, accountId: string): { read: boolean; write: boolean; permission_groups: PermissionGroup[] } {
+  const covered = principalAccounts(principal).includes(accountId);
+  const groups: PermissionGroup[] = principal.kind === "user" ? [...GRANTS.read] : [...principal.token.permission_groups];
+  const has = (access: Access) => covered && GRANTS[access].some((group) => groups.includes(group));
+  return { read: has("read"), write: has("write"), permission_groups: groups };
 }
 
 /** How a principal is named in logs and audit lines (never a secret). */
