@@ -61,13 +61,14 @@ function settingsFrom(opts: Opts): Record<string, unknown> {
 
 /**
  * A Worker's production trigger: of its live triggers, the first whose branch includes have no
- * `*` (a preview trigger includes every branch and excludes the production one).
+ * `*` (a preview trigger includes every branch and excludes the production one), else the only
+ * live one (a production trigger made to build every branch).
  */
 export async function productionTrigger(api: ApiClient, account: string, worker: string): Promise<TriggerView> {
   const tag = await workerTag(api, account, worker);
   const r = await api.request<TriggerView[]>("GET", `/accounts/${account}/builds/workers/${tag}/triggers`);
   const live = r.result.filter((t) => !t.deleted_on);
-  const production = live.find((t) => !t.branch_includes.some((p) => p.includes("*")));
+  const production = live.find((t) => !t.branch_includes.some((p) => p.includes("*"))) ?? (live.length === 1 ? live[0] : undefined);
   if (!production) throw new ClientError(`Worker ${JSON.stringify(worker)} has no production trigger (make one with \`kiln connect\` or \`kiln triggers create\`)`);
   return production;
 }
