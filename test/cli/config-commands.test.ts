@@ -217,6 +217,9 @@ describe("kiln configuration commands (repos, build-tokens, triggers, vars, depl
     // A Read token lists.
     assert.equal((await client(["triggers", "list", "--worker", "trig"], { env: { KILN_API_TOKEN: readToken } })).code, 0);
 
+    // Its branch includes now hold a `*`: as the Worker's only live trigger it is still its production one.
+    assert.equal((await client(["cache", "purge", "--worker", "trig"])).stdout, `purged the build cache of trigger ${created.trigger_uuid}\n`);
+
     const deleted = await client(["triggers", "delete", created.trigger_uuid]);
     assert.equal(deleted.stdout, `deleted trigger ${created.trigger_uuid}\n`);
     const listed = await client(["triggers", "list", "--worker", "trig"]);
