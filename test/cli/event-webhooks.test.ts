@@ -4,13 +4,17 @@
  * library down for a while — and the server killed with -9 meanwhile — then up: every event
  * delivered after retries and the restart, in order; and
  * `kiln events deliveries` / `redeliver`. On PostgreSQL, two API nodes deliver from one
- * database: each event reaches the receiver once, one attempt each, from either node.
+ * database: each event reaches the receiver once, one attempt each, from either node. Over
+ * HTTPS: the pinned address still gets the URL's host name for TLS, and the certificate is checked.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { waitFor } from "../helpers/builds.ts";
 import { kiln, startServer, sweepKilledNetworks } from "../helpers/cli.ts";
-import { dialects, makeDatabase, type TestDatabase } from "../helpers/databases.ts";
+import { dialects, makeDatabase, tempDir, type TestDatabase } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { servedTrigger } from "../helpers/served-builds.ts";
 import { startReceiver, type Receiver } from "../helpers/webhook-receiver.ts";
@@ -140,3 +144,52 @@ for (const dialect of dialects()) {
     });
   });
 }
+
+const OPENSSL = ["/usr/bin/openssl", "/usr/local/bin/openssl"].find((p) => fs.existsSync(p));
+
+describe("webhooks over HTTPS, against kiln serve", { skip: OPENSSL ? false : "openssl not found: it makes the receiver's certificate (apt-get install -y openssl)" }, () => {
+  it("connects to the checked address with the URL's host name for TLS, and verifies the certificate", async () => {
+    const dir = tempDir("kiln-tls-");
+    const db = await makeDatabase("sqlite");
+    const repo = makeRepo({ name: "hook-tls", files: { "a.txt": "a" } });
+    let secret = "";
+    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    let receiver: Receiver | undefined;
+    try {
+      const key = path.join(dir, "key.pem");
+      const cert = path.join(dir, "cert.pem");
+      execFileSync(OPENSSL as string, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
+      receiver = await startReceiver(() => secret, "/hooks/kiln", { key: fs.readFileSync(key, "utf8"), cert: fs.readFileSync(cert, "utf8") });
+      // Kiln trusts the receiver's self-signed certificate as it would a CA's (NODE_EXTRA_CA_CERTS).
+      server = await startServer([...db.flags, ...HOOK_FLAGS], { KILN_GIT_URL_TEMPLATE: repo.template, NODE_EXTRA_CA_CERTS: cert });
+      const t = await servedTrigger(server, db.flags, "hooktls", "true", "hook-tls");
+      const client = (args: string[]) => kiln(args, { KILN_API_URL: `${server?.base}/client/v4`, KILN_API_TOKEN: t.token, KILN_ACCOUNT_ID: t.account });
+      const byName = await client(["events", "subscribe", "--worker", "hooktls", "--url", `https://localhost:${receiver.port}/hooks/kiln`, "--events", "succeeded", "--json"]);
+      assert.equal(byName.code, 0, byName.stderr);
+      secret = JSON.parse(byName.stdout).destination.secret;
+      // The same receiver by IP: its certificate names only localhost, so TLS must refuse it.
+      const byIp = await client(["events", "subscribe", "--worker", "hooktls", "--url", `https://127.0.0.1:${receiver.port}/hooks/kiln`, "--events", "succeeded", "--json"]);
+      assert.equal(byIp.code, 0, byIp.stderr);
+      const ipSub = JSON.parse(byIp.stdout).id as string;
+
+      const uuid = await t.start();
+      await waitFor("the build", async () => (await t.build(uuid)).status === "stopped", 60_000);
+      await waitFor("the delivery by name", async () => receiver?.requests.some((r) => r.verified && r.answered === 204));
+      assert.equal(receiver.requests.length, 1, "only the delivery by name reached the receiver");
+      assert.equal(receiver.requests[0]?.body.payload.buildUuid, uuid);
+      const failed = await waitFor("the attempt by IP", async () => {
+        const r = JSON.parse((await client(["events", "deliveries", "--subscription", ipSub, "--json"])).stdout).result;
+        return r[0]?.last_error ? r[0] : undefined;
+      });
+      assert.equal(failed.state, "pending");
+      assert.match(failed.last_error, /IP: 127\.0\.0\.1 is not in the cert's list|ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate/);
+    } finally {
+      server?.child.kill("SIGTERM");
+      await server?.exited;
+      await receiver?.close();
+      await db.cleanup();
+      repo.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,6 +3,7 @@
  * library, as a user's would, and can be taken down (connection refused) or made to fail (5xx).
  */
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 
@@ -32,11 +33,12 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(secret: () => string, path = "/hooks/kiln"): Promise<Receiver> {
+/** `tls`: serve HTTPS with this key and certificate (PEM) instead of HTTP. */
+export async function startReceiver(secret: () => string, path = "/hooks/kiln", tls?: { key: string; cert: string }): Promise<Receiver> {
   const requests: Received[] = [];
   let failStatus: number | undefined;
   let delayMs = 0;
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -54,7 +56,8 @@ export async function startReceiver(secret: () => string, path = "/hooks/kiln"):
       if (delayMs > 0) setTimeout(() => res.writeHead(answered).end(), delayMs).unref();
       else res.writeHead(answered).end();
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   const listen = (port: number) => new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => {
@@ -70,7 +73,7 @@ export async function startReceiver(secret: () => string, path = "/hooks/kiln"):
     await new Promise((resolve) => server.close(resolve));
   };
   return {
-    url: `http://127.0.0.1:${port}${path}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${port}${path}`,
     port,
     requests,
     healthy: () => void (failStatus = undefined),
