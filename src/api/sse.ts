@@ -8,7 +8,9 @@ import type { ServerResponse } from "node:http";
 import type { FastifyReply } from "fastify";
 
 export interface SseConnection {
-  /** The client went away (or the server is shutting down): stop at once. */
+  /** The client went away. */
+  readonly gone: boolean;
+  /** The client went away or the server is shutting down: stop at once. */
   readonly closed: boolean;
   /** Milliseconds since the last write. */
   idleMs(): number;
@@ -50,6 +52,9 @@ export function openSse(reply: FastifyReply, onDrainWait: () => void = () => und
   raw.flushHeaders();
   let lastWrite = Date.now();
   return {
+    get gone() {
+      return closed;
+    },
     get closed() {
       return closed || (watchShutdown && !server.listening);
     },
@@ -92,7 +97,7 @@ export function openSse(reply: FastifyReply, onDrainWait: () => void = () => und
 }
 
 /** Resolves once the socket drained or closed (a closed socket never drains). */
-async function drained(raw: ServerResponse): Promise<void> {
+export async function drained(raw: ServerResponse): Promise<void> {
   const ac = new AbortController();
   try {
     await Promise.race([once(raw, "drain", { signal: ac.signal }), once(raw, "close", { signal: ac.signal })]);

@@ -86,12 +86,14 @@ async function stream(
   const wanted = query.events === undefined ? undefined : new Set(query.events);
   const reader = deps.store.buildEvents;
   // Listening before the first read: an event committed in between wakes the loop.
-  let wakeStream: () => void = () => undefined;
+  let early = false;
+  let wakeStream: () => void = () => void (early = true);
   const unsubscribe = deps.builds.signals.onEvents(accountId, () => wakeStream());
   try {
     let next = after ?? (await reader.lastEventId(accountId));
     const sse = openSse(reply);
     wakeStream = () => sse.wake();
+    if (early) sse.wake();
     active++;
     try {
       const idleMs = deps.config.idleTimeout * 1000;

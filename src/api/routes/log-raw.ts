@@ -16,7 +16,7 @@ import { z } from "zod";
 import { requireBuild } from "../../domain/builds.ts";
 import { defineRoute, ok } from "../route.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
-import { drained } from "./log-stream.ts";
+import { drained } from "../sse.ts";
 
 /** Lines read from the store per page (tests shorten it to exercise paging). */
 export const rawLogOptions = { pageLines: 2000 };

@@ -20,8 +20,6 @@
  * account (--log-streams-per-token, --log-streams-per-account): past a cap the answer is 429
  * 10429 naming it, before the build is even read. The counts are this API node's own.
  */
-import { once } from "node:events";
-import type { ServerResponse } from "node:http";
 import { z } from "zod";
 import { requireBuild } from "../../domain/builds.ts";
 import { errors } from "../../errors.ts";
@@ -29,6 +27,7 @@ import type { AppDeps } from "../deps.ts";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { defineRoute, ok, type HandlerResult } from "../route.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
+import { openSse } from "../sse.ts";
 import { reserveStream } from "../stream-caps.ts";
 
 /** Tunables (tests shorten them). */
@@ -84,81 +83,40 @@ async function stream(
     next = Number(value.trim()) + 1;
   }
 
-  reply.hijack();
-  const raw = reply.raw;
-  const server = reply.server.server;
-  // Only a listening server can be shut down underneath us; inject() never listens.
-  const watchShutdown = server.listening;
-  let closed = false;
-  let wake: (() => void) | undefined;
-  const onClose = () => {
-    closed = true;
-    wake?.();
-  };
-  raw.on("close", onClose);
-  let signalled = false;
-  const onSignal = () => {
-    signalled = true;
-    wake?.();
-  };
+  // Listening before the first write: a signal while lines are read wakes the next sleep.
+  let early = false;
+  let wakeStream: () => void = () => void (early = true);
+  const onSignal = () => wakeStream();
   const unsubscribe = [deps.builds.signals.onLogs(build.build_uuid, onSignal), deps.builds.signals.onStopped(build.build_uuid, onSignal)];
-  // The client may have gone while the build was read: its 'close' has been emitted already.
-  if (raw.destroyed || !raw.socket || raw.socket.destroyed) closed = true;
+  const sse = openSse(reply, () => logStreamStats.drainWaits++);
+  wakeStream = () => sse.wake();
+  if (early) sse.wake();
   active++;
   try {
-    const inherited = Object.entries(reply.getHeaders()).filter((e): e is [string, string | number | string[]] => e[1] !== undefined);
-    raw.writeHead(200, {
-      ...Object.fromEntries(inherited),
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    raw.flushHeaders();
-    let lastWrite = Date.now();
     // A ping well within --idle-timeout, so a quiet build's stream is not cut as idle.
     const idleMs = deps.config.idleTimeout * 1000;
     const heartbeatMs = idleMs > 0 ? Math.min(logStreamOptions.heartbeatMs, idleMs / 2) : logStreamOptions.heartbeatMs;
-    const send = async (text: string) => {
-      lastWrite = Date.now();
-      // Checked synchronously before listening: a socket already closed never emits 'close' again.
-      if (!raw.write(text) && !closed && !raw.destroyed) {
-        logStreamStats.drainWaits++;
-        await drained(raw);
-      }
-    };
     let current = build;
     for (;;) {
       // Lines up to the count read with the status: when that row says stopped, its count is final.
-      while (!closed && next < current.log_lines) {
+      while (!sse.gone && next < current.log_lines) {
         const limit = Math.min(logStreamOptions.batchLines, current.log_lines - next);
         const lines = await deps.store.builds.readLogs(current.build_uuid, next, limit);
         if (lines.length === 0) break;
         let chunk = "";
         for (const line of lines) chunk += `id: ${next++}\nevent: line\ndata: ${JSON.stringify(line)}\n\n`;
-        await send(chunk);
+        await sse.send(chunk);
       }
-      if (closed) return ok(null);
+      if (sse.gone) return ok(null);
       if (current.status === "stopped" && next >= current.log_lines) {
-        await send(`event: end\ndata: ${JSON.stringify({ build_outcome: current.build_outcome, status: "stopped" })}\n\n`);
-        raw.end();
+        await sse.send(`event: end\ndata: ${JSON.stringify({ build_outcome: current.build_outcome, status: "stopped" })}\n\n`);
+        sse.end();
         return ok(null);
       }
-      if (Date.now() - lastWrite >= heartbeatMs) await send(": ping\n\n");
-      // A signal that came while we were reading is not lost: it set `signalled`.
-      if (!signalled) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, logStreamOptions.pollMs);
-          function done() {
-            clearTimeout(timer);
-            wake = undefined;
-            resolve();
-          }
-          wake = done;
-        });
-      }
-      signalled = false;
-      if (closed || (watchShutdown && !server.listening)) return ok(null);
+      if (sse.idleMs() >= heartbeatMs) await sse.send(": ping\n\n");
+      // A signal that came while we were reading is not lost: the sleep returns at once.
+      await sse.sleep(logStreamOptions.pollMs);
+      if (sse.closed) return ok(null);
       const fresh = await deps.store.builds.get(params.account_id, params.build_uuid);
       // Deleted meanwhile (pruned): nothing more will come.
       if (!fresh) return ok(null);
@@ -166,24 +124,12 @@ async function stream(
     }
   } catch (error) {
     // Headers are gone: no envelope can follow. Log and cut the connection.
-    if (!closed) request.log.error({ err: error }, "log stream failed");
+    if (!sse.gone) request.log.error({ err: error }, "log stream failed");
     return ok(null);
   } finally {
     active--;
-    raw.off("close", onClose);
     for (const off of unsubscribe) off();
-    wake = undefined;
-    if (!raw.writableEnded) raw.destroy();
-  }
-}
-
-/** Resolves once the socket drained or closed (a closed socket never drains). */
-export async function drained(raw: ServerResponse): Promise<void> {
-  const ac = new AbortController();
-  try {
-    await Promise.race([once(raw, "drain", { signal: ac.signal }), once(raw, "close", { signal: ac.signal })]);
-  } finally {
-    ac.abort();
+    sse.dispose();
   }
 }
 
