@@ -122,6 +122,8 @@ export const errors = {
   /** A webhook destination refused when subscribing (docs/events.md "Webhooks"). */
   webhookDestinationRefused: (reason: string) => one(400, 12002, `Invalid request body: destination.url: ${reason}`),
   webhookDeliveryNotFound: () => one(404, 12000, "Webhook delivery not found"),
+  /** A request from Kiln's own webhook deliverer (its user agent): Kiln is never a destination. */
+  ownWebhookRefused: () => one(403, 10403, "Kiln's webhook deliveries are not accepted by Kiln's API (a webhook destination must not be Kiln itself)"),
   /** An event subscription's source names a Worker the account does not have. */
   unknownSourceWorker: (name: string) => one(400, 12002, `Invalid request body: source.worker_name: no Worker named ${JSON.stringify(name)} in this account`),
 } as const;

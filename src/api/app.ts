@@ -16,6 +16,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { authenticate, authorize } from "../domain/auth.ts";
 import type { Principal } from "../domain/types.ts";
 import { errors, KilnError } from "../errors.ts";
+import { WEBHOOK_USER_AGENT_PREFIX } from "../domain/standard-webhooks.ts";
 import { isUniqueViolation, storageFailureOf } from "../store/database.ts";
 import { readCredential } from "./credentials.ts";
 import type { AppDeps } from "./deps.ts";
@@ -125,6 +126,8 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     // The parser takes any HTTP/d.d; only 1.x is spoken here.
     if (req.raw.httpVersionMajor !== 1) return done(errors.httpVersionNotSupported());
     if (req.url.length > MAX_URL_LENGTH) return done(errors.uriTooLong(MAX_URL_LENGTH));
+    // Kiln's own webhook deliveries never reach Kiln's routes (a deploy hook would build in a loop).
+    if (req.headers["user-agent"]?.startsWith(WEBHOOK_USER_AGENT_PREFIX)) return done(errors.ownWebhookRefused());
     // An unknown route is answered now: Fastify would otherwise read and parse its body first.
     if (req.is404) return done(notFound(req));
     done();

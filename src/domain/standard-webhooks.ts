@@ -12,6 +12,14 @@
 import { createHmac, randomBytes } from "node:crypto";
 
 const PREFIX = "whsec_";
+
+/**
+ * The user agent of Kiln's webhook deliveries. Kiln's API refuses every request carrying it
+ * (api/app.ts): a destination that is Kiln itself — another node, behind a proxy the address check
+ * could not recognise — cannot make Kiln build, and so deliver, in a loop.
+ */
+export const WEBHOOK_USER_AGENT = "Kiln-Webhooks/1";
+export const WEBHOOK_USER_AGENT_PREFIX = "Kiln-Webhooks/";
 /** The specification asks for 24 to 64 random bytes; 32 is what Svix issues. */
 const KEY_BYTES = 32;
 

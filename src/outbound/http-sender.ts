@@ -9,6 +9,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
+import { WEBHOOK_USER_AGENT } from "../domain/standard-webhooks.ts";
 import type { ResolvedAddress } from "./address-guard.ts";
 
 /** What the delivery log keeps of a receiver's answer. */
@@ -65,7 +66,7 @@ export function postWebhook(post: WebhookPost): Promise<WebhookAnswer> {
         ...post.headers,
         "content-type": "application/json",
         "content-length": Buffer.byteLength(post.body).toString(),
-        "user-agent": "Kiln-Webhooks/1",
+        "user-agent": WEBHOOK_USER_AGENT,
       },
     });
     const deadline = setTimeout(() => finish({ status: undefined, error: `timed out after ${post.timeoutMs} ms`, responseBody: "" }), post.timeoutMs);

@@ -70,6 +70,12 @@ for (const dialect of dialects()) {
       const bad = await open.call("POST", subs(o), { token: o.write, body: { name: "hook", source: SOURCE, events: [`${T}started`], destination: { type: "email", to: "x" } } });
       assert.equal(bad.status, 400);
       assert.match(bad.body.errors[0].message, /destination: type: must be "queues.queue" or "webhook"|destination.type/);
+      // Kiln's API refuses Kiln's own deliverer outright, on every path.
+      for (const [method, url] of [["POST", `/client/v4/workers/builds/deploy_hooks/${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}`], ["GET", "/client/v4/user/tokens/verify"], ["POST", `/webhooks/github/${s.accountId}`]] as const) {
+        const r = await strict.call(method, url, { headers: { "user-agent": "Kiln-Webhooks/1" }, body: {} });
+        assert.equal(r.status, 403, url);
+        assert.deepEqual(r.body.errors, [{ code: 10403, message: "Kiln's webhook deliveries are not accepted by Kiln's API (a webhook destination must not be Kiln itself)" }]);
+      }
       // Nothing was stored.
       const list = await strict.call("GET", subs(s), { token: sRead });
       assert.equal(list.body.result.length, 0);

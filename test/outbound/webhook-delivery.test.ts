@@ -7,7 +7,9 @@
  * delivery.
  */
 import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { createApp } from "../../src/api/app.ts";
 import { newHexId } from "../../src/domain/ids.ts";
 import { prune } from "../../src/domain/retention.ts";
 import { secretBox } from "../../src/domain/secrets.ts";
@@ -232,6 +234,27 @@ describe("webhook destinations checked again at delivery", () => {
       })) ?? [];
       assert.deepEqual([u?.state, u?.last_error], ["failed", "the subscription has no signing secret"]);
       assert.equal(receiver.requests.length, 0);
+
+      // Kiln behind an address the check cannot recognise (another node, a proxy): Kiln's API
+      // itself refuses its deliverer, so a webhook to one of its deploy hooks builds nothing.
+      const kilnApp = (await createApp(h.kiln.deps)).fastify;
+      await kilnApp.listen({ port: 0, host: "127.0.0.1" });
+      try {
+        const hookUrl = `http://127.0.0.1:${(kilnApp.server.address() as AddressInfo).port}/client/v4/workers/builds/deploy_hooks/${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}`;
+        const loop = await subscribeUnchecked(h, s, hookUrl, [`${T}succeeded`]);
+        await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).where("id", "=", unsigned.id).execute();
+        const fourth = await startBuild(h, s);
+        await waitForStatus(h, s, fourth, "stopped");
+        const [l] = (await waitFor("the attempt", async () => {
+          const log = await h.store.webhookDeliveries.list(s.accountId, loop.id, { page: 1, per_page: 5 });
+          return log.items[0]?.last_attempt_on ? log.items : undefined;
+        })) ?? [];
+        assert.deepEqual([l?.last_status, l?.last_error], [403, "HTTP 403"]);
+        const detail = await h.store.webhookDeliveries.get(s.accountId, loop.id, l!.id);
+        assert.match(detail?.attempt_log[0]?.response_body ?? "", /"code":10403/);
+      } finally {
+        await kilnApp.close();
+      }
     } finally {
       await receiver.close();
       await h.close();
