@@ -147,6 +147,8 @@ for (const dialect of dialects()) {
             const values = { ...a.ids, ...p };
             // The stream of a build that never ends would never end: only its rejections are fuzzed.
             if (route.operationId === "streamBuildLogs" && values.build_uuid === a.ids.build_uuid && values.account_id === a.accountId) values.build_uuid = missingIds().build_uuid as string;
+            // The account event stream never ends either: only other accounts' (refused) are fuzzed.
+            if (route.operationId === "streamAccountBuildEvents" && values.account_id === a.accountId) values.account_id = missingIds().account_id as string;
             const qs = new URLSearchParams(q as Record<string, string>).toString();
             const url = `/client/v4${fillPath(route.path, values)}${qs ? `?${qs}` : ""}`;
             const rawBody = tooBig ? JSON.stringify({ pad: "x".repeat(1024 * 1024 + 10) }) : b0 === null ? undefined : JSON.stringify(b0);
