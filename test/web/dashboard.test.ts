@@ -424,6 +424,20 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.equal(raw.split("\n").length - 1, total);
     assert.ok(raw.includes("\u001b[1;32mgreen bold"), "the raw log keeps the escapes");
 
+    // Run build by commit.
+    await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}`);
+    await page.click("#run-build");
+    await page.waitForFunction(() => document.querySelectorAll('#run-build-form select[name="trigger"] option').length === 1);
+    await page.selectOption('#run-build-form select[name="by"]', "commit");
+    const head = repo.head("feature/broken") as string;
+    await page.fill('#run-build-form input[name="ref"]', head);
+    await page.click('#run-build-form button[type="submit"]');
+    await page.waitForURL((u) => /\/builds\/[0-9a-f-]{36}$/.test(u.pathname) && !u.pathname.endsWith(coloured));
+    const byCommit = page.url().split("/").pop() as string;
+    await page.waitForSelector('h1 .badge[data-outcome="fail"]', { timeout: 60_000 });
+    assert.equal((await call(`/builds/builds/${byCommit}`)).result.build_trigger_metadata.commit_hash, head);
+    await page.waitForSelector('.steps-bar li[data-step="build"][data-status="fail"]');
+
     assert.deepEqual(external, [], "no request leaves the server");
     assert.deepEqual(pageErrors, []);
     await context.close();
@@ -436,7 +450,7 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     const page = await context.newPage();
     await signIn(page, writeToken);
     await page.waitForURL(`${server.base}/accounts/${account}`);
-    await page.waitForSelector(`tr[data-worker="dash-app"] .badge[data-outcome="success"]`);
+    await page.waitForSelector(`tr[data-worker="dash-app"] .badge[data-status="stopped"]`);
     await page.waitForSelector('.live-mode[data-mode="poll"]');
 
     // A build started elsewhere appears on the Workers list, then on the builds list, within 2 s.
@@ -457,7 +471,11 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await shot(page, "builds.png");
 
     await page.selectOption('select[name="outcome"]', "fail");
-    await page.waitForFunction(() => document.querySelectorAll("tr[data-build]").length === 1);
+    // The failed builds only: the one by commit (first test) and this one.
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("tr[data-build]")];
+      return rows.length === 2 && rows.every((r) => r.querySelector(".badge")?.getAttribute("data-outcome") === "fail");
+    });
     assert.match(page.url(), /outcome=fail/);
     await page.click("text=Clear");
 
