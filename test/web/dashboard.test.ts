@@ -566,8 +566,13 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), "the builds list fits too");
     await shot(page, "phone-builds.png");
 
+    // The deploy hook, used once: its last use shows in the one date format.
+    const hook = (await call(`/builds/workers/dash-app/deploy_hooks`)).result[0];
+    const fired = await fetch(`${server.base}/client/v4/workers/builds/deploy_hooks/${hook.deploy_hook_uuid}`, { method: "POST" });
+    assert.equal(fired.status, 200);
     await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}/settings`);
     await page.waitForSelector("article.trigger");
+    assert.match(await page.locator('#deploy-hooks tr[data-hook="cms"]').innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+/);
     const enabled = await page.$$eval("main.settings button[type=submit], main.settings button.purge, main.settings button.delete-trigger", (els) => els.filter((b) => !(b as HTMLButtonElement).disabled).length);
     assert.equal(enabled, 0, "every write control is disabled");
     assert.match(await page.locator('article.trigger tr[data-var="API_SECRET"]').innerText(), /write-only/);
