@@ -327,6 +327,16 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.deepEqual(vars.result.GREETING.value, "hello");
     assert.equal(vars.result.API_SECRET.is_secret, true);
 
+    // A preview trigger starts from Cloudflare's preview defaults (not created here).
+    await page.click("#add-preview");
+    const preview = page.locator('form.trigger-form[data-kind="preview"]');
+    assert.equal(await preview.locator('input[name="branch_includes"]').inputValue(), "*");
+    assert.equal(await preview.locator('input[name="branch_excludes"]').inputValue(), "main");
+    assert.equal(await preview.locator('input[name="deploy_command"]').inputValue(), "npx wrangler versions upload");
+    assert.equal(await preview.locator('select[name="build_token_uuid"]').inputValue(), t.build_token_uuid, "the build token chosen");
+    await preview.locator("button", { hasText: "Cancel" }).click();
+    await preview.waitFor({ state: "detached" });
+
     // Build cache purge, and a deploy hook with its URL.
     await card.locator("button.purge").click();
     await card.locator(":scope > .notice").waitFor();
