@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import { routes } from "../src/api/routes/index.ts";
 
-/** Cloudflare's 38 Workers Builds endpoints (spec/api.md §2), in its numbering. */
+/** Cloudflare's 38 Workers Builds endpoints (https://developers.cloudflare.com/api/resources/workers_builds/), numbered as docs/api.md shows them. */
 const CLOUDFLARE: [number, string, string][] = [
   [1, "GET", "getAccountLimits"], [2, "GET", "getBuildsByVersionIds"], [3, "GET", "getLatestBuildsByScripts"],
   [4, "GET", "getBuildByUuid"], [5, "PUT", "cancelBuildByUuid"], [6, "GET", "getBuildLogs"],
@@ -23,7 +23,14 @@ const CLOUDFLARE: [number, string, string][] = [
 ];
 
 const access = (auth: string) =>
-  ({ read: "Workers CI Read or Write", write: "Workers CI Write", authenticated: "any valid credentials", none: "none" })[auth] ?? auth;
+  ({
+    read: "Workers CI Read or Write",
+    write: "Workers CI Write",
+    queues_read: "Queues Read or Write (or Workers CI Write)",
+    queues_write: "Queues Write (or Workers CI Write)",
+    authenticated: "any valid credentials",
+    none: "none",
+  })[auth] ?? auth;
 
 export function renderApiDoc(): string {
   const byOp = new Map(routes.map((r) => [r.operationId, r]));

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { RouteSpec } from "./route.ts";
+import { grantsOf } from "../domain/auth.ts";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -78,8 +79,7 @@ export function openApiDocument(routes: RouteSpec[]): JsonSchema {
         },
       },
     };
-    if (route.auth === "read") operation["x-api-token-group"] = ["Workers CI Write", "Workers CI Read"];
-    if (route.auth === "write") operation["x-api-token-group"] = ["Workers CI Write"];
+    if (route.auth !== "none" && route.auth !== "authenticated") operation["x-api-token-group"] = [...grantsOf(route.auth)].reverse();
     if (route.kilnStatus && route.kilnStatus !== "implemented") operation["x-kiln-status"] = route.kilnStatus;
     if (route.body) {
       operation.requestBody = { required: true, content: { "application/json": { schema: toSchema(route.body, "input") } } };

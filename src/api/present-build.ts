@@ -1,4 +1,4 @@
-/** Builds as Cloudflare's clients parse them (design brief §3): every field, nulls where unset. */
+/** Builds as Cloudflare's own clients parse them (docs/compatibility.md): every field, nulls where unset. */
 import type { z } from "zod";
 import type { Build } from "../domain/build-types.ts";
 import type { EnvVar } from "../domain/config-types.ts";

@@ -1,5 +1,5 @@
 /**
- * Verifies credentials and decides access (design brief §2.1). Well-formed but unknown,
+ * Verifies credentials and decides access (docs/errors.md). Well-formed but unknown,
  * revoked or expired credentials are 401; valid credentials that lack the permission group
  * or the account are 403.
  *
@@ -86,7 +86,14 @@ const GRANTS: Record<Access, PermissionGroup[]> = {
   // Write implies Read.
   read: ["Workers CI Read", "Workers CI Write"],
   write: ["Workers CI Write"],
+  // Kiln's queues and subscriptions carry build events only: whoever may run the account's
+  // builds (Workers CI Write) may also subscribe to and consume their events.
+  queues_read: ["Queues Read", "Queues Write", "Workers CI Write"],
+  queues_write: ["Queues Write", "Workers CI Write"],
 };
+
+/** The permission groups that grant `access` (the OpenAPI document lists them). */
+export const grantsOf = (access: Access): readonly PermissionGroup[] => GRANTS[access];
 
 /** Accounts the principal may act on. */
 export function principalAccounts(principal: Principal): string[] {

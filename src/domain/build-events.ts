@@ -1,7 +1,8 @@
 /**
  * Signals between the API and the runners: a build was queued (wake the schedulers), a cancel
  * was requested (abort that build's one AbortController), log lines were stored (wake live
- * readers), a build stopped (release whoever waits on it). In one process they are an
+ * readers), a build stopped (release whoever waits on it), build events of an account were
+ * committed (wake its event stream and deliverers). In one process they are an
  * EventEmitter (`localSignals`); in a fleet on PostgreSQL the same interface is carried by
  * LISTEN/NOTIFY (store/notify.ts). Storage stays the source of truth: every waiter also polls
  * it, so a lost signal only delays, never loses, what it announces.
@@ -18,6 +19,11 @@ export interface BuildSignals {
   onLogs(buildUuid: string, listener: () => void): () => void;
   stopped(buildUuid: string): void;
   onStopped(buildUuid: string, listener: () => void): () => void;
+  /** Build events of this account were committed (store.onEventsCommitted raises it). */
+  events(accountId: string): void;
+  onEvents(accountId: string, listener: () => void): () => void;
+  /** Any account's (a fleet-wide deliverer). */
+  onAnyEvents(listener: (accountId: string) => void): () => void;
   /**
    * Resolves true as soon as `isStopped()` holds (checked at once, on every `stopped`
    * signal for this build and every `pollMs`), or false after `timeoutMs`.
@@ -31,7 +37,7 @@ export interface LocalSignals extends BuildSignals {
   deliver(kind: SignalKind, buildUuid: string): void;
 }
 
-export type SignalKind = "queued" | "cancel" | "logs" | "stopped";
+export type SignalKind = "queued" | "cancel" | "logs" | "stopped" | "events";
 
 export function localSignals(): LocalSignals {
   const bus = new EventEmitter();
@@ -43,6 +49,7 @@ export function localSignals(): LocalSignals {
   const deliver = (kind: SignalKind, uuid: string) => {
     if (kind === "queued" || kind === "cancel") bus.emit(kind, uuid);
     else bus.emit(`${kind}:${uuid}`);
+    if (kind === "events") bus.emit("events", uuid);
   };
   return {
     deliver,
@@ -54,6 +61,9 @@ export function localSignals(): LocalSignals {
     onLogs: (uuid, listener) => on(`logs:${uuid}`, listener),
     stopped: (uuid) => deliver("stopped", uuid),
     onStopped: (uuid, listener) => on(`stopped:${uuid}`, listener),
+    events: (accountId) => deliver("events", accountId),
+    onEvents: (accountId, listener) => on(`events:${accountId}`, listener),
+    onAnyEvents: (listener) => on("events", listener),
     async waitStopped(uuid, isStopped, timeoutMs, pollMs = 100) {
       if (await isStopped()) return true;
       return new Promise<boolean>((resolve) => {

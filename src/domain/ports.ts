@@ -16,6 +16,8 @@ import type {
 import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
 import type { BuildRepository } from "./build-ports.ts";
 import type { DeliveryRepository } from "./delivery-types.ts";
+import type { BuildEventReader, EventSubscriptionRepository, QueueRepository } from "./event-ports.ts";
+import type { WebhookDeliveryRepository } from "./webhook-deliveries.ts";
 
 export interface CredentialLookup {
   /** The token whose value hashes to `valueHash`, revoked or expired ones included. */
@@ -148,10 +150,19 @@ export interface Repositories {
   deployHooks: DeployHookRepository;
   builds: BuildRepository;
   deliveries: DeliveryRepository;
+  buildEvents: BuildEventReader;
+  queues: QueueRepository;
+  eventSubscriptions: EventSubscriptionRepository;
+  webhookDeliveries: WebhookDeliveryRepository;
 }
 
 export interface StorePort extends Repositories {
   credentials: CredentialLookup;
+  /**
+   * `listener` hears the account of every build event once the transaction that wrote it has
+   * committed (in this process; store/notify.ts carries it to a fleet). Returns an unsubscribe.
+   */
+  onEventsCommitted(listener: (accountId: string) => void): () => void;
   /** Runs `fn` in one write transaction; every write in it lands, or none does. */
   transaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T>;
 }

@@ -1,5 +1,5 @@
 /**
- * Retention (design brief §2.4): builds stopped before a cutoff go with their log lines, and
+ * Retention (`kiln prune`, `--retention-days`): builds stopped before a cutoff go with their log lines, and
  * webhook deliveries received before it, in small batches (one short transaction each) so a
  * prune never holds the database for long under a running API.
  */

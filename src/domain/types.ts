@@ -1,10 +1,13 @@
 /** Kiln's domain records, as the rules see them (no SQL, no HTTP). */
 
-export const PERMISSION_GROUPS = ["Workers CI Read", "Workers CI Write"] as const;
+export const PERMISSION_GROUPS = ["Workers CI Read", "Workers CI Write", "Queues Read", "Queues Write"] as const;
 export type PermissionGroup = (typeof PERMISSION_GROUPS)[number];
 
-/** What a route needs: read (GETs of the builds API) or write (everything else). */
-export type Access = "read" | "write";
+/**
+ * What a route needs: read (GETs of the builds API) or write (everything else of it);
+ * queues_read / queues_write for Queues and event subscriptions.
+ */
+export type Access = "read" | "write" | "queues_read" | "queues_write";
 
 export interface Account {
   id: string;

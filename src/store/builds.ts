@@ -11,6 +11,8 @@ import type { Page, Paged } from "../domain/types.ts";
 import { fromJson, toJson } from "./json.ts";
 import type { BuildsTable } from "./schema.ts";
 import type { Tx } from "./transaction.ts";
+import { recordBuildEvent } from "./build-events.ts";
+import { eventTypeOf } from "../domain/event-envelope.ts";
 
 type Row = Selectable<BuildsTable>;
 
@@ -82,8 +84,19 @@ export function refusedLineNotice(error: unknown): string {
   return `[kiln] A line of this build's output could not be stored: ${reason}`;
 }
 
-export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
+/**
+ * `noteEvent` hears the account of every build event written (store/index.ts tells listeners
+ * once the transaction commits). Every write that changes a build's status also writes its
+ * event (store/build-events.ts) with the same transaction: they are called inside one.
+ */
+export function buildRepository(db: Tx, dialect: DialectName, noteEvent: (accountId: string) => void = () => undefined): BuildRepository {
   const select = () => db.selectFrom("builds").selectAll();
+  const raise = async (build: Build, at: string) => {
+    const type = eventTypeOf(build);
+    if (type === undefined) return;
+    await recordBuildEvent(db, dialect, build, type, at);
+    noteEvent(build.account_id);
+  };
   const paged = async (where: (q: ReturnType<typeof select>) => ReturnType<typeof select>, page: Page): Promise<Paged<Build>> => {
     const counted = await where(select())
       .clearSelect()
@@ -131,6 +144,7 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
           report_pending: options.reportStatus ? 1 : 0,
         })
         .execute();
+      await raise(b, b.created_on);
     },
     async existsForCommit(triggerUuid, previewId, commit) {
       const row = await db
@@ -189,12 +203,13 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
         .where("branch", "=", branch)
         .where("status", "=", "queued")
         .where("uuid", "<>", newerUuid)
-        .returning(["uuid", "log_lines"])
+        .returningAll()
         .execute();
       if (skipped.length > 0) {
         const params = skipped.flatMap((b) => [b.uuid, Number(b.log_lines) - 1, line[0], line[1]]);
         await db.executeQuery(CompiledQuery.raw(logInsert(dialect, skipped.length), params));
       }
+      for (const b of skipped) await raise(toBuild(b), at);
       return skipped.map((b) => b.uuid);
     },
     async resolveCommit(uuid, runnerId, metadata, at) {
@@ -315,14 +330,16 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       return Number(result.numUpdatedRows) === 1;
     },
     async update(uuid, runnerId, patch, at) {
-      const result = await db
+      const row = await db
         .updateTable("builds")
         .set({ ...patch, modified_on: at })
         .where("uuid", "=", uuid)
         .where("runner_id", "=", runnerId)
         .where("status", "<>", "stopped")
+        .returningAll()
         .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      if (row && patch.status !== undefined) await raise(toBuild(row), at);
+      return row !== undefined;
     },
     async finish(uuid, runnerId, outcome, at, fromStatuses, leaseExpiredBefore) {
       let q = db
@@ -334,8 +351,9 @@ export function buildRepository(db: Tx, dialect: DialectName): BuildRepository {
       if (fromStatuses) q = q.where("status", "in", fromStatuses);
       // A reaper stops a build only if its lease is still out: a renewal that won the race keeps it.
       if (leaseExpiredBefore !== undefined) q = q.where("lease_expires_on", "<", leaseExpiredBefore);
-      const result = await q.executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      const row = await q.returningAll().executeTakeFirst();
+      if (row) await raise(toBuild(row), at);
+      return row !== undefined;
     },
     async requestCancel(uuid, by, at) {
       const result = await db

@@ -3,10 +3,12 @@
  */
 import type { Repositories, StorePort } from "../domain/ports.ts";
 import { accountRepository } from "./accounts.ts";
+import { sqliteChangeSignal, type ChangeSignal } from "./change-signal.ts";
 import { storeCredentials } from "./credentials.ts";
 import { openDatabase, storageFailureOf, type Db, type DialectName, type OpenOptions } from "./database.ts";
 import { ServiceHealth } from "../domain/health.ts";
 import { sql } from "kysely";
+import { EventEmitter } from "node:events";
 import { migrate } from "./migrate.ts";
 import { tokenRepository } from "./tokens.ts";
 import { writeTransaction, type Tx } from "./transaction.ts";
@@ -20,8 +22,12 @@ import { previewRepository, workerPreviewsRepository } from "./previews.ts";
 import { deployHookRepository } from "./deploy-hooks.ts";
 import { buildRepository } from "./builds.ts";
 import { deliveryRepository } from "./deliveries.ts";
+import { buildEventReader } from "./build-events.ts";
+import { queueRepository } from "./queues.ts";
+import { eventSubscriptionRepository } from "./event-subscriptions.ts";
 import type { SecretBox } from "../domain/secrets.ts";
 import { secretBox } from "../domain/secrets.ts";
+import { webhookDeliveryRepository } from "./event-deliveries.ts";
 
 export interface Store extends StorePort {
   db: Db;
@@ -34,10 +40,22 @@ export interface Store extends StorePort {
   probeWrite(): Promise<void>;
   /** Storage failures seen by writes (and whether the node drains), for /healthz. */
   health: ServiceHealth;
+  /**
+   * SQLite: whether anything was committed since a look, by any process (one `pread`); what
+   * lets answers be reused until the next commit. Undefined on PostgreSQL, where the same
+   * certainty would cost the round trip it saves.
+   */
+  changes?: ChangeSignal;
   close(): Promise<void>;
 }
 
-function repositories(tx: Tx, box: SecretBox, dialect: DialectName, sqlite?: Db["sqlite"]): Repositories {
+/** How a set of repositories runs a read that needs its own transaction, and hears of events written. */
+interface Binding {
+  transaction: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
+  noteEvent: (accountId: string) => void;
+}
+
+function repositories(tx: Tx, box: SecretBox, dialect: DialectName, binding: Binding, sqlite?: Db["sqlite"]): Repositories {
   return {
     accounts: accountRepository(tx, box),
     tokens: tokenRepository(tx),
@@ -50,8 +68,12 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName, sqlite?: Db[
     workerPreviews: workerPreviewsRepository(tx),
     previews: previewRepository(tx),
     deployHooks: deployHookRepository(tx),
-    builds: buildRepository(tx, dialect),
+    builds: buildRepository(tx, dialect, binding.noteEvent),
     deliveries: deliveryRepository(tx),
+    buildEvents: buildEventReader(tx, dialect, binding.transaction),
+    queues: queueRepository(tx, dialect),
+    eventSubscriptions: eventSubscriptionRepository(tx),
+    webhookDeliveries: webhookDeliveryRepository(tx, dialect, box, binding.transaction),
   };
 }
 
@@ -70,12 +92,32 @@ export function createStore(db: Db, secretKey: Buffer): Store {
       throw error;
     }
   };
+  const committed = new EventEmitter();
+  committed.setMaxListeners(0);
+  const announce = (accounts: Iterable<string>) => {
+    for (const account of accounts) committed.emit("events", account);
+  };
+  // Outside a transaction every statement commits on its own.
+  const top: Binding = { transaction: (fn) => writeTransaction(db, fn), noteEvent: (a) => announce([a]) };
+  const changes = db.sqlite ? sqliteChangeSignal(db.sqlite) : undefined;
   return {
     db,
-    ...repositories(db.kysely, box, db.dialect, db.sqlite),
-    credentials: storeCredentials(db),
+    ...repositories(db.kysely, box, db.dialect, top, db.sqlite),
+    credentials: storeCredentials(db, changes),
     health,
-    transaction: (fn) => watched(writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect)))),
+    ...(changes ? { changes } : {}),
+    async transaction(fn) {
+      const accounts = new Set<string>();
+      const result = await watched(
+        writeTransaction(db, (tx) => fn(repositories(tx, box, db.dialect, { transaction: (inner) => inner(tx), noteEvent: (a) => accounts.add(a) }))),
+      );
+      announce(accounts);
+      return result;
+    },
+    onEventsCommitted(listener) {
+      committed.on("events", listener);
+      return () => void committed.off("events", listener);
+    },
     async ping() {
       await db.kysely.selectFrom("kiln_migrations").select("name").limit(1).execute();
     },

@@ -3,7 +3,7 @@
  * sent to every other node with NOTIFY; one dedicated connection per process LISTENs and raises
  * what other nodes sent. A lost connection is re-opened with back-off; meanwhile signals are
  * lost, which only delays the work they announce: every waiter also polls the database
- * (design brief §2.3 "Cancel in a fleet").
+ * (docs/scaling.md).
  */
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import { localSignals, type BuildSignals, type SignalKind } from "../domain/build-events.ts";
 import type { Db } from "./database.ts";
 
-const CHANNEL: Record<SignalKind, string> = { queued: "kiln_queued", cancel: "kiln_cancel", logs: "kiln_logs", stopped: "kiln_stopped" };
+const CHANNEL: Record<SignalKind, string> = { queued: "kiln_queued", cancel: "kiln_cancel", logs: "kiln_logs", stopped: "kiln_stopped", events: "kiln_events" };
 const KIND_OF = new Map(Object.entries(CHANNEL).map(([kind, channel]) => [channel, kind as SignalKind]));
 
 export interface FleetSignals extends BuildSignals {
@@ -78,6 +78,7 @@ export function pgSignals(url: string, db: Db, logger: Logger): FleetSignals {
     cancel: (uuid) => send("cancel", uuid),
     logs: (uuid) => send("logs", uuid),
     stopped: (uuid) => send("stopped", uuid),
+    events: (accountId) => send("events", accountId),
     ready: () => readyPromise,
     async close() {
       closed = true;

@@ -204,6 +204,95 @@ export interface BuildLogsTable {
   text: string;
 }
 
+/** The transactional outbox of build events (migration 0009). */
+export interface BuildEventsTable {
+  /** pg returns bigint as a string: read through Number(). */
+  id: Generated<number | string>;
+  account_id: string;
+  worker_tag: string;
+  worker_name: string;
+  build_uuid: string;
+  type: string;
+  created_on: string;
+  /** JSON: the envelope's payload when the event happened. */
+  payload: string;
+}
+
+export interface QueuesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  created_on: string;
+  modified_on: string;
+  delivery_delay: Generated<number>;
+  message_retention_period: Generated<number>;
+  max_retries: Generated<number>;
+  dead_letter_queue: Generated<string | null>;
+}
+
+export interface EventSubscriptionsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  enabled: Flag;
+  source_type: string;
+  worker_name: string;
+  /** JSON array of event types. */
+  events: string;
+  destination_type: string;
+  /** JSON: the destination object as given. */
+  destination: string;
+  queue_id: string | null;
+  created_at: string;
+  modified_at: string;
+  /** Sealed whsec_ secret of a webhook destination (migration 0011); null for queues. */
+  webhook_secret: Generated<string | null>;
+}
+
+/** Webhook deliveries of build events (migration 0011). */
+export interface EventDeliveriesTable {
+  id: string;
+  subscription_id: string;
+  account_id: string;
+  event_id: number | string;
+  event_type: string;
+  build_uuid: string;
+  state: string;
+  attempts: Generated<number>;
+  failures: Generated<number>;
+  next_attempt_ms: number | string;
+  lease: Generated<string | null>;
+  lease_expires_ms: Generated<number | string | null>;
+  created_on: string;
+  last_attempt_on: Generated<string | null>;
+  delivered_on: Generated<string | null>;
+  last_status: Generated<number | null>;
+  last_error: Generated<string | null>;
+}
+
+export interface EventDeliveryAttemptsTable {
+  id: Generated<number | string>;
+  delivery_id: string;
+  attempt: number;
+  started_on: string;
+  duration_ms: number;
+  status: number | null;
+  error: string | null;
+  response_body: string;
+  node: string;
+}
+
+export interface QueueMessagesTable {
+  id: Generated<number | string>;
+  queue_id: string;
+  event_id: number | string;
+  subscription_id: string;
+  created_ms: number | string;
+  visible_ms: number | string;
+  attempts: Generated<number>;
+  lease: Generated<string | null>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   users: UsersTable;
@@ -221,4 +310,10 @@ export interface Database {
   builds: BuildsTable;
   build_logs: BuildLogsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  build_events: BuildEventsTable;
+  queues: QueuesTable;
+  event_subscriptions: EventSubscriptionsTable;
+  queue_messages: QueueMessagesTable;
+  event_deliveries: EventDeliveriesTable;
+  event_delivery_attempts: EventDeliveryAttemptsTable;
 }

@@ -1,0 +1,109 @@
+/**
+ * Queues and their HTTP pull consumer, as Cloudflare Queues documents them
+ * (https://developers.cloudflare.com/queues/configuration/pull-consumers/): a pull leases up to
+ * `batch_size` messages for `visibility_timeout_ms`; an ack deletes a message (accepted even
+ * after its lease ran out, as Cloudflare does), a retry makes it visible again after its delay;
+ * a message not acknowledged comes back when its lease runs out. Once a message has been
+ * delivered `max_retries` times it is not delivered again: it moves to the dead-letter queue,
+ * or is deleted when there is none (https://developers.cloudflare.com/queues/configuration/dead-letter-queues/).
+ */
+import { randomBytes } from "node:crypto";
+import { errors } from "../errors.ts";
+import type { StorePort, Repositories } from "./ports.ts";
+import type { LeasedMessage, Queue } from "./event-ports.ts";
+import { newHexId, nowIso } from "./ids.ts";
+
+export const PULL_DEFAULTS = { batch_size: 5, visibility_timeout_ms: 30_000 } as const;
+export const PULL_LIMITS = { batch_size: 100, visibility_timeout_ms: 12 * 3600 * 1000, delay_seconds: 12 * 3600 } as const;
+/** Cloudflare's defaults for a new queue and its consumer. */
+export const QUEUE_DEFAULTS = { delivery_delay: 0, message_retention_period: 345_600, max_retries: 3 } as const;
+
+export async function createQueue(repos: Repositories, accountId: string, name: string): Promise<Queue> {
+  const now = nowIso();
+  const queue: Queue = { queue_id: newHexId(), account_id: accountId, queue_name: name, created_on: now, modified_on: now, ...QUEUE_DEFAULTS, dead_letter_queue: null };
+  if (!(await repos.queues.insert(queue))) throw errors.queueNameTaken(name);
+  return queue;
+}
+
+export async function requireQueue(repos: Pick<Repositories, "queues">, accountId: string, queueId: string): Promise<Queue> {
+  const queue = await repos.queues.get(accountId, queueId);
+  if (!queue) throw errors.queueNotFound();
+  return queue;
+}
+
+export async function deleteQueue(repos: Repositories, accountId: string, queueId: string): Promise<void> {
+  if (!(await repos.queues.remove(accountId, queueId))) throw errors.queueNotFound();
+}
+
+/** A lease id: the message id and the token of the pull that leased it. */
+export const leaseIdOf = (m: Pick<LeasedMessage, "id" | "lease">): string => `${m.id}.${m.lease}`;
+
+function parseLeaseId(leaseId: string): { id: string; lease: string } | undefined {
+  const match = /^([0-9]{1,18})\.([0-9a-f]{32})$/.exec(leaseId);
+  return match ? { id: match[1] as string, lease: match[2] as string } : undefined;
+}
+
+export interface Pulled {
+  messages: LeasedMessage[];
+  backlog: number;
+}
+
+export async function pullMessages(store: StorePort, accountId: string, queueId: string, batchSize: number, visibilityMs: number): Promise<Pulled> {
+  return store.transaction(async (repos) => {
+    const queue = await requireQueue(repos, accountId, queueId);
+    const dlq = queue.dead_letter_queue === null ? undefined : await repos.queues.getByName(accountId, queue.dead_letter_queue);
+    const token = randomBytes(16).toString("hex");
+    const messages = await repos.queues.pull(queue, batchSize, visibilityMs, Date.now(), token, dlq && dlq.queue_id !== queue.queue_id ? dlq.queue_id : null);
+    return { messages, backlog: await repos.queues.backlog(queue.queue_id) };
+  });
+}
+
+export interface AckResult {
+  ackCount: number;
+  retryCount: number;
+  /** By lease id: why it was neither acknowledged nor retried. */
+  warnings: Record<string, string>;
+}
+
+export async function ackMessages(
+  store: StorePort,
+  accountId: string,
+  queueId: string,
+  acks: string[],
+  retries: { lease_id: string; delay_seconds: number }[],
+): Promise<AckResult> {
+  return store.transaction(async (repos) => {
+    const queue = await requireQueue(repos, accountId, queueId);
+    const warnings: Record<string, string> = {};
+    const parsedAcks = new Map<string, string>();
+    for (const leaseId of acks) {
+      const parsed = parseLeaseId(leaseId);
+      if (parsed) parsedAcks.set(leaseId, parsed.id);
+      else warnings[leaseId] = "malformed lease_id";
+    }
+    const acked = new Set(await repos.queues.ack(queue.queue_id, [...parsedAcks.values()]));
+    let ackCount = 0;
+    for (const [leaseId, id] of parsedAcks) {
+      if (acked.has(id)) {
+        ackCount++;
+        acked.delete(id); // the same message twice counts once
+      } else warnings[leaseId] ??= "no such message (already acknowledged, dead-lettered or expired)";
+    }
+    const now = Date.now();
+    const wanted: { leaseId: string; id: string; lease: string; visibleMs: number }[] = [];
+    for (const r of retries) {
+      const parsed = parseLeaseId(r.lease_id);
+      if (!parsed) warnings[r.lease_id] = "malformed lease_id";
+      else if (!parsedAcks.has(r.lease_id)) wanted.push({ leaseId: r.lease_id, ...parsed, visibleMs: now + r.delay_seconds * 1000 });
+    }
+    const retried = new Set(await repos.queues.retry(queue.queue_id, wanted));
+    let retryCount = 0;
+    for (const r of wanted) {
+      if (retried.has(r.id)) {
+        retryCount++;
+        retried.delete(r.id);
+      } else warnings[r.leaseId] ??= "lease is no longer current (it ran out, or the message was acknowledged or leased again)";
+    }
+    return { ackCount, retryCount, warnings };
+  });
+}
