@@ -327,6 +327,16 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.deepEqual(vars.result.GREETING.value, "hello");
     assert.equal(vars.result.API_SECRET.is_secret, true);
 
+    // A preview trigger starts from Cloudflare's preview defaults (not created here).
+    await page.click("#add-preview");
+    const preview = page.locator('form.trigger-form[data-kind="preview"]');
+    assert.equal(await preview.locator('input[name="branch_includes"]').inputValue(), "*");
+    assert.equal(await preview.locator('input[name="branch_excludes"]').inputValue(), "main");
+    assert.equal(await preview.locator('input[name="deploy_command"]').inputValue(), "npx wrangler versions upload");
+    assert.equal(await preview.locator('select[name="build_token_uuid"]').inputValue(), t.build_token_uuid, "the build token chosen");
+    await preview.locator("button", { hasText: "Cancel" }).click();
+    await preview.waitFor({ state: "detached" });
+
     // Build cache purge, and a deploy hook with its URL.
     await card.locator("button.purge").click();
     await card.locator(":scope > .notice").waitFor();
@@ -424,6 +434,20 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.equal(raw.split("\n").length - 1, total);
     assert.ok(raw.includes("\u001b[1;32mgreen bold"), "the raw log keeps the escapes");
 
+    // Run build by commit.
+    await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}`);
+    await page.click("#run-build");
+    await page.waitForFunction(() => document.querySelectorAll('#run-build-form select[name="trigger"] option').length === 1);
+    await page.selectOption('#run-build-form select[name="by"]', "commit");
+    const head = repo.head("feature/broken") as string;
+    await page.fill('#run-build-form input[name="ref"]', head);
+    await page.click('#run-build-form button[type="submit"]');
+    await page.waitForURL((u) => /\/builds\/[0-9a-f-]{36}$/.test(u.pathname) && !u.pathname.endsWith(coloured));
+    const byCommit = page.url().split("/").pop() as string;
+    await page.waitForSelector('h1 .badge[data-outcome="fail"]', { timeout: 60_000 });
+    assert.equal((await call(`/builds/builds/${byCommit}`)).result.build_trigger_metadata.commit_hash, head);
+    await page.waitForSelector('.steps-bar li[data-step="build"][data-status="fail"]');
+
     assert.deepEqual(external, [], "no request leaves the server");
     assert.deepEqual(pageErrors, []);
     await context.close();
@@ -436,7 +460,7 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     const page = await context.newPage();
     await signIn(page, writeToken);
     await page.waitForURL(`${server.base}/accounts/${account}`);
-    await page.waitForSelector(`tr[data-worker="dash-app"] .badge[data-outcome="success"]`);
+    await page.waitForSelector(`tr[data-worker="dash-app"] .badge[data-status="stopped"]`);
     await page.waitForSelector('.live-mode[data-mode="poll"]');
 
     // A build started elsewhere appears on the Workers list, then on the builds list, within 2 s.
@@ -457,7 +481,11 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await shot(page, "builds.png");
 
     await page.selectOption('select[name="outcome"]', "fail");
-    await page.waitForFunction(() => document.querySelectorAll("tr[data-build]").length === 1);
+    // The failed builds only: the one by commit (first test) and this one.
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("tr[data-build]")];
+      return rows.length === 2 && rows.every((r) => r.querySelector(".badge")?.getAttribute("data-outcome") === "fail");
+    });
     assert.match(page.url(), /outcome=fail/);
     await page.click("text=Clear");
 
@@ -548,8 +576,13 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), "the builds list fits too");
     await shot(page, "phone-builds.png");
 
+    // The deploy hook, used once: its last use shows in the one date format.
+    const hook = (await call(`/builds/workers/dash-app/deploy_hooks`)).result[0];
+    const fired = await fetch(`${server.base}/client/v4/workers/builds/deploy_hooks/${hook.deploy_hook_uuid}`, { method: "POST" });
+    assert.equal(fired.status, 200);
     await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}/settings`);
     await page.waitForSelector("article.trigger");
+    assert.match(await page.locator('#deploy-hooks tr[data-hook="cms"]').innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+/);
     const enabled = await page.$$eval("main.settings button[type=submit], main.settings button.purge, main.settings button.delete-trigger", (els) => els.filter((b) => !(b as HTMLButtonElement).disabled).length);
     assert.equal(enabled, 0, "every write control is disabled");
     assert.match(await page.locator('article.trigger tr[data-var="API_SECRET"]').innerText(), /write-only/);

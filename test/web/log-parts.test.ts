@@ -16,12 +16,16 @@ interface Run {
   italic?: boolean;
 }
 // Browser modules (plain JS, outside the TypeScript build): typed here by what the tests use.
-const modules = ["../../src/web/assets/ansi.js", "../../src/web/assets/steps.js"];
+const modules = ["../../src/web/assets/ansi.js", "../../src/web/assets/steps.js", "../../src/web/assets/links.js"];
 const ansi = (await import(modules[0] as string)) as { ansiRuns(text: string): Run[]; plainText(text: string): string };
 const steps = (await import(modules[1] as string)) as {
   stepOf(text: string): { kind: string; title: string } | null;
   stepStatus(list: { start: number }[], index: number, build: { status: string; build_outcome: string | null } | null): string;
   stepDuration(list: { start: number }[], index: number, ts: number[], build: { status: string; stopped_on?: string } | null, now?: number): number;
+};
+
+const links = (await import(modules[2] as string)) as {
+  linksFor(m: Record<string, string>, providers: { github: string; gitlab: string }): { repo: string; commit: string | null; branch: string | null } | null;
 };
 
 const ESC = "\u001b";
@@ -88,5 +92,23 @@ describe("steps from the runner's lines", () => {
     assert.equal(steps.stepStatus(list, 2, { status: "running", build_outcome: null }), "running");
     assert.deepEqual([0, 1, 2].map((k) => steps.stepDuration(list, k, ts, stopped)), [3000, 5000, 3000]);
     assert.equal(steps.stepDuration(list, 2, ts, { status: "running" }, 10_000), 1000, "a running last step runs until now");
+  });
+});
+
+describe("links to the provider", () => {
+  const providers = { github: "https://github.com", gitlab: "https://git.example.org" };
+  it("GitHub and GitLab (self-managed, a group path, a branch with slashes)", () => {
+    assert.deepEqual(links.linksFor({ provider_type: "github", provider_account_name: "acme", repo_name: "app", commit_hash: "abc123", branch: "feature/x y" }, providers), {
+      repo: "https://github.com/acme/app",
+      commit: "https://github.com/acme/app/commit/abc123",
+      branch: "https://github.com/acme/app/tree/feature/x%20y",
+    });
+    assert.deepEqual(links.linksFor({ provider_type: "gitlab", provider_account_name: "group/sub", repo_name: "app", commit_hash: "abc123", branch: "" }, providers), {
+      repo: "https://git.example.org/group/sub/app",
+      commit: "https://git.example.org/group/sub/app/-/commit/abc123",
+      branch: null,
+    });
+    assert.equal(links.linksFor({ provider_type: "bitbucket", provider_account_name: "a", repo_name: "b" }, providers), null);
+    assert.equal(links.linksFor({ provider_type: "github", provider_account_name: "", repo_name: "b" }, providers), null);
   });
 });

@@ -6,6 +6,7 @@ import htm from "htm";
 import { api, ApiError, enc } from "./api.js";
 import { subscribe } from "./live.js";
 import { age, formatDate } from "./format.js";
+import { linksFor } from "./links.js";
 
 export const html = htm.bind(h);
 
@@ -236,12 +237,5 @@ export const settings = (() => {
   }
 })();
 
-/** Links to a build's repository and commit on GitHub or GitLab (null when unknown). */
-export function providerLinks(m) {
-  const base = settings.providers?.[m.provider_type === "gitlab" ? "gitlab" : m.provider_type === "github" ? "github" : ""];
-  if (!base || !m.provider_account_name || !m.repo_name) return null;
-  const repo = `${base}/${encodeURIComponent(m.provider_account_name)}/${encodeURIComponent(m.repo_name)}`;
-  const commit = m.commit_hash ? `${repo}${m.provider_type === "gitlab" ? "/-" : ""}/commit/${encodeURIComponent(m.commit_hash)}` : null;
-  const branch = m.branch ? `${repo}${m.provider_type === "gitlab" ? "/-" : ""}/tree/${m.branch.split("/").map(encodeURIComponent).join("/")}` : null;
-  return { repo, commit, branch };
-}
+/** Links to a build's repository, commit and branch on GitHub or GitLab (null when unknown). */
+export const providerLinks = (m) => linksFor(m, settings.providers);
