@@ -10,6 +10,8 @@ export interface HttpMetrics {
   shed(): void;
   /** An answer served again from the answer cache (api/answer-cache.ts). */
   reused(): void;
+  /** A webhook delivery attempt this node made (outbound/webhook-deliverer.ts), by what followed. */
+  webhookAttempt(result: "delivered" | "retry" | "failed"): void;
 }
 
 export function createHttpMetrics(): HttpMetrics {
@@ -45,12 +47,19 @@ export function createHttpMetrics(): HttpMetrics {
     help: "Connections closed because the connection cap was reached",
     registers: [registry],
   });
+  const webhookAttempts = new Counter({
+    name: "kiln_webhook_attempts_total",
+    help: "Webhook delivery attempts made by this node, by result: delivered (2xx), retry (failed, tried again later), failed (failed, given up)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
   const children = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
   return {
     registry,
     refused: (status) => refused.inc({ status }),
     shed: () => shed.inc(),
     reused: () => reused.inc(),
+    webhookAttempt: (result) => webhookAttempts.inc({ result }),
     observe(method, route, status, seconds) {
       // prom-client hashes the label object on every call; the few label sets seen are looked
       // up once and their children kept (4% of a cached token verify's CPU before).

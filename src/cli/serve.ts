@@ -48,6 +48,7 @@ export async function serve(config: Config): Promise<void> {
   if (config.publicUrl === undefined) kiln.reporter.publicUrl = base;
   kiln.reporter.start();
   kiln.deliverer.ownApi = ownApiOf(config.publicUrl, config.host, port);
+  kiln.deliverer.onAttempt = (result) => metrics.webhookAttempt(result);
   kiln.deliverer.start();
   const stopRetention = config.retentionDays === undefined ? undefined : startRetention(store, config.retentionDays, logger);
   // An API-only node still stops the builds of runners that went silent.

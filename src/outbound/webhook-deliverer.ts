@@ -49,9 +49,13 @@ export interface DelivererStore {
 /** Beyond the request's own deadline: time to record the attempt before another node may take it. */
 const LEASE_MARGIN_MS = 30_000;
 
+export type AttemptResult = "delivered" | "retry" | "failed";
+
 export class WebhookDeliverer {
   readonly node: string;
   ownApi: OwnApi;
+  /** Hears the result of every attempt this node recorded (`kiln serve` counts them in /metrics). */
+  onAttempt: (result: AttemptResult) => void = () => undefined;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private running: Promise<void> | undefined;
@@ -125,7 +129,7 @@ export class WebhookDeliverer {
     const [event] = await this.store.buildEvents.byIds([c.event_id]);
     if (!event) {
       // Pruned before it could be delivered: nothing is left to send.
-      await this.store.webhookDeliveries.recordAttempt(c.id, c.lease, attempt({ status: null, error: "the event is no longer stored (pruned)", response_body: "", duration_ms: 0 }), { state: "failed" });
+      if (await this.store.webhookDeliveries.recordAttempt(c.id, c.lease, attempt({ status: null, error: "the event is no longer stored (pruned)", response_body: "", duration_ms: 0 }), { state: "failed" })) this.onAttempt("failed");
       return;
     }
     const body = JSON.stringify(envelopeOf(event, c.subscription_id));
@@ -133,7 +137,7 @@ export class WebhookDeliverer {
     if (!WEBHOOK_SECRET_FORMAT.test(c.secret)) {
       // Only a row written around the API can lack one; nothing unsigned is ever sent.
       result = attempt({ status: null, error: "the subscription has no signing secret", response_body: "", duration_ms: 0 });
-      await this.store.webhookDeliveries.recordAttempt(c.id, c.lease, result, { state: "failed" });
+      if (await this.store.webhookDeliveries.recordAttempt(c.id, c.lease, result, { state: "failed" })) this.onAttempt("failed");
       this.logger.warn({ delivery: c.id, subscription: c.subscription_id }, "webhook delivery given up: the subscription has no signing secret");
       return;
     }
@@ -160,6 +164,7 @@ export class WebhookDeliverer {
       outcome = wait === undefined ? { state: "failed" } : { state: "pending", next_attempt_ms: Date.now() + wait };
     }
     const kept = await this.store.webhookDeliveries.recordAttempt(c.id, c.lease, result, outcome);
+    if (kept) this.onAttempt(outcome.state === "pending" ? "retry" : outcome.state);
     const log = { delivery: c.id, subscription: c.subscription_id, event: event.type, build: event.build_uuid, destination: origin || undefined, attempt: c.attempt, status: result.status ?? undefined, error: result.error ?? undefined, ms: result.duration_ms };
     if (!kept) this.logger.warn(log, "webhook delivery lease lost before its attempt was recorded (another node may send it again)");
     else if (outcome.state === "delivered") this.logger.info(log, "webhook delivered");

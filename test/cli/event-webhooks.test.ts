@@ -102,6 +102,12 @@ for (const dialect of dialects()) {
         await waitFor("the redelivery", async () => receiver.requests.length === before + 1);
         assert.equal(receiver.requests.at(-1)?.id, first.id);
 
+        // This server (after the restart) counted its attempts: the retries, then the deliveries.
+        const metrics = await (await fetch(`${server.base}/metrics`)).text();
+        const counted = (result: string) => Number(new RegExp(`^kiln_webhook_attempts_total\\{result="${result}"\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
+        assert.ok(counted("delivered") >= 4, metrics);
+        assert.equal(counted("failed"), 0);
+
         const bad = await client(["events", "deliveries", "--subscription", "nope"]);
         assert.deepEqual([bad.code, bad.stderr.trim()], [2, 'kiln: invalid --subscription "nope": 32 hex characters are expected']);
         assert.ok(!server.stderr().includes(secret.slice(6)) && !firstStderr().includes(secret.slice(6)), "the secret is in no log line");
