@@ -14,6 +14,7 @@ import { createApp } from "../../src/api/app.ts";
 import { composeKiln } from "../../src/cli/compose.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Build } from "../../src/domain/build-types.ts";
+import type { BuildSignals } from "../../src/domain/build-events.ts";
 import { newUuid } from "../../src/domain/ids.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
 import { setupTrigger, startBuild, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
@@ -28,7 +29,7 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
   let repo: TestRepo;
   let s: BuildSetup;
   let template: Build;
-  let second: { store: Store; close: () => Promise<void> };
+  let second: { store: Store; signals: BuildSignals; close: () => Promise<void> };
   const bases: string[] = [];
   const apps: { close: () => Promise<unknown> }[] = [];
 
@@ -45,6 +46,7 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
     const kiln = composeKiln(config, store, pino({ level: "silent" }));
     second = {
       store,
+      signals: kiln.signals,
       close: async () => {
         await kiln.close();
         await store.close();
@@ -78,6 +80,33 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
         }),
       ),
     );
+
+  it("an event committed on one node wakes the other (NOTIFY sent by the writing transaction at COMMIT)", async () => {
+    let heard = 0;
+    const off = second.signals.onEvents(s.accountId, () => heard++);
+    try {
+      // The other node's LISTEN connection may still be coming up: try until it hears one.
+      for (let i = 0; i < 40 && heard === 0; i++) {
+        await writeEvents(h.store, 1);
+        const until = Date.now() + 250;
+        while (heard === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(heard > 0, "node B heard node A's events");
+      // A rolled-back transaction notifies nobody.
+      heard = 0;
+      await assert.rejects(
+        h.store.transaction(async (r) => {
+          await r.builds.insert({ ...template, build_uuid: newUuid(), status: "stopped", build_outcome: "success", created_on: new Date().toISOString() });
+          throw new Error("undo");
+        }),
+        /undo/,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(heard, 0);
+    } finally {
+      off();
+    }
+  });
 
   it("two API nodes pulling one queue at once while events are written: each message leased once", async () => {
     const [a, b] = bases.map((base) => new Cloudflare({ apiToken: s.write, baseURL: base, maxRetries: 0 })) as [Cloudflare, Cloudflare];
