@@ -9,7 +9,9 @@
  * Rounds alternate so machine noise hits both sides alike.
  *
  * BENCH_LOG_LEVEL=debug logs every request (the default logs successful reads at debug);
- * BENCH_ENDPOINTS=verify,scripts picks endpoints.
+ * BENCH_ENDPOINTS=verify,scripts picks endpoints; BENCH_HOLD=1 prints the seeded URLs and keeps the
+ * server up until Ctrl-C (for perf or strace by hand); BENCH_NODE_ARGS="--cpu-prof …" adds node flags to
+ * the server.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -42,6 +44,20 @@ function load(url: string, headers: Record<string, string>, seconds = DURATION):
   });
 }
 
+/** Server CPU time (user + system, µs) from /proc/<pid>/stat, clock ticks of 1/100 s. */
+function cpuMicros(pid: number | undefined): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Runs one load round, recording the server's CPU µs per request into `cpu`; returns req/s. */
+async function measured(child: ChildProcess, cpu: number[], round: () => Promise<number>): Promise<number> {
+  const before = cpuMicros(child.pid);
+  const rps = await round();
+  cpu.push((cpuMicros(child.pid) - before) / (rps * DURATION));
+  return rps;
+}
+
 async function bare(body: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ["bench/bare-server.mjs"], { env: { ...process.env, BARE_BODY: body }, stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<string>((resolve) => child.stdout?.once("data", (d: Buffer) => resolve(d.toString().trim())));
@@ -51,7 +67,8 @@ async function bare(body: string): Promise<{ child: ChildProcess; url: string }>
 /** `kiln serve` with its log (stderr) going to a file, as a service manager would write it. */
 async function serve(dataDir: string, logFile: string, level: string | undefined): Promise<{ child: ChildProcess; base: string; stdout: () => string; exited: Promise<unknown> }> {
   const log = fs.openSync(logFile, "w");
-  const args = [KILN_BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(level ? ["--log-level", level] : [])];
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const args = [...nodeArgs, KILN_BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(level ? ["--log-level", level] : [])];
   const child = spawn(process.execPath, args, { env: cleanEnv(), stdio: ["ignore", "pipe", log] });
   fs.closeSync(log);
   let out = "";
@@ -126,6 +143,12 @@ export async function benchHttp(): Promise<Record<string, unknown>> {
       ["build", `/client/v4/accounts/${account}/builds/builds/${builds[7]}`],
       ["builds_list", `/client/v4/accounts/${account}/builds/workers/${tags[0]}/builds?per_page=50`],
     ];
+    if (process.env.BENCH_HOLD) {
+      // For profiling by hand (perf, strace): the seeded server stays up until this process is stopped.
+      console.log(JSON.stringify({ pid: server.child.pid, headers, urls: Object.fromEntries(endpoints.map(([l, r]) => [l, server.base + r])) }));
+      await new Promise((resolve) => process.once("SIGINT", resolve));
+      return { held: true };
+    }
     const only = process.env.BENCH_ENDPOINTS?.split(",");
     const results: Record<string, unknown> = { log_level: process.env.BENCH_LOG_LEVEL ?? "default", rounds: ROUNDS, seconds: DURATION, connections: CONNECTIONS };
     for (const [label, route] of endpoints) {
@@ -136,13 +159,15 @@ export async function benchHttp(): Promise<Record<string, unknown>> {
       const baseline = await bare(body);
       const kilnRps: number[] = [];
       const bareRps: number[] = [];
+      const kilnCpu: number[] = [];
+      const bareCpu: number[] = [];
       try {
         // Not counted: the first seconds of a fresh server are spent compiling (tsx, the JIT).
         await load(server.base + route, headers, WARMUP);
         await load(baseline.url + route, headers, WARMUP);
         for (let round = 0; round < ROUNDS; round++) {
-          bareRps.push(await load(baseline.url + route, headers));
-          kilnRps.push(await load(server.base + route, headers));
+          bareRps.push(await measured(baseline.child, bareCpu, () => load(baseline.url + route, headers)));
+          kilnRps.push(await measured(server.child, kilnCpu, () => load(server.base + route, headers)));
         }
       } finally {
         baseline.child.kill("SIGTERM");
@@ -155,8 +180,13 @@ export async function benchHttp(): Promise<Record<string, unknown>> {
         kiln_rps: Math.round(mean(kilnRps)),
         bare_rps: Math.round(mean(bareRps)),
         body_bytes: body.length,
+        // CPU the server process spent per request (user + system): less swayed than req/s by
+        // what else runs on the machine, and what the ratio comes down to when the server is
+        // the bottleneck.
+        kiln_cpu_us: Math.round(mean(kilnCpu) * 10) / 10,
+        bare_cpu_us: Math.round(mean(bareCpu) * 10) / 10,
       };
-      console.log(`${label}: ratio ${(mean(kilnRps) / mean(bareRps)).toFixed(2)} (rounds ${ratios.join(", ")}; kiln ${Math.round(mean(kilnRps))} req/s, bare ${Math.round(mean(bareRps))} req/s, ${body.length} B)`);
+      console.log(`${label}: ratio ${(mean(kilnRps) / mean(bareRps)).toFixed(2)} (rounds ${ratios.join(", ")}; kiln ${Math.round(mean(kilnRps))} req/s, bare ${Math.round(mean(bareRps))} req/s, ${body.length} B; server CPU a request: kiln ${mean(kilnCpu).toFixed(1)} µs, bare ${mean(bareCpu).toFixed(1)} µs)`);
     }
     results.log_bytes = fs.statSync(logFile).size;
     return results;

@@ -1,6 +1,6 @@
 /**
  * All of Kiln's configuration, in one place: every option is a flag and a KILN_* variable,
- * with one default and one validation rule (design brief §2.6). A flag beats the variable,
+ * with one default and one validation rule. A flag beats the variable,
  * the variable beats the default. The parsed object is passed down explicitly; nothing reads
  * process.env elsewhere.
  */
@@ -56,12 +56,14 @@ export const runnerOptions: OptionSpec[] = [
   { key: "toolCacheLimit", flag: "tool-cache-limit", env: "KILN_TOOL_CACHE_LIMIT", arg: "bytes", description: "size of the tool cache (data dir tools/) past which least recently used versions not in use are removed (default 4294967296, 4 GiB)" },
 ];
 
-/** Git providers: clone credentials, webhook secrets, status reporting (design brief §2.5, §2.6). */
+/** Git providers: clone credentials, webhook secrets, status reporting (docs/webhooks.md). */
 export const providerOptions: OptionSpec[] = [
   { key: "githubToken", flag: "github-token", env: "KILN_GITHUB_TOKEN", arg: "token", description: "GitHub token: clones private repositories, reports commit statuses" },
   { key: "gitlabToken", flag: "gitlab-token", env: "KILN_GITLAB_TOKEN", arg: "token", description: "GitLab token: clones private repositories, reports commit statuses" },
   { key: "githubApiUrl", flag: "github-api-url", env: "KILN_GITHUB_API_URL", arg: "url", description: "GitHub API base (GitHub Enterprise: https://host/api/v3; default https://api.github.com)" },
   { key: "gitlabApiUrl", flag: "gitlab-api-url", env: "KILN_GITLAB_API_URL", arg: "url", description: "GitLab API base (self-managed: https://host/api/v4; default https://gitlab.com/api/v4)" },
+  { key: "githubWebUrl", flag: "github-web-url", env: "KILN_GITHUB_WEB_URL", arg: "url", description: "GitHub's web address, for the dashboard's commit and repository links (default: --github-api-url without /api/v3, else https://github.com)" },
+  { key: "gitlabWebUrl", flag: "gitlab-web-url", env: "KILN_GITLAB_WEB_URL", arg: "url", description: "GitLab's web address, for the dashboard's commit and repository links (default: --gitlab-api-url without /api/v4, else https://gitlab.com)" },
   { key: "publicUrl", flag: "public-url", env: "KILN_PUBLIC_URL", arg: "url", description: "Kiln's address as users reach it, for the links in commit statuses (default http://host:port)" },
 ];
 
@@ -83,6 +85,13 @@ export const httpOptions: OptionSpec[] = [
   { key: "logStreamsPerAccount", flag: "log-streams-per-account", env: "KILN_LOG_STREAMS_PER_ACCOUNT", arg: "n", description: "live log streams of one account open at once, all its tokens together; past it 429 (default 500)" },
 ];
 
+/** Webhook destinations of event subscriptions (docs/events.md). */
+export const webhookOptions: OptionSpec[] = [
+  { key: "webhookAllowPrivate", flag: "webhook-allow-private", env: "KILN_WEBHOOK_ALLOW_PRIVATE", description: "let webhook destinations resolve to loopback, private and link-local addresses (single-host installs, tests); Kiln's own API stays refused" },
+  { key: "webhookTimeout", flag: "webhook-timeout", env: "KILN_WEBHOOK_TIMEOUT", arg: "seconds", description: "a webhook receiver must answer within this, body included, or the attempt failed (default 15)" },
+  { key: "webhookRetrySchedule", flag: "webhook-retry-schedule", env: "KILN_WEBHOOK_RETRY_SCHEDULE", arg: "seconds,…", description: "waits before each retry of a failed webhook delivery (default 5,300,1800,7200,18000,36000,36000: 8 attempts over about 27.5 hours)" },
+];
+
 /** Options of `kiln serve`. */
 export const serveOptions: OptionSpec[] = [
   { key: "host", flag: "host", env: "KILN_HOST", arg: "host", description: "address to listen on" },
@@ -96,6 +105,7 @@ export const serveOptions: OptionSpec[] = [
   ...storeOptions,
   ...runnerOptions,
   ...providerOptions,
+  ...webhookOptions,
 ];
 
 const positive = (max: number) =>
@@ -184,6 +194,8 @@ export const configSchema = z.object({
   gitlabToken: secretText.optional(),
   githubApiUrl: httpUrl.default("https://api.github.com"),
   gitlabApiUrl: httpUrl.default("https://gitlab.com/api/v4"),
+  githubWebUrl: httpUrl.optional(),
+  gitlabWebUrl: httpUrl.optional(),
   publicUrl: httpUrl.optional(),
   githubWebhookSecret: secretText.optional(),
   retentionDays: positive(36_500).int("must be a whole number").optional(),
@@ -201,6 +213,20 @@ export const configSchema = z.object({
   maxConnections: positive(10_000_000).int("must be a whole number").optional(),
   logStreamsPerToken: positive(1_000_000).int("must be a whole number").default(100),
   logStreamsPerAccount: positive(1_000_000).int("must be a whole number").default(500),
+  webhookAllowPrivate: z.preprocess((v) => (v === "1" || v === "true" ? true : v === "0" || v === "false" ? false : v), z.boolean({ error: "must be 1, true, 0 or false" })).default(false),
+  webhookTimeout: positive(300).default(15),
+  /** Milliseconds, as domain/webhook-backoff.ts takes them. */
+  webhookRetrySchedule: z
+    .string()
+    .transform((v, ctx) => {
+      const waits = v.split(",").map((x) => x.trim());
+      if (waits.length > 20 || waits.some((w) => !/^\d+(\.\d+)?$/.test(w) || Number(w) > 7 * 24 * 3600)) {
+        ctx.addIssue({ code: "custom", message: "must be at most 20 comma-separated waits in seconds, each at most 604800 (e.g. 5,300,1800)" });
+        return [];
+      }
+      return waits.map((w) => Math.round(Number(w) * 1000));
+    })
+    .optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

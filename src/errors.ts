@@ -86,13 +86,18 @@ export const errors = {
     new KilnError(429, [{ code: 10429, message: `Too many live log streams for ${scope} (at most ${max} at once)` }], {
       "retry-after": "10",
     }),
+  /** The same caps, for the account event stream. */
+  tooManyEventStreams: (scope: string, max: number) =>
+    new KilnError(429, [{ code: 10429, message: `Too many live event streams for ${scope} (at most ${max} at once)` }], {
+      "retry-after": "10",
+    }),
   internal: () => one(500, 10500, "Internal error"),
   unavailable: () => one(503, 10503, "Service unavailable"),
   /** /healthz while the node shuts down: a load balancer moves traffic away; the API still answers. */
   draining: () => one(503, 10503, "Service unavailable: the server is shutting down (draining its builds)"),
   /** A write the database refused for lack of space (or an I/O error): nothing was stored. */
   storageFailed: (code: string, message: string) => one(503, 10503, `Service unavailable: the database cannot store data (${code}: ${message})`),
-  // Builds API codes (design brief §2.2).
+  // Builds API codes (Cloudflare's, as its API answers them; docs/errors.md).
   noBuildConfig: () =>
     one(404, 12040, "No build configuration associated with that script tag was found for this account"),
   previewsWithLegacyTrigger: () =>
@@ -106,7 +111,7 @@ export const errors = {
   triggerLimit: () => one(409, 12011, "Trigger limit reached"),
   // Kiln's own (fleet only); 12013 is Cloudflare's code for a bad query parameter.
   cancelNotConfirmed: () => one(503, 10503, "Cancel not confirmed yet"),
-  // Webhooks (design brief §2.5): the same answer for a wrong secret and an unknown account.
+  // Webhooks (docs/webhooks.md): the same answer for a wrong secret and an unknown account.
   webhookUnauthorized: () => one(401, 10401, "Webhook signature or token is missing or does not match"),
   webhookPayload: (problem: string) => one(400, 10400, `Malformed webhook payload: ${problem}`),
   // Queues and event subscriptions (issue 17): 11000 is Cloudflare's Queues code for a missing queue.
@@ -114,6 +119,9 @@ export const errors = {
   queueNameTaken: (name: string) => one(409, 11009, `A queue named ${JSON.stringify(name)} already exists in this account`),
   consumerNotFound: () => one(404, 12000, "Consumer not found"),
   subscriptionNotFound: () => one(404, 12000, "Event subscription not found"),
+  /** A webhook destination refused when subscribing (docs/events.md "Webhooks"). */
+  webhookDestinationRefused: (reason: string) => one(400, 12002, `Invalid request body: destination.url: ${reason}`),
+  webhookDeliveryNotFound: () => one(404, 12000, "Webhook delivery not found"),
   /** An event subscription's source names a Worker the account does not have. */
   unknownSourceWorker: (name: string) => one(400, 12002, `Invalid request body: source.worker_name: no Worker named ${JSON.stringify(name)} in this account`),
 } as const;

@@ -1,5 +1,5 @@
 /**
- * The dependency direction of design brief §5, enforced: cli → api | runner | webhooks →
+ * The dependency direction of docs/architecture.md, enforced: cli → api | runner | webhooks →
  * domain → (ports implemented by) store. A new import across a forbidden line fails here.
  */
 import assert from "node:assert/strict";
@@ -34,6 +34,7 @@ const FORBIDDEN: Record<string, string[]> = {
   api: ["cli", "runner", "webhooks"],
   runner: ["api", "cli", "webhooks", "web", "pkg:fastify"],
   webhooks: ["cli", "runner"],
+  outbound: ["api", "cli", "runner", "webhooks", "web", "pkg:fastify"],
   root: ["api", "cli", "runner", "store", "webhooks"],
 };
 

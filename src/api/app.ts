@@ -20,7 +20,10 @@ import { isUniqueViolation, storageFailureOf } from "../store/database.ts";
 import { readCredential } from "./credentials.ts";
 import type { AppDeps } from "./deps.ts";
 import { answerClientError, MAX_URL_LENGTH } from "./client-errors.ts";
+import { performance } from "node:perf_hooks";
+import { AnswerCache } from "./answer-cache.ts";
 import { continueBody } from "./continue.ts";
+import { lazyChildLogger } from "./lazy-logger.ts";
 import { failure, success } from "./envelope.ts";
 import { createHttpMetrics, type HttpMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -47,6 +50,8 @@ export interface KilnApp {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** What Fastify sends for a serialised object, so a reused answer reads the same. */
+const JSON_TYPE = "application/json; charset=utf-8";
 
 /** Who the auth hook found the caller to be, for the route's handler. */
 const principals = new WeakMap<FastifyRequest, Principal>();
@@ -62,6 +67,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per request is logged in onResponse below, without headers (credentials).
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT,
     // Slow clients (slowloris): the headers, then the whole request, must arrive in time, or the
     // client gets 408 and is disconnected. Both cover only receiving the request; an answer, a
@@ -160,7 +166,9 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     void reply.code(error.status).send(failure(error.errors));
   });
 
-  for (const spec of routes) registerRoute(fastify, spec, deps, options.validateResponses ?? false);
+  // One per app: entries are keyed by URL, and every route's URLs differ.
+  const answers = new AnswerCache();
+  for (const spec of routes) registerRoute(fastify, spec, deps, options.validateResponses ?? false, answers, metrics);
   for (const plugin of options.plugins ?? []) await plugin(fastify, deps);
 
   const document = openApiDocument(routes);
@@ -196,7 +204,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   return { fastify, metrics };
 }
 
-function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps, validateResponses: boolean): void {
+function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps, validateResponses: boolean, answerCache: AnswerCache, metrics: HttpMetrics): void {
   const auth = spec.auth;
   // The one credential check of the API. Routes with a body run it in an onRequest hook, before
   // the body is read (params are known by then); GET has no body (Fastify never reads one), so it
@@ -211,6 +219,7 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
           return principal;
         };
   const beforeBody = check !== undefined && spec.method !== "GET";
+  const answers = spec.reuseAnswer && spec.method === "GET" && deps.store.changes ? { cache: answerCache, changes: deps.store.changes } : undefined;
   fastify.route({
     method: spec.method,
     url: API_PREFIX + spec.path,
@@ -231,6 +240,9 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
           }
         : {}),
     handler: async (request, reply) => {
+      // Taken before the credential check: a look at the database after this instant sees every
+      // commit that returned before the client sent the request.
+      const arrived = answers ? performance.now() : 0;
       const principal = check === undefined ? undefined : beforeBody ? principals.get(request) : await check(request);
       if (check !== undefined && !principal) throw new Error(`${spec.operationId}: no principal from the auth hook`);
       // PostgreSQL text cannot hold NUL (SQLite can): refused up front, the same on both.
@@ -243,6 +255,14 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
       const params = spec.params ? parsePart(spec.params, request.params, "params") : request.params;
       const query = spec.query ? parsePart(spec.query, request.query, "query") : {};
       const body = spec.body ? parsePart(spec.body, request.body, "body") : undefined;
+      const epoch = answers?.changes.observeSince(arrived);
+      if (answers && epoch !== undefined) {
+        const reused = answers.cache.get(request.url, epoch);
+        if (reused) {
+          metrics.reused();
+          return reply.code(200).type(JSON_TYPE).send(reused);
+        }
+      }
       const out = await spec.handler({ params, query, body, principal, deps, request, reply });
       // Escape hatch: a handler that hijacked the reply (the SSE log stream) answered on its own.
       if (reply.sent) return reply;
@@ -251,6 +271,11 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
         if (!checked.success) {
           throw new Error(`answer of ${spec.operationId} does not match its schema: ${checked.error.message}`);
         }
+      }
+      if (answers && epoch !== undefined) {
+        const answer = Buffer.from(JSON.stringify(success(out.result, out.result_info, out.messages)));
+        answers.cache.set(request.url, epoch, answer);
+        return reply.code(spec.status ?? 200).type(JSON_TYPE).send(answer);
       }
       return reply.code(spec.status ?? 200).send(success(out.result, out.result_info, out.messages));
     },

@@ -1,5 +1,5 @@
 /**
- * Reads credentials from request headers, checking only their form (design brief §2.1):
+ * Reads credentials from request headers, checking only their form (docs/errors.md):
  * a missing pair is 400 9106, a malformed header is 400 6003 with the error chain that
  * names the header. Whether the credentials are valid is the domain's call.
  */

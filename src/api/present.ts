@@ -1,4 +1,4 @@
-/** Domain records → Cloudflare answer shapes (spec/api.md §3). */
+/** Domain records → Cloudflare answer shapes (https://developers.cloudflare.com/api/resources/workers_builds/). */
 import type { z } from "zod";
 import type { EnvVar, Preview, RepoConnection } from "../domain/config-types.ts";
 import type { TriggerView } from "../domain/triggers.ts";

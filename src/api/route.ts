@@ -56,6 +56,11 @@ export interface RouteSpec<
   result: R;
   /** Success status; 200 unless said. */
   status?: number;
+  /**
+   * A hot read whose answer depends only on its URL: on SQLite the serialised answer is reused
+   * until the next commit to the database (api/answer-cache.ts). Credentials are checked first.
+   */
+  reuseAnswer?: boolean;
   /** Kiln extension or inferred shape, for docs/api.md and the OpenAPI document. */
   kilnStatus?: "implemented" | "inferred" | "extension";
   handler(ctx: HandlerContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<HandlerResult<z.input<R>>>;

@@ -13,7 +13,7 @@ import { setAccountLimits } from "../domain/limits.ts";
 import { PERMISSION_GROUPS, type ApiToken, type PermissionGroup } from "../domain/types.ts";
 import type { Store } from "../store/index.ts";
 import { emit, table, UsageError } from "./output.ts";
-import { addOptions, storeFromOptions } from "./store-options.ts";
+import { addOptions, storeFromOptions, type StoreMode } from "./store-options.ts";
 
 type Opts = Record<string, unknown>;
 
@@ -32,8 +32,8 @@ function accountFlag(opts: Opts): string {
   return id;
 }
 
-async function withStore<T>(opts: Opts, fn: (store: Store) => Promise<T>): Promise<T> {
-  const { store } = await storeFromOptions(opts);
+async function withStore<T>(opts: Opts, fn: (store: Store) => Promise<T>, mode: StoreMode = "existing"): Promise<T> {
+  const { store } = await storeFromOptions(opts, mode);
   try {
     return await fn(store);
   } finally {
@@ -72,7 +72,8 @@ export function registerAdmin(program: Command): void {
     .action(async (opts: Opts) => {
       const name = required(opts, "name");
       const id = optionalHex(opts, "id", "an account id");
-      const created = await withStore(opts, (store) => store.transaction((repos) => createAccount(repos, name, id)));
+      // The one admin command that may start a new store: the first account of a new install.
+      const created = await withStore(opts, (store) => store.transaction((repos) => createAccount(repos, name, id)), "create");
       emit(Boolean(opts.json), { id: created.id, name: created.name }, `created account ${created.id} (${created.name})`);
     });
   leaf(account, "list", "list accounts").action(async (opts: Opts) => {

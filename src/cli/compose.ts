@@ -17,6 +17,8 @@ import type { Store } from "../store/index.ts";
 import { pgSignals } from "../store/notify.ts";
 import { providerCredential, type GitCredential } from "../git/url.ts";
 import { StatusReporter } from "../webhooks/status-reporter.ts";
+import { WebhookDeliverer } from "../outbound/webhook-deliverer.ts";
+import { ownApiOf } from "../outbound/address-guard.ts";
 import { webhookRoutes } from "../webhooks/routes.ts";
 import { dashboardRoutes } from "../web/routes.ts";
 import type { FastifyInstance } from "fastify";
@@ -27,6 +29,8 @@ export interface Kiln {
   runner: Runner | undefined;
   /** Sends build statuses back to GitHub and GitLab (every node runs one; claims keep them apart). */
   reporter: StatusReporter;
+  /** Delivers build events to webhook subscriptions (every API node runs one; leases keep them apart). */
+  deliverer: WebhookDeliverer;
   /** HTTP routes outside the Cloudflare API (the webhook endpoints), registered by createApp. */
   plugins: ((fastify: FastifyInstance, deps: AppDeps) => Promise<void>)[];
   /** Releases what composing opened (the notification connection); the store is the caller's. */
@@ -111,7 +115,18 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
     },
     logger.child({ component: "status-reporter" }),
   );
-  return { deps, signals, runner, reporter, plugins: [webhookRoutes, dashboardRoutes], close: async () => {
+  const deliverer = new WebhookDeliverer(
+    store,
+    signals,
+    {
+      allowPrivate: config.webhookAllowPrivate,
+      ownApi: ownApiOf(config.publicUrl, config.host, config.port),
+      timeoutMs: config.webhookTimeout * 1000,
+      ...(config.webhookRetrySchedule ? { schedule: config.webhookRetrySchedule } : {}),
+    },
+    logger.child({ component: "webhook-deliverer" }),
+  );
+  return { deps, signals, runner, reporter, deliverer, plugins: [webhookRoutes, dashboardRoutes], close: async () => {
       stopEvents();
       await fleet?.close();
     },

@@ -1,7 +1,8 @@
 /**
  * The `kiln` command. Exit codes: 0 success; 1 an error of the operation (unknown account,
- * duplicate user, …); 2 a usage or configuration error (design brief §2.6).
+ * duplicate user, …); 2 a usage or configuration error (docs/errors.md, "The command line").
  */
+import fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config.ts";
 import { AdminError } from "../domain/admin.ts";
@@ -13,6 +14,7 @@ import { registerRunner } from "./runner.ts";
 import { registerTools } from "./tools.ts";
 import { BuildNotSucceeded, registerClient } from "./client/commands.ts";
 import { registerEventClient } from "./client/event-commands.ts";
+import { registerWebhookClient } from "./client/webhook-commands.ts";
 import { ApiError, ClientError, TransportError } from "./client/api-client.ts";
 
 // Everything Kiln writes (database, key file, git mirrors, logs of builds) is its own: 0600 files,
@@ -20,9 +22,16 @@ import { ApiError, ClientError, TransportError } from "./client/api-client.ts";
 process.umask(0o077);
 import { registerPreviews } from "./previews.ts";
 
+/** The version in this checkout's package.json (found from this file, whatever the cwd). */
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
 export function buildProgram(): Command {
   const program = new Command("kiln")
     .description("Kiln: a self-hosted build service that speaks Cloudflare's Workers Builds API")
+    .version(packageVersion(), "-V, --version", "print Kiln's version")
     .exitOverride()
     .showHelpAfterError(false);
   registerServe(program);
@@ -31,7 +40,7 @@ export function buildProgram(): Command {
   registerTools(program);
   registerPreviews(program);
   registerClient(program);
-  registerEventClient(program);
+  registerWebhookClient(registerEventClient(program));
   // Every subcommand reports usage errors through the same exit path.
   const override = (cmd: Command) => {
     cmd.exitOverride();

@@ -1,6 +1,6 @@
 /**
  * How commands answer: with --json exactly one JSON object on stdout, otherwise short
- * human lines. Errors go to stderr; the exit code says what kind (design brief §2.6).
+ * human lines. Errors go to stderr; the exit code says what kind (docs/errors.md, "The command line").
  */
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;

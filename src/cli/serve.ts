@@ -1,16 +1,19 @@
 /** `kiln serve`: the API server (and, from the builds issue on, an embedded runner). */
 import type { Server } from "node:http";
+import path from "node:path";
 import type { Command } from "commander";
 import { loadConfig, serveOptions, type Config } from "../config.ts";
 import { bootstrapIfEmpty, type Bootstrap } from "../domain/admin.ts";
 import { createLogger } from "../logger.ts";
 import { loadSecretKey } from "../secret-key.ts";
+import { hasDatabase } from "../data-dir.ts";
 import { addOptions } from "./store-options.ts";
 import { startLeaseReaper } from "../domain/lease-reaper.ts";
 import { prune } from "../domain/retention.ts";
 import type { Store } from "../store/index.ts";
 import type { Logger } from "pino";
 import { handleShutdownSignals } from "./shutdown.ts";
+import { ownApiOf } from "../outbound/address-guard.ts";
 
 export function registerServe(program: Command): void {
   addOptions(program.command("serve").description("run the API server and an embedded runner"), serveOptions).action(async (opts: Record<string, unknown>, command: Command) => {
@@ -27,7 +30,10 @@ export async function serve(config: Config): Promise<void> {
   const { createApp } = await import("../api/app.ts");
   const logger = createLogger(config.logLevel);
   const { openStore } = await import("../store/index.ts");
+  // Said on stderr, so a server started in the wrong folder is noticed (its accounts are elsewhere).
+  const fresh = !config.database && !hasDatabase(config.dataDir);
   const store = await openStore({ database: config.database, dataDir: config.dataDir, secretKey: loadSecretKey(config) });
+  if (fresh) logger.info({ data_dir: path.resolve(config.dataDir) }, "created a new data directory");
   logger.info({ database: store.db.location }, "store ready");
   const boot = await bootstrapIfEmpty(store);
   const { composeKiln } = await import("./compose.ts");
@@ -41,6 +47,8 @@ export async function serve(config: Config): Promise<void> {
   const base = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   if (config.publicUrl === undefined) kiln.reporter.publicUrl = base;
   kiln.reporter.start();
+  kiln.deliverer.ownApi = ownApiOf(config.publicUrl, config.host, port);
+  kiln.deliverer.start();
   const stopRetention = config.retentionDays === undefined ? undefined : startRetention(store, config.retentionDays, logger);
   // An API-only node still stops the builds of runners that went silent.
   const stopReaper = kiln.runner
@@ -70,6 +78,7 @@ export async function serve(config: Config): Promise<void> {
     stop: async () => {
       await runner?.stop(config.drainTimeout * 1000);
       await kiln.reporter.stop();
+      await kiln.deliverer.stop();
       await fastify.close();
       await kiln.close();
       await store.close();

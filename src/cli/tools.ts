@@ -5,11 +5,13 @@
  */
 import type { Command } from "commander";
 import { loadConfig, runnerOptions, storeOptions, type Config, type OptionSpec } from "../config.ts";
+import fs from "node:fs";
+import path from "node:path";
 import { ensureDataDir } from "../data-dir.ts";
 import { parseToolList, TOOL_NAMES, type ToolName } from "../domain/build-image.ts";
 import type { ToolCache } from "../runner/toolchain.ts";
 import { emit, table, UsageError } from "./output.ts";
-import { addOptions } from "./store-options.ts";
+import { addOptions, missingDataDir, type StoreMode } from "./store-options.ts";
 
 type Opts = Record<string, unknown>;
 
@@ -22,8 +24,13 @@ const TOOL_OPTIONS: OptionSpec[] = [
  * The tool cache, loaded when a tools command runs: the toolchain pulls in npm's fetcher
  * (pacote), which every other command would otherwise pay for at start.
  */
-async function cacheFrom(opts: Opts): Promise<{ config: Config; cache: ToolCache; tc: typeof import("../runner/toolchain.ts") }> {
+async function cacheFrom(opts: Opts, mode: StoreMode = "existing"): Promise<{ config: Config; cache: ToolCache; tc: typeof import("../runner/toolchain.ts") }> {
   const config = loadConfig(opts as Partial<Record<keyof Config, unknown>>, process.env, TOOL_OPTIONS);
+  // A runner on PostgreSQL has a data dir without kiln.db: here the directory itself is the mark.
+  if (!fs.existsSync(config.dataDir)) {
+    if (mode === "existing") throw missingDataDir(config.dataDir);
+    process.stderr.write(`kiln: created a new data dir at ${path.resolve(config.dataDir)} (the runner needs the same --data-dir / KILN_DATA_DIR)\n`);
+  }
   const tc = await import("../runner/toolchain.ts");
   ensureDataDir(config.dataDir);
   const cache = new tc.ToolCache({ dir: tc.toolsDir(config.dataDir), limitBytes: config.toolCacheLimit, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}) });
@@ -44,7 +51,7 @@ export function registerTools(program: Command): void {
   leaf(tools, "install", "install versions into the tool cache, e.g. `kiln tools install node@22 pnpm@10` (none given: the defaults, --default-tools)")
     .argument("[specs...]", "TOOL@VERSION: node, npm, pnpm, yarn or bun; partial versions and lts/* as builds ask for them")
     .action(async (specs: string[], opts: Opts) => {
-      const { config, cache, tc } = await cacheFrom(opts);
+      const { config, cache, tc } = await cacheFrom(opts, "create");
       let wanted: [ToolName, string][];
       try {
         wanted = specs.length ? specs.flatMap((s) => Object.entries(parseToolList(s)) as [ToolName, string][]) : TOOL_NAMES.map((t) => [t, config.defaultTools[t]]);

@@ -27,7 +27,7 @@ export async function createAccount(repos: Repositories, name: string, id?: stri
   }
   const account: Account = { id: id ?? newHexId(), name, created_on: nowIso() };
   await repos.accounts.create(account);
-  // Every account gets its own webhook secret (design brief §2.5): no tenant verifies another's pushes.
+  // Every account gets its own webhook secret: no tenant verifies another's pushes.
   await repos.accounts.setWebhookSecret(account.id, newWebhookSecret());
   return account;
 }

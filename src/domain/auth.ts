@@ -1,5 +1,5 @@
 /**
- * Verifies credentials and decides access (design brief §2.1). Well-formed but unknown,
+ * Verifies credentials and decides access (docs/errors.md). Well-formed but unknown,
  * revoked or expired credentials are 401; valid credentials that lack the permission group
  * or the account are 403.
  *
@@ -107,6 +107,14 @@ export function authorize(principal: Principal, accountId: string, access: Acces
   if (principal.kind === "user") return;
   const granted = principal.token.permission_groups;
   if (!GRANTS[access].some((group) => granted.includes(group))) throw errors.forbidden();
+}
+
+/** What the principal may do on `accountId` (the permissions extension; a global key has both groups). */
+export function accessOf(principal: Principal, accountId: string): { read: boolean; write: boolean; permission_groups: PermissionGroup[] } {
+  const covered = principalAccounts(principal).includes(accountId);
+  const groups: PermissionGroup[] = principal.kind === "user" ? [...GRANTS.read] : [...principal.token.permission_groups];
+  const has = (access: Access) => covered && GRANTS[access].some((group) => groups.includes(group));
+  return { read: has("read"), write: has("write"), permission_groups: groups };
 }
 
 /** How a principal is named in logs and audit lines (never a secret). */

@@ -1,6 +1,6 @@
 /**
- * Config autofill (#9, spec §3.14) and the install step's package-manager detection (design
- * brief §2.3): what a repository directory says about its Worker, read through a port so the
+ * Config autofill (#9) and the install step's package-manager detection (docs/build-image.md):
+ * what a repository directory says about its Worker, read through a port so the
  * rules stay free of git. Malformed files never fail detection: their fields are simply null.
  */
 import * as jsonc from "jsonc-parser";

@@ -1,4 +1,4 @@
-/** Builds (design brief §2.3, spec/api.md §3.6). */
+/** Builds (https://developers.cloudflare.com/api/resources/workers_builds/subresources/builds/). */
 import type { ProviderType } from "./config-types.ts";
 
 export type BuildStatus = "queued" | "initializing" | "running" | "stopped";
@@ -61,6 +61,6 @@ export type LogLine = [number, string];
 
 export const DEFAULT_CONCURRENCY = 6;
 
-/** behaviour.md §1.3, word for word. */
+/** Cloudflare's log line for a deleted build token, word for word. */
 export const BUILD_TOKEN_GONE =
   "Failed: The build token selected for this build has been deleted or rolled and cannot be used for this build. Please update your build token in the Worker Builds settings and retry the build.";

@@ -39,7 +39,7 @@ export interface QueueSignal {
   queued(build: Build): void;
 }
 
-/** Providers a build reports its status back to (design brief §2.5, behaviour.md §6.4). */
+/** Providers a build reports its status back to (docs/webhooks.md). */
 const REPORTED_PROVIDERS: ReadonlySet<string> = new Set(["github", "gitlab", "gitlab_internal"]);
 
 export interface NewBuild {

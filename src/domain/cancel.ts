@@ -1,5 +1,5 @@
 /**
- * Cancel (design brief §2.3 "Cancel"; Woodpecker's protocol): a queued build is stopped here
+ * Cancel (Woodpecker CI's protocol): a queued build is stopped here
  * and now; a build in progress is only *signalled* — its runner, the single writer of its
  * final state, kills the tree and stores the outcome — and the answer waits until that
  * outcome is stored, so `stopped_on` is true when the caller reads it.

@@ -105,7 +105,7 @@ export interface DeployHook {
   modified_on: string;
 }
 
-/** Limits of a max-64 map of variables etc. (design brief §2.3, behaviour.md §4). */
+/** Limits of a max-64 map of variables etc. (Cloudflare's, https://developers.cloudflare.com/workers/ci-cd/builds/limits-and-pricing/). */
 export const LIMITS = {
   envVarsPerOwner: 64,
   envValueLength: 5000,

@@ -1,4 +1,4 @@
-/** Webhook deliveries and what each one started (design brief §2.5 "Answer"). */
+/** Webhook deliveries and what each one started (docs/webhooks.md). */
 
 export type GitProvider = "github" | "gitlab";
 

@@ -1,5 +1,6 @@
 /**
- * #38: a deploy hook starts a build of its branch (design brief §2.3 "Deploy hooks"). The
+ * #38: a deploy hook starts a build of its branch
+ * (https://developers.cloudflare.com/workers/ci-cd/builds/deploy-hooks/). The
  * UUID is the secret. While the hook's own previous build is queued or initializing, the call
  * answers that build (`already_exists: true`) instead of starting another.
  */

@@ -1,5 +1,6 @@
 /**
- * Build environment variables (design brief §2.3 Variables): per owner (a trigger, a Worker's
+ * Build environment variables
+ * (https://developers.cloudflare.com/workers/ci-cd/builds/configuration/#environment-variables): per owner (a trigger, a Worker's
  * previews base config, a Preview) at most 64, keys `^[a-zA-Z_][a-zA-Z0-9_]*$`, values at most
  * 5000 characters. Secret values are write-only: every answer shows them as `value: null`.
  *

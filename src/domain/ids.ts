@@ -1,4 +1,4 @@
-/** Identifier and secret formats (design brief §2.1). */
+/** Identifier and secret formats (Cloudflare's: 32-hex ids, 40-character tokens; docs/errors.md). */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 
 /** 32 lowercase hex characters: account ids, Worker tags, API token ids. */

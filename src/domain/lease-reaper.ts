@@ -1,6 +1,5 @@
 /**
- * Builds whose runner is gone (design brief §2.3 "Outcomes", anchors 9: Woodpecker's expired
- * tasks): any node — a runner or an API node — stops a build whose lease ran out as
+ * Builds whose runner is gone (as Woodpecker CI expires the tasks of a vanished agent): any node — a runner or an API node — stops a build whose lease ran out as
  * `terminated`, or `cancelled` when a cancel had been requested, with a final log line. The
  * stop is conditional on the lease still being out, so a runner whose renewal won the race
  * keeps its build, and on the build not being stopped, so the first final write is the only one.

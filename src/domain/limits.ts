@@ -1,5 +1,5 @@
 /**
- * Per-account limits (design brief §2.3 Limits): build minutes per calendar month (UTC) and
+ * Per-account limits (`kiln account set-limits`): build minutes per calendar month (UTC) and
  * build concurrency. Unlimited build minutes is the default, and then #1 answers both fields
  * null. The month's minutes come from builds, through BuildMinutesSource.
  */

@@ -1,5 +1,5 @@
 /**
- * Build log paging (design brief §2.4 "Paging"): `cursor` is unpadded URL-safe base64 of
+ * Build log paging (docs/compatibility.md): `cursor` is unpadded URL-safe base64 of
  * `{"line":N,"timestamp":T}`, N the 0-based index of the next line to read; it is always
  * returned, and `truncated` is true exactly when more lines exist after the page right now.
  */

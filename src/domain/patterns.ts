@@ -1,5 +1,6 @@
 /**
- * Branch and watch-path patterns (behaviour.md §2.1, design brief §2.3): `*` stands for any run
+ * Branch and watch-path patterns
+ * (https://developers.cloudflare.com/workers/ci-cd/builds/build-watch-paths/): `*` stands for any run
  * of characters, `/` included, wherever it appears; every other character is literal; a
  * pattern matches the whole branch or path. Excludes are applied first.
  */
@@ -39,7 +40,7 @@ export interface Changes {
   commits: number;
 }
 
-/** Past these, watch paths are bypassed and every matching trigger builds (behaviour.md §2.1). */
+/** Past these, watch paths are bypassed and every matching trigger builds (Cloudflare's build watch paths page). */
 export const BYPASS_FILES = 3000;
 export const BYPASS_COMMITS = 20;
 

@@ -17,6 +17,7 @@ import type { Account, ApiToken, Page, Paged, User, Worker } from "./types.ts";
 import type { BuildRepository } from "./build-ports.ts";
 import type { DeliveryRepository } from "./delivery-types.ts";
 import type { BuildEventReader, EventSubscriptionRepository, QueueRepository } from "./event-ports.ts";
+import type { WebhookDeliveryRepository } from "./webhook-deliveries.ts";
 
 export interface CredentialLookup {
   /** The token whose value hashes to `valueHash`, revoked or expired ones included. */
@@ -152,6 +153,7 @@ export interface Repositories {
   buildEvents: BuildEventReader;
   queues: QueueRepository;
   eventSubscriptions: EventSubscriptionRepository;
+  webhookDeliveries: WebhookDeliveryRepository;
 }
 
 export interface StorePort extends Repositories {

@@ -1,5 +1,5 @@
 /**
- * Retention (design brief §2.4): builds stopped before a cutoff go with their log lines,
+ * Retention (`kiln prune`, `--retention-days`): builds stopped before a cutoff go with their log lines,
  * webhook deliveries received before it, and build events raised before it that no queue
  * message still waits to deliver (after queue messages past their queue's retention period
  * went, as Cloudflare Queues drop them), in small batches (one short transaction each) so a

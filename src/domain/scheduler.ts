@@ -1,5 +1,5 @@
 /**
- * Which queued builds start next (design brief §2.3 Concurrency): oldest first, fair across
+ * Which queued builds start next (`--slots`, `kiln account set-limits --concurrency`): oldest first, fair across
  * accounts, within each account's concurrency limit and the runner's free slots. Fair means
  * a free slot goes to the account with the fewest builds in progress, then the oldest build,
  * so one account's backlog never starves another's first build.

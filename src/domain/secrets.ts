@@ -1,5 +1,5 @@
 /**
- * Secrets at rest (design brief §2.3): build token secrets and secret variables are sealed
+ * Secrets at rest (docs/reliability.md): build token secrets and secret variables are sealed
  * with AES-256-GCM under the server's key, so a copy of the database alone reveals none.
  * Format: "v1." + base64url(12-byte IV | 16-byte tag | ciphertext).
  */

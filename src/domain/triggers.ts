@@ -1,5 +1,5 @@
 /**
- * Triggers (design brief §2.3): every trigger has a role. The first live trigger of a Worker
+ * Triggers (https://developers.cloudflare.com/workers/ci-cd/builds/build-branches/): every trigger has a role. The first live trigger of a Worker
  * is its production trigger, the second its preview (legacy non-production) trigger; a third
  * is 409 12011. A Worker's build configuration (#23–#27) reads and writes the same rows, so
  * the two views always agree.

@@ -1,5 +1,5 @@
 /**
- * What a verified webhook delivery builds (design brief §2.5, behaviour.md §2.1 and §7): the
+ * What a verified webhook delivery builds (docs/webhooks.md, "What builds"): the
  * repository's connections (in one account, or every account on the single-tenant endpoints),
  * then for each Worker with live triggers on them, the branch patterns, the Previews model,
  * forks, the watch paths and the (trigger, commit) de-duplication, in that order. Each

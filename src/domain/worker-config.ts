@@ -1,6 +1,6 @@
 /**
  * A Worker's build configuration (#23–#27). It is a view over the Worker's triggers, not a
- * separate record (design brief §2.3): the production side *is* the production trigger (its
+ * separate record, so the two can never disagree: the production side *is* the production trigger (its
  * first branch include is the watched branch), the previews side is either the stored
  * previews base config (Previews model) or the legacy preview trigger. Editing one view
  * edits the other.

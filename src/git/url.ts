@@ -1,5 +1,5 @@
 /**
- * Where a repository is cloned from (design brief §2.3 "Clone source") and how a private
+ * Where a repository is cloned from (`--git-url-template`) and how a private
  * repository's token reaches git: through git's environment (GIT_CONFIG_COUNT/KEY/VALUE →
  * `http.<url>.extraHeader`), never in a URL, an argv, a log line or an answer.
  */

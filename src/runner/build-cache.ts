@@ -1,5 +1,5 @@
 /**
- * The build cache (behaviour.md §2.3; design brief "Build cache"): per trigger, the package
+ * The build cache (https://developers.cloudflare.com/workers/ci-cd/builds/build-caching/): per trigger, the package
  * manager's cache directory, restored into the build's HOME before the install step and saved
  * after a successful build. Local to one runner host, under `<dataDir>/cache` (the `root`).
  *

@@ -26,6 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
+import { DENIED_V4, DENIED_V6 } from "../domain/address-ranges.ts";
 import { parseCidr, type Cidr } from "../domain/cidr.ts";
 import { ROOT_PATH, which } from "./sandbox-mode.ts";
 import { processExists } from "./process-tree.ts";
@@ -37,8 +38,7 @@ const NETNS_DIR = "/run/netns";
 export const SLIRP_DNS = "10.0.2.3";
 
 /** Never reachable from a build unless allowed: private, shared, link-local, loopback, multicast, reserved. */
-export const DENIED_V4 = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4"];
-export const DENIED_V6 = ["::/127", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"];
+export { DENIED_V4, DENIED_V6 };
 
 interface NetworkTools {
   ip: string;

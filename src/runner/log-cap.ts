@@ -1,5 +1,5 @@
 /**
- * The per-build log cap (design brief §2.4 "Cap"), decided line by line so the log can be
+ * The per-build log cap (`--log-cap`, README "Running it"), decided line by line so the log can be
  * written while it is produced. The stored log never takes more than `capBytes`, marker
  * included: what is written is always one contiguous run of lines, head, marker, tail.
  *

@@ -1,5 +1,5 @@
 /**
- * The build log pipeline of the runner (design brief §2.4, anchors item 12), pure and
+ * The build log pipeline of the runner, pure and
  * storage-agnostic: raw output chunks → {@link LineSplitter} (complete lines, masked, long lines
  * cut) → {@link LogCap} (head written at once, the last lines held past the cap) →
  * {@link LogBatcher} (batched, ordered, back-pressured calls of an async sink). {@link LogPipeline}

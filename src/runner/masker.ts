@@ -1,5 +1,5 @@
 /**
- * Secret masking for build log lines (design brief §2.4 "Masking", anchors item 12).
+ * Secret masking for build log lines, as Cloudflare masks secret variables in a build's log.
  *
  * Every occurrence of every secret is replaced by `***`. Occurrences are found for each secret
  * separately (overlapping ones included) and the union of their ranges is masked, so two secrets

@@ -1,5 +1,5 @@
 /**
- * One build, start to finish (behaviour.md §1.3–§1.5): initializing (workspace, HOME, build
+ * One build, start to finish, in the steps of Cloudflare's build log: initializing (workspace, HOME, build
  * token check, quota check, fetch of exactly the commit) → running (build command, deploy
  * command, each sandboxed) → stopped (outcome, final log line, workspace removed).
  *
@@ -161,7 +161,7 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
     const env = buildEnv(build, worker?.name ?? "", tokenSecret, vars, box.view.home);
     const cwd = path.join(workspace, path.normalize(`/${build.metadata.root_directory || "/"}`));
     const steps: [string, string][] = [];
-    // Tool detection, build cache restore and the install step (behaviour.md §1.4, §2.3, §3).
+    // Tool detection, build cache restore and the install step (docs/build-image.md).
     let stepEnv = env;
     let stepTools: { root: string; dirs: string[] } | undefined;
     let cache: { dir: string; generation: number } | undefined;
@@ -417,7 +417,7 @@ function checkAbort(signal: AbortSignal): void {
   if (signal.aborted) throw new Error(String(signal.reason));
 }
 
-/** Only the injected variables and the trigger's own (design brief §2.3); never the runner's environment. */
+/** Only the injected variables and the trigger's own; never the runner's environment (its secrets are not the build's). */
 function buildEnv(build: Build, workerName: string, tokenSecret: string, vars: { key: string; value: string }[], home: string): Record<string, string> {
   const env: Record<string, string> = {
     PATH: BUILD_PATH,

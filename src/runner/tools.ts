@@ -1,6 +1,6 @@
 /**
- * Tool detection and the automatic install step (behaviour.md §1.4, §3; design brief "Install
- * step"). Pure functions over the checked-out root directory plus one probe (`toolVersions`)
+ * Tool detection and the automatic install step, as Cloudflare's build image does them
+ * (https://developers.cloudflare.com/workers/ci-cd/builds/build-image/, docs/build-image.md). Pure functions over the checked-out root directory plus one probe (`toolVersions`)
  * that runs `<tool> --version` on the runner host. The pipeline decides what to do with the
  * answers (log lines, warnings, failing the build); nothing here throws for a broken project.
  *

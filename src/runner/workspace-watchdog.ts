@@ -1,6 +1,6 @@
 /**
- * The workspace-size watchdog (design brief §2.3, Sandbox and Outcomes: "a resource limit hit
- * (processes, memory, disk)"): while a build's steps run, the build's work dir (workspace and
+ * The workspace-size watchdog (a resource limit hit — processes, memory, disk — ends a build
+ * `terminated`): while a build's steps run, the build's work dir (workspace and
  * HOME, both under `<data-dir>/work/<uuid>`) is measured every `intervalMs`; the first time it is
  * over `limitBytes`, `onExceeded` is called once and the watchdog stops. The pipeline aborts the
  * build's AbortController from there, so the sandbox's one cancel path ends the tree.

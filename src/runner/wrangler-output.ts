@@ -1,5 +1,5 @@
 /**
- * Which Worker version a deploy produced (design brief §2.3 "Version id"): wrangler writes
+ * Which Worker version a deploy produced (a build's version id, as Cloudflare shows it): wrangler writes
  * ND-JSON entries to WRANGLER_OUTPUT_FILE_PATH (`deploy` and `version-upload` entries carry
  * `version_id`, uploads also `preview_url`); older wranglers only print "Version ID:" and
  * "Version Preview URL:" lines, read as a fallback.

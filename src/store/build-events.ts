@@ -22,6 +22,7 @@ import { fromJson, toJson } from "./json.ts";
 import type { Selectable } from "kysely";
 import type { BuildEventsTable } from "./schema.ts";
 import type { Tx } from "./transaction.ts";
+import { fanOutToWebhooks } from "./event-deliveries.ts";
 
 /** First key of Kiln's per-account event locks ("kiln" in ASCII); the second is hashtext(account). */
 const PG_EVENT_LOCK_CLASS = 0x6b696c6e;
@@ -60,7 +61,7 @@ export async function recordBuildEvent(db: Tx, dialect: DialectName, build: Buil
   if (!event) throw new Error("build event insert returned no row");
   const id = Number(event.id);
   await fanOutToQueues(db, build.account_id, event.worker_name, type, id, Date.parse(at));
-  // Seam for other destination types (webhooks): fan out here, in the same transaction.
+  await fanOutToWebhooks(db, dialect, build.account_id, event.worker_name, type, id, build.build_uuid, at);
   return id;
 }
 
@@ -114,11 +115,16 @@ export function buildEventReader(db: Tx, dialect: DialectName, transaction: <T>(
       return Number(row?.id ?? 0);
     },
     async removeBefore(cutoffIso, limit) {
+      // Webhook deliveries done with (delivered or given up) go with their events; a pending one keeps its event.
+      await sql`
+        delete from event_deliveries where id in (
+          select id from event_deliveries where created_on < ${cutoffIso} and state <> 'pending' limit ${limit})`.execute(db);
       // Oldest first through the created_on index; a message still in a queue keeps its event.
       const result = await sql`
         delete from build_events where id in (
           select e.id from build_events e
           where e.created_on < ${cutoffIso} and not exists (select 1 from queue_messages m where m.event_id = e.id)
+            and not exists (select 1 from event_deliveries d where d.event_id = e.id)
           order by e.created_on limit ${limit})`.execute(db);
       return Number(result.numAffectedRows ?? 0);
     },

@@ -7,7 +7,7 @@ import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.ts";
-import { ensureDataDir } from "../data-dir.ts";
+import { DATABASE_FILE, ensureDataDir } from "../data-dir.ts";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -33,7 +33,7 @@ export interface OpenOptions {
 export function openDatabase(options: OpenOptions): Db {
   if (options.database) return openPostgres(options.database, options.poolSize ?? 10);
   ensureDataDir(options.dataDir);
-  return openSqlite(path.join(options.dataDir, "kiln.db"));
+  return openSqlite(path.join(options.dataDir, DATABASE_FILE));
 }
 
 export function openSqlite(file: string): Db {

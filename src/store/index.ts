@@ -3,6 +3,7 @@
  */
 import type { Repositories, StorePort } from "../domain/ports.ts";
 import { accountRepository } from "./accounts.ts";
+import { sqliteChangeSignal, type ChangeSignal } from "./change-signal.ts";
 import { storeCredentials } from "./credentials.ts";
 import { openDatabase, storageFailureOf, type Db, type DialectName, type OpenOptions } from "./database.ts";
 import { ServiceHealth } from "../domain/health.ts";
@@ -26,6 +27,7 @@ import { queueRepository } from "./queues.ts";
 import { eventSubscriptionRepository } from "./event-subscriptions.ts";
 import type { SecretBox } from "../domain/secrets.ts";
 import { secretBox } from "../domain/secrets.ts";
+import { webhookDeliveryRepository } from "./event-deliveries.ts";
 
 export interface Store extends StorePort {
   db: Db;
@@ -38,6 +40,12 @@ export interface Store extends StorePort {
   probeWrite(): Promise<void>;
   /** Storage failures seen by writes (and whether the node drains), for /healthz. */
   health: ServiceHealth;
+  /**
+   * SQLite: whether anything was committed since a look, by any process (one `pread`); what
+   * lets answers be reused until the next commit. Undefined on PostgreSQL, where the same
+   * certainty would cost the round trip it saves.
+   */
+  changes?: ChangeSignal;
   close(): Promise<void>;
 }
 
@@ -53,18 +61,19 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName, binding: Bin
     tokens: tokenRepository(tx),
     users: userRepository(tx),
     workers: workerRepository(tx, sqlite),
-    repoConnections: repoConnectionRepository(tx),
-    buildTokens: buildTokenRepository(tx, box),
-    triggers: triggerRepository(tx),
-    envVars: envVarRepository(tx, box),
+    repoConnections: repoConnectionRepository(tx, sqlite),
+    buildTokens: buildTokenRepository(tx, box, sqlite),
+    triggers: triggerRepository(tx, sqlite),
+    envVars: envVarRepository(tx, box, sqlite),
     workerPreviews: workerPreviewsRepository(tx),
     previews: previewRepository(tx),
     deployHooks: deployHookRepository(tx),
-    builds: buildRepository(tx, dialect, binding.noteEvent),
+    builds: buildRepository(tx, dialect, binding.noteEvent, sqlite),
     deliveries: deliveryRepository(tx),
     buildEvents: buildEventReader(tx, dialect, binding.transaction),
     queues: queueRepository(tx, dialect),
     eventSubscriptions: eventSubscriptionRepository(tx),
+    webhookDeliveries: webhookDeliveryRepository(tx, dialect, box, binding.transaction),
   };
 }
 
@@ -90,11 +99,13 @@ export function createStore(db: Db, secretKey: Buffer): Store {
   };
   // Outside a transaction every statement commits on its own.
   const top: Binding = { transaction: (fn) => writeTransaction(db, fn), noteEvent: (a) => announce([a]) };
+  const changes = db.sqlite ? sqliteChangeSignal(db.sqlite) : undefined;
   return {
     db,
     ...repositories(db.kysely, box, db.dialect, top, db.sqlite),
-    credentials: storeCredentials(db),
+    credentials: storeCredentials(db, changes),
     health,
+    ...(changes ? { changes } : {}),
     async transaction(fn) {
       const accounts = new Set<string>();
       const result = await watched(

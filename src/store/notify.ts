@@ -3,7 +3,7 @@
  * sent to every other node with NOTIFY; one dedicated connection per process LISTENs and raises
  * what other nodes sent. A lost connection is re-opened with back-off; meanwhile signals are
  * lost, which only delays the work they announce: every waiter also polls the database
- * (design brief §2.3 "Cancel in a fleet").
+ * (docs/scaling.md).
  */
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";

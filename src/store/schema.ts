@@ -248,6 +248,41 @@ export interface EventSubscriptionsTable {
   queue_id: string | null;
   created_at: string;
   modified_at: string;
+  /** Sealed whsec_ secret of a webhook destination (migration 0011); null for queues. */
+  webhook_secret: Generated<string | null>;
+}
+
+/** Webhook deliveries of build events (migration 0011). */
+export interface EventDeliveriesTable {
+  id: string;
+  subscription_id: string;
+  account_id: string;
+  event_id: number | string;
+  event_type: string;
+  build_uuid: string;
+  state: string;
+  attempts: Generated<number>;
+  failures: Generated<number>;
+  next_attempt_ms: number | string;
+  lease: Generated<string | null>;
+  lease_expires_ms: Generated<number | string | null>;
+  created_on: string;
+  last_attempt_on: Generated<string | null>;
+  delivered_on: Generated<string | null>;
+  last_status: Generated<number | null>;
+  last_error: Generated<string | null>;
+}
+
+export interface EventDeliveryAttemptsTable {
+  id: Generated<number | string>;
+  delivery_id: string;
+  attempt: number;
+  started_on: string;
+  duration_ms: number;
+  status: number | null;
+  error: string | null;
+  response_body: string;
+  node: string;
 }
 
 export interface QueueMessagesTable {
@@ -282,4 +317,6 @@ export interface Database {
   queues: QueuesTable;
   event_subscriptions: EventSubscriptionsTable;
   queue_messages: QueueMessagesTable;
+  event_deliveries: EventDeliveriesTable;
+  event_delivery_attempts: EventDeliveryAttemptsTable;
 }

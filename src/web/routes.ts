@@ -4,12 +4,16 @@
  *
  *   GET /  and the dashboard's own deep links        → index.html (the app routes in the browser)
  *   GET /assets/{file}                              → src/web/assets (app modules, CSS), revalidated by ETag
- *   GET /vendor/{preact,hooks,htm}.js?v=<version>   → the ES module builds from node_modules, cached for a year
+ *   GET /vendor/{preact,hooks,htm,ansi}.js?v=<ver>  → the ES module builds from node_modules, cached for a year
+ *
+ *   any other GET outside /client/v4 and /webhooks    → a static HTML 404 page (no script)
  *
  * The import map in index.html names the vendor files with their package versions, so an upgrade
  * changes the URLs and a cached copy is never mixed with a new one. The app only talks to
  * /client/v4 with the token the user typed; nothing under /client/v4, /webhooks, /healthz or
- * /metrics is touched here (an unknown path still gets the API's envelope 400 7003).
+ * /metrics is touched here (an unknown path under /client/v4 or /webhooks still gets the API's
+ * envelope, 400 7003 or 405). The page carries the git providers' web addresses (--github-web-url,
+ * --gitlab-web-url) in a meta tag, for links from a build to its commit.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -17,6 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppDeps } from "../api/deps.ts";
+import type { Config } from "../config.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ASSETS_DIR = path.join(HERE, "assets");
@@ -28,8 +33,14 @@ export const DASHBOARD_PATHS = [
   "/accounts",
   "/accounts/:account_id",
   "/accounts/:account_id/workers/:tag",
+  "/accounts/:account_id/deliveries",
+  "/accounts/:account_id/limits",
+  "/accounts/:account_id/workers/:tag/settings",
   "/accounts/:account_id/workers/:tag/builds/:build_uuid",
 ];
+
+/** Paths of the API and the webhooks: an unknown one keeps the envelope (clients parse it). */
+const API_PATHS = /^\/(client\/v4|webhooks)(\/|$)/;
 
 const CONTENT_TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
@@ -51,7 +62,20 @@ const VENDOR: Record<string, { pkg: string; file: string; specifier: string }> =
   "preact.js": { pkg: "preact", file: "dist/preact.mjs", specifier: "preact" },
   "hooks.js": { pkg: "preact", file: "hooks/dist/hooks.mjs", specifier: "preact/hooks" },
   "htm.js": { pkg: "htm", file: "dist/htm.module.js", specifier: "htm" },
+  // SGR colours of build logs as tokens (text and colour names), never HTML.
+  "ansi.js": { pkg: "ansi-sequence-parser", file: "dist/index.js", specifier: "ansi-sequence-parser" },
 };
+
+/** The git providers' web addresses: the flag, else the API address without its API path, else the public site. */
+export function providerWebUrls(config: Pick<Config, "githubWebUrl" | "gitlabWebUrl" | "githubApiUrl" | "gitlabApiUrl">): { github: string; gitlab: string } {
+  const fromApi = (api: string, suffix: RegExp, fallback: string) => (suffix.test(api) ? api.replace(suffix, "") : fallback);
+  return {
+    github: config.githubWebUrl ?? fromApi(config.githubApiUrl, /\/api\/v3$/, "https://github.com"),
+    gitlab: config.gitlabWebUrl ?? fromApi(config.gitlabApiUrl, /\/api\/v4$/, "https://gitlab.com"),
+  };
+}
+
+const escapeAttribute = (text: string) => text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /** A package's folder under the nearest node_modules (packages may not export package.json). */
 function packageDir(name: string): string {
@@ -89,12 +113,13 @@ function loadVendor(): { files: Map<string, StaticFile & { version: string }>; i
 }
 
 /** index.html with the import map filled in, and the Content-Security-Policy allowing exactly that inline map. */
-function renderIndex(imports: Record<string, string>, assets: Map<string, StaticFile>): { html: StaticFile; csp: string } {
+function renderIndex(imports: Record<string, string>, assets: Map<string, StaticFile>, settings: Record<string, unknown>): { html: StaticFile; csp: string } {
   const template = fs.readFileSync(path.join(ASSETS_DIR, "index.html"), "utf8");
   const map = JSON.stringify({ imports }, null, 2);
   // The app's entry and stylesheet carry their content hash, so a new deploy is picked up at once.
   const tag = (name: string) => encodeURIComponent(assets.get(name)?.etag.slice(1, 9) ?? "0");
-  const html = template.replace("%IMPORT_MAP%", map).replaceAll("%APP_VERSION%", tag("app.js")).replaceAll("%CSS_VERSION%", tag("style.css"));
+  const html = template.replace("%IMPORT_MAP%", map).replaceAll("%APP_VERSION%", tag("app.js")).replaceAll("%CSS_VERSION%", tag("style.css"))
+    .replace("%SETTINGS%", escapeAttribute(JSON.stringify(settings)));
   const scriptHash = createHash("sha256").update(map).digest("base64");
   const csp = [
     "default-src 'self'",
@@ -118,10 +143,11 @@ function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, ca
 }
 
 /** The dashboard plugin for createApp's `plugins` (listed in cli/compose.ts). */
-export async function dashboardRoutes(fastify: FastifyInstance, _deps: AppDeps): Promise<void> {
+export async function dashboardRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const assets = loadAssets();
   const vendor = loadVendor();
-  const index = renderIndex(vendor.imports, assets);
+  const index = renderIndex(vendor.imports, assets, { providers: providerWebUrls(deps.config) });
+  const missing = staticFile(Buffer.from(NOT_FOUND_PAGE), CONTENT_TYPES[".html"] as string);
 
   const page = async (request: FastifyRequest, reply: FastifyReply) => {
     void reply.header("content-security-policy", index.csp).header("referrer-policy", "no-referrer").header("x-frame-options", "DENY");
@@ -144,4 +170,37 @@ export async function dashboardRoutes(fastify: FastifyInstance, _deps: AppDeps):
     const pinned = request.query.v === file.version;
     return send(request, reply, file, pinned ? "public, max-age=31536000, immutable" : "no-cache");
   });
+
+  // Every other GET: a page for people, unless it is the API's or the webhooks' (their envelope,
+  // 400 7003 or 405, comes from the app's not-found handler as before).
+  fastify.get("/*", async (request, reply) => {
+    const pathname = request.url.split("?")[0] ?? "";
+    if (API_PATHS.test(pathname)) return reply.callNotFound();
+    void reply
+      .header("content-security-policy", "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; frame-ancestors 'none'")
+      .header("cache-control", "no-store")
+      .header("x-content-type-options", "nosniff");
+    return reply.code(404).type(missing.type).send(missing.body);
+  });
 }
+
+/** The 404 page: static, no script, the dashboard's stylesheet. */
+const NOT_FOUND_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>Not found · Kiln</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/assets/style.css">
+</head>
+<body>
+<header class="top"><a class="brand" href="/"><span class="logo" aria-hidden="true">▲</span> Kiln</a></header>
+<main class="narrow not-found">
+<h1>404 · Page not found</h1>
+<p>There is no page at this address. The dashboard is at <a href="/">/</a>; the API is under <code>/client/v4</code>.</p>
+</main>
+</body>
+</html>
+`;

@@ -1,5 +1,6 @@
 /**
- * Commit statuses on the git provider (behaviour.md §6.4): one per Worker per commit, named
+ * Commit statuses on the git provider, as Cloudflare reports them
+ * (https://developers.cloudflare.com/workers/ci-cd/builds/git-integration/github-integration/): one per Worker per commit, named
  * `Workers Builds: <worker name>`, linking to the build. GitHub gets a commit status rather
  * than a check run: check runs need a GitHub App installation token, statuses work with the
  * personal or fine-grained token most self-hosted installs have (docs/webhooks.md).

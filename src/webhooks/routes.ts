@@ -1,5 +1,5 @@
 /**
- * The webhook endpoints (design brief §2.5), outside /client/v4 but in the same envelope:
+ * The webhook endpoints (docs/webhooks.md), outside /client/v4 but in the same envelope:
  * `POST /webhooks/{github,gitlab}/{account_id}` verified with that account's own secret and
  * matching only its connections, and `POST /webhooks/{github,gitlab}` for single-tenant
  * installs, verified with the server's configured secret and matching every account.

@@ -1,6 +1,6 @@
 /**
  * Reports each build's status back to its git provider: pending when queued, running, then the
- * outcome (design brief §2.5, behaviour.md §6.4). The database says what is due — a build whose
+ * outcome (docs/webhooks.md). The database says what is due — a build whose
  * status moved past the one last reported — so reports survive restarts and, in a fleet, any
  * node may send them (a short claim keeps two nodes from sending the same one). A report that
  * fails is retried with back-off a few times and then given up; it never touches the build.

@@ -1,4 +1,4 @@
-/** Verifying who sent a delivery, in constant time (design brief §2.5). */
+/** Verifying who sent a delivery, in constant time (docs/webhooks.md). */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 
 /** GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`. */

@@ -144,7 +144,7 @@ for (const dialect of dialects()) {
       assert.ok(texts((await allLogs(h, s, uuid)).lines).some((x) => x.startsWith("Failed: error occurred while cloning repository")));
     });
 
-    it("fails when its build token was deleted before it started (behaviour.md §1.3)", async () => {
+    it("fails when its build token was deleted before it started (Cloudflare's log line)", async () => {
       const s = await setupTrigger(h, repo, { deploy: "true" }, "tokengone");
       await h.store.accounts.setLimits(s.accountId, { concurrency_limit: 0 });
       const uuid = await startBuild(h, s);

@@ -56,9 +56,9 @@ describe("HTTP conventions", () => {
   });
   after(() => h.close());
 
-  it("unknown route → 400 with 7003 and 7000", async () => {
-    for (const path of ["/client/v4/nope", "/no/such/page", "/client/v4/accounts/x/y/z"]) {
-      const r = await h.call("GET", path, { token });
+  it("unknown route → 400 with 7003 and 7000 (outside /client/v4 and /webhooks a GET gets the dashboard's 404 page)", async () => {
+    for (const [method, path] of [["GET", "/client/v4/nope"], ["POST", "/no/such/page"], ["GET", "/client/v4/accounts/x/y/z"], ["GET", "/webhooks/nope"]] as const) {
+      const r = await h.call(method, path, { token });
       assert.equal(r.status, 400);
       assert.deepEqual(r.body, {
         success: false,
@@ -70,6 +70,9 @@ describe("HTTP conventions", () => {
         result: null,
       });
     }
+    const page = await h.call("GET", "/no/such/page", { token });
+    assert.equal(page.status, 404);
+    assert.equal(page.headers["content-type"], "text/html; charset=utf-8");
   });
 
   it("wrong method on a known path → 405 10405", async () => {

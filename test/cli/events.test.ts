@@ -57,8 +57,9 @@ for (const dialect of dialects()) {
         const sub = await client(["events", "subscribe", "--worker", "evcli", "--queue", "builds-q", "--events", "queued,started,failed"]);
         assert.equal(sub.code, 0, sub.stderr);
         assert.match(sub.stdout, new RegExp(`^subscription [0-9a-f]{32}: evcli → queue ${queueId} \\(queued, started, failed\\)\\n$`));
-        const webhook = await client(["events", "subscribe", "--worker", "evcli", "--url", "https://example.com/hook"]);
-        assert.deepEqual([webhook.code, webhook.stderr.trim()], [1, "kiln: webhook destinations: not available"]);
+        // Without --webhook-allow-private a private destination is refused (test/cli/event-webhooks.test.ts has the rest).
+        const webhook = await client(["events", "subscribe", "--worker", "evcli", "--url", "http://10.0.0.1/hook"]);
+        assert.deepEqual([webhook.code, webhook.stderr.trim()], [1, "kiln: 12002: Invalid request body: destination.url: host 10.0.0.1 resolves to 10.0.0.1, a loopback, private, link-local or reserved address (allowed only with kiln serve --webhook-allow-private)"]);
         const badEvents = await client(["events", "subscribe", "--worker", "evcli", "--queue", "builds-q", "--events", "started,exploded"]);
         assert.equal(badEvents.code, 2);
         assert.match(badEvents.stderr, /invalid --events "started,exploded": a comma-separated list of started, succeeded, failed, canceled, queued, skipped/);

@@ -1,4 +1,4 @@
-/** Branch and watch-path rules of behaviour.md §2.1, case by case. */
+/** Branch and watch-path rules (docs/webhooks.md, "What builds"), case by case. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { branchSkipReason, matchesPattern, pathsAllowBuild } from "../../src/domain/patterns.ts";

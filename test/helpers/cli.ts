@@ -11,18 +11,24 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `kiln args…` to completion. KILN_* variables of the test run are not inherited. */
-export function kiln(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs `kiln args…` to completion. KILN_* variables of the test run are not inherited.
+ * `input` is written to its stdin (closed either way); `cwd` is where it runs; `bin` another
+ * `kiln` to run (an installed one), executed directly instead of through this node.
+ */
+export function kiln(args: string[], env: Record<string, string> = {}, options: { input?: string; cwd?: string; bin?: string } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [KILN_BIN, ...args],
-      { env: { ...cleanEnv(), ...env }, timeout: 60_000 },
+    const [file, argv] = options.bin ? [options.bin, args] : [process.execPath, [KILN_BIN, ...args]];
+    const child = execFile(
+      file,
+      argv,
+      { env: { ...cleanEnv(), ...env }, timeout: 60_000, ...(options.cwd ? { cwd: options.cwd } : {}) },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
       },
     );
+    child.stdin?.end(options.input ?? "");
   });
 }
 

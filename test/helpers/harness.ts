@@ -95,6 +95,7 @@ export async function startHarness(
       await fastify.close();
       await kiln.runner?.stop();
       await kiln.reporter.stop();
+      await kiln.deliverer.stop();
       await kiln.close();
       await store.close();
       await db.cleanup();

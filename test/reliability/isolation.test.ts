@@ -26,7 +26,7 @@ const VALID_BODY: Record<string, unknown> = {
 };
 
 /** Endpoints answered as a stream, not the envelope: compared by status only. */
-const STREAMS = new Set(["streamBuildLogs"]);
+const STREAMS = new Set(["streamBuildLogs", "streamAccountBuildEvents"]);
 
 for (const dialect of dialects()) {
   describe(`${dialect}: tenant isolation matrix`, () => {

@@ -552,7 +552,7 @@ for (const dialect of dialects()) {
       for (const [k, v] of Object.entries(process.env)) {
         if (v && v.length >= 12 && !["PATH", "HOME", "LANG", "PWD"].includes(k)) assert.ok(!all.includes(v), `server variable ${k} leaked`);
       }
-      // What the build does see: exactly the injected variables (design brief §2.3) and its own.
+      // What the build does see: exactly the injected variables and its own.
       const env = t.slice(t.indexOf("ENV-START") + 1, t.indexOf("ENV-END"));
       const keys = env.map((l) => l.slice(0, l.indexOf("="))).filter(Boolean).sort();
       const allowed = new Set(["PATH", "HOME", "LANG", "PWD", "OLDPWD", "SHLVL", "CI", "WORKERS_CI", "WORKERS_CI_BUILD_UUID", "WORKERS_CI_COMMIT_SHA", "WORKERS_CI_BRANCH", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "WRANGLER_CI_OVERRIDE_NAME", "WRANGLER_CI_MATCH_TAG", "KILN_SANDBOX_ID", "SERVER_PID"]);

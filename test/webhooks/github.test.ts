@@ -1,7 +1,7 @@
 /**
  * GitHub deliveries end to end through the HTTP app (issue 6): signature, events, the matching
- * rules of behaviour.md §2.1 on a three-Worker monorepo, pull requests, Previews,
- * de-duplication, the answer of design brief §2.5, and every bad input.
+ * rules of docs/webhooks.md ("What builds") on a three-Worker monorepo, pull requests, Previews,
+ * de-duplication, the delivery's answer, and every bad input.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -70,7 +70,7 @@ for (const dialect of dialects()) {
       { name: "docs", paths: ["*"], excludes: ["apps/*", "packages/*"] },
     ];
 
-    it("a push to a monorepo builds exactly the Workers whose watch paths changed; the answer is design brief §2.5's", async () => {
+    it("a push to a monorepo builds exactly the Workers whose watch paths changed; the answer says what each delivery did", async () => {
       const m = await monorepo(THREE);
       const sha = repo.commit({ "apps/api/index.ts": "api v2" }, "Fix the API\n\nLonger body.");
       const r = await deliverGithub(h, m.path, "push", githubPush(m.gh, "refs/heads/main", sha, [{ id: sha, message: "Fix the API\n\nLonger body.", modified: ["apps/api/index.ts"] }]), { secret: m.secret });

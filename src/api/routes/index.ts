@@ -14,7 +14,11 @@ import { deployHookRoutes } from "./deploy-hooks.ts";
 import { limitRoutes } from "./limits.ts";
 import { autofillRoutes } from "./autofill.ts";
 import { logStreamRoutes } from "./log-stream.ts";
+import { eventStreamRoutes } from "./event-stream.ts";
 import { queueRoutes } from "./queues.ts";
 import { eventSubscriptionRoutes } from "./event-subscriptions.ts";
+import { webhookDeliveryRoutes } from "./webhook-deliveries.ts";
+import { rawLogRoutes } from "./log-raw.ts";
+import { kilnAccountRoutes } from "./kiln-account.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes, ...queueRoutes, ...eventSubscriptionRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes, ...eventStreamRoutes, ...queueRoutes, ...eventSubscriptionRoutes, ...webhookDeliveryRoutes, ...rawLogRoutes, ...kilnAccountRoutes];

@@ -24,12 +24,12 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { z } from "zod";
 import { requireBuild } from "../../domain/builds.ts";
-import type { Principal } from "../../domain/types.ts";
 import { errors } from "../../errors.ts";
 import type { AppDeps } from "../deps.ts";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { defineRoute, ok, type HandlerResult } from "../route.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
+import { reserveStream } from "../stream-caps.ts";
 
 /** Tunables (tests shorten them). */
 export const logStreamOptions = { pollMs: 1000, heartbeatMs: 15_000, batchLines: 1000 };
@@ -42,35 +42,6 @@ let active = 0;
 export const activeLogStreams = (): number => active;
 
 const INDEX = /^\d{1,15}$/;
-
-/** Streams open per credential and per account, per app (tests run several apps in one process). */
-const openStreams = new WeakMap<AppDeps, { byCredential: Map<string, number>; byAccount: Map<string, number> }>();
-
-/** Counts a stream against both caps, or throws 429 naming the one it would exceed; answers its release. */
-function reserveStream(deps: AppDeps, principal: Principal, accountId: string): () => void {
-  let counts = openStreams.get(deps);
-  if (!counts) openStreams.set(deps, (counts = { byCredential: new Map(), byAccount: new Map() }));
-  const { byCredential, byAccount } = counts;
-  const who = principal.kind === "token" ? `token:${principal.token.id}` : `user:${principal.user.id}`;
-  const perToken = deps.config.logStreamsPerToken;
-  const perAccount = deps.config.logStreamsPerAccount;
-  if ((byCredential.get(who) ?? 0) >= perToken) throw errors.tooManyLogStreams(principal.kind === "token" ? "this token" : "this user", perToken);
-  if ((byAccount.get(accountId) ?? 0) >= perAccount) throw errors.tooManyLogStreams("this account", perAccount);
-  const add = (map: Map<string, number>, key: string, by: number) => {
-    const n = (map.get(key) ?? 0) + by;
-    if (n === 0) map.delete(key);
-    else map.set(key, n);
-  };
-  add(byCredential, who, 1);
-  add(byAccount, accountId, 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    add(byCredential, who, -1);
-    add(byAccount, accountId, -1);
-  };
-}
 
 export const streamBuildLogs = defineRoute({
   method: "GET",
@@ -88,7 +59,7 @@ export const streamBuildLogs = defineRoute({
   async handler({ params, query, deps, request, reply, principal }) {
     // A read route always has a principal; the check keeps the types honest.
     if (!principal) throw errors.unauthenticated();
-    const release = reserveStream(deps, principal, params.account_id);
+    const release = reserveStream(deps, principal, params.account_id, "logs");
     try {
       return await stream(params, query, deps, request, reply);
     } finally {
@@ -207,7 +178,7 @@ async function stream(
 }
 
 /** Resolves once the socket drained or closed (a closed socket never drains). */
-async function drained(raw: ServerResponse): Promise<void> {
+export async function drained(raw: ServerResponse): Promise<void> {
   const ac = new AbortController();
   try {
     await Promise.race([once(raw, "drain", { signal: ac.signal }), once(raw, "close", { signal: ac.signal })]);

@@ -16,6 +16,7 @@ export const listScripts = defineRoute({
   method: "GET",
   path: "/accounts/:account_id/workers/scripts",
   operationId: "listWorkerScripts",
+  reuseAnswer: true,
   summary: "The account's Workers",
   tag: "Workers",
   auth: "read",

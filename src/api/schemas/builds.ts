@@ -1,4 +1,4 @@
-/** Answer shapes of the builds API (spec/api.md §3.6–§3.9, design brief §3). */
+/** Answer shapes of the builds API (https://developers.cloudflare.com/api/resources/workers_builds/subresources/builds/). */
 import { z } from "zod";
 import { isoDate, uuid } from "./common.ts";
 import { buildTrigger, environmentVariables, providerType } from "./config.ts";

@@ -1,7 +1,8 @@
 /**
- * Answer and request shapes of the configuration API (spec/api.md §3), as zod schemas. They
+ * Answer and request shapes of the configuration API (Cloudflare's API reference,
+ * https://developers.cloudflare.com/api/resources/workers_builds/), as zod schemas. They
  * validate every answer in tests and feed the OpenAPI document. Text fields are strings,
- * never null, where Cloudflare's own client parses them strictly (design brief §3).
+ * never null, where Cloudflare's own client parses them strictly (docs/compatibility.md).
  */
 import { z } from "zod";
 import { PROVIDER_TYPES } from "../../domain/config-types.ts";
@@ -49,7 +50,7 @@ export const trigger = z.object({
   deleted_on: isoDate.nullable(),
 });
 
-/** The trigger embedded in a build: the same without the build token (spec §3.4). */
+/** The trigger embedded in a build: the same without the build token (as Cloudflare answers it). */
 export const buildTrigger = trigger.omit({ build_token_uuid: true, build_token_name: true });
 
 export const environmentVariable = z.object({
@@ -90,7 +91,7 @@ export const workerBuildConfig = z.object({
   previews_base_config: workerBuildSettings.nullable(),
 });
 
-/** Inferred shape (spec §3.17; listed in docs/compatibility.md). */
+/** Inferred shape: Cloudflare publishes none (listed in docs/compatibility.md). */
 export const preview = z.object({
   preview_id: z.string(),
   script_tag: z.string(),

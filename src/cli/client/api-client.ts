@@ -53,15 +53,21 @@ export class ApiClient {
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
+    /** How long a request (not a stream) may take, body included. */
+    private readonly timeoutMs: number = TIMEOUT_MS,
   ) {}
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return { authorization: `Bearer ${this.token}`, "user-agent": "kiln-cli", ...extra };
   }
 
-  private async fetch(path: string, init: RequestInit, timeoutMs: number | undefined = TIMEOUT_MS): Promise<Response> {
+  /**
+   * `timeoutMs` bounds the whole exchange, body included; `null` for a stream that lasts as long
+   * as its build (an explicit `undefined` would take the default: that cut `--follow` at 30 s).
+   */
+  private async fetch(path: string, init: RequestInit, timeoutMs: number | null = this.timeoutMs): Promise<Response> {
     try {
-      return await fetch(`${this.baseUrl}${path}`, { ...init, ...(timeoutMs ? { signal: AbortSignal.timeout(timeoutMs) } : {}) });
+      return await fetch(`${this.baseUrl}${path}`, { ...init, ...(timeoutMs !== null ? { signal: AbortSignal.timeout(timeoutMs) } : {}) });
     } catch (error) {
       const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
       throw new TransportError(`cannot reach ${this.baseUrl}: ${cause}`);
@@ -93,7 +99,7 @@ export class ApiClient {
    * anything but a 200 text/event-stream answer.
    */
   async events(path: string, signal?: AbortSignal): Promise<AsyncGenerator<SseEvent> | undefined> {
-    const response = await this.fetch(path, { headers: this.headers({ accept: "text/event-stream" }), ...(signal ? { signal } : {}) }, undefined);
+    const response = await this.fetch(path, { headers: this.headers({ accept: "text/event-stream" }), ...(signal ? { signal } : {}) }, null);
     if (response.status !== 200 || !response.headers.get("content-type")?.startsWith("text/event-stream") || !response.body) {
       await response.body?.cancel().catch(() => undefined);
       return undefined;

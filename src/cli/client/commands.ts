@@ -1,22 +1,22 @@
 /**
- * The command-line client (issue 9 §2): `kiln builds list|get|logs|cancel|retry|create` and
- * `kiln triggers list`, over HTTP against any Workers Builds API — Kiln, or Cloudflare itself
+ * The command-line client's builds: `kiln builds list|get|logs|cancel|retry|create`, over HTTP against any Workers Builds API — Kiln, or Cloudflare itself
  * (`--api-url https://api.cloudflare.com/client/v4`). A table for people, `--json` for scripts
  * (the API's `result`; lists `{result, result_info}`); API errors as `code: message`, exit 1;
  * `logs --follow` exits 1 when the build ends in anything but success.
  */
-import { Option, type Command } from "commander";
-import { clientOptions, loadClientConfig } from "../../config.ts";
+import type { Command } from "commander";
 import { table, UsageError } from "../output.ts";
-import { ApiClient, ClientError } from "./api-client.ts";
+import { ClientError } from "./api-client.ts";
+import { clientCommand, out, session as connect, uuidArg, workerTag, type Opts } from "./client-command.ts";
 import { followLogs, printLines } from "./follow.ts";
-import { buildDetails, buildRow, BUILD_COLUMNS, type BuildView, type TriggerView } from "./format.ts";
+import { buildDetails, buildRow, BUILD_COLUMNS, type BuildView } from "./format.ts";
 import { terminalMode } from "./terminal-text.ts";
-
-export type Opts = Record<string, unknown>;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const TAG = /^[0-9a-f]{32}$/;
+import { registerBuildTokens } from "./build-tokens.ts";
+import { registerConnect } from "./connect.ts";
+import { registerDeployHooks } from "./deploy-hooks.ts";
+import { registerRepos } from "./repos.ts";
+import { registerTriggers } from "./triggers.ts";
+import { registerVars } from "./vars.ts";
 
 /** Set by `logs --follow` when the build did not succeed (exit 1 without an error message). */
 export class BuildNotSucceeded extends Error {
@@ -24,31 +24,6 @@ export class BuildNotSucceeded extends Error {
     super(`build ended ${outcome ?? "without an outcome"}`);
     this.name = "BuildNotSucceeded";
   }
-}
-
-export function clientCommand(parent: Command, name: string, description: string): Command {
-  const cmd = parent.command(name).description(description);
-  for (const o of clientOptions) cmd.addOption(new Option(`--${o.flag} <${o.arg}>`, `${o.description} [${o.env}]`));
-  return cmd.option("--json", "print the API's result as one JSON object");
-}
-
-export function connect(opts: Opts): { api: ApiClient; account: string; json: boolean } {
-  const config = loadClientConfig({ apiUrl: opts.apiUrl, apiToken: opts.apiToken, account: opts.account }, process.env);
-  return { api: new ApiClient(config.apiUrl, config.apiToken), account: config.accountId, json: Boolean(opts.json) };
-}
-
-function uuidArg(value: string, what = "build"): string {
-  if (!UUID.test(value)) throw new UsageError(`invalid ${what} id ${JSON.stringify(value)}: a UUID is expected`);
-  return value;
-}
-
-/** A Worker given by name or tag → its tag (names are looked up in the account's scripts). */
-async function workerTag(api: ApiClient, account: string, worker: string): Promise<string> {
-  if (TAG.test(worker)) return worker;
-  const scripts = await api.request<{ id: string; tag: string }[]>("GET", `/accounts/${account}/workers/scripts`);
-  const found = scripts.result.find((s) => s.id === worker);
-  if (!found) throw new ClientError(`no Worker named ${JSON.stringify(worker)} in account ${account}`);
-  return found.tag;
 }
 
 /** `1 build`, `2 builds`. */
@@ -68,11 +43,18 @@ export function pageFooter(page: number, info: { per_page: number; total_count: 
   return `page ${page} of ${pages} (${count(info.total_count, "build")})`;
 }
 
-export function out(json: boolean, object: unknown, human: string): void {
-  process.stdout.write(json ? `${JSON.stringify(object)}\n` : `${human}\n`);
+/** Every client command: builds here, configuration in a file per resource. */
+export function registerClient(program: Command): void {
+  registerBuilds(program);
+  registerConnect(program);
+  registerRepos(program);
+  registerBuildTokens(program);
+  registerTriggers(program);
+  registerVars(program);
+  registerDeployHooks(program);
 }
 
-export function registerClient(program: Command): void {
+function registerBuilds(program: Command): void {
   const builds = program.command("builds").description("builds of a Workers Builds API (Kiln or Cloudflare): list, get, logs, cancel, retry, create");
 
   clientCommand(builds, "list", "a Worker's builds, newest first")
@@ -135,30 +117,16 @@ export function registerClient(program: Command): void {
     .requiredOption("--trigger <uuid>", "trigger UUID")
     .option("--branch <branch>", "branch to build")
     .option("--commit <hash>", "commit to build")
+    .option("--follow", "then print its log until it stops, as `builds logs --follow` (exit 1 unless it succeeds)")
     .action(async (opts: Opts) => {
       const { api, account, json } = connect(opts);
       if (opts.branch === undefined && opts.commit === undefined) throw new UsageError("missing --branch (or --commit)");
       const body = { ...(opts.branch !== undefined ? { branch: String(opts.branch) } : {}), ...(opts.commit !== undefined ? { commit_hash: String(opts.commit) } : {}) };
       const r = await api.request<{ build_uuid: string; created_on: string }>("POST", `/accounts/${account}/builds/triggers/${uuidArg(String(opts.trigger), "trigger")}/builds`, body);
-      out(json, r.result, `build ${r.result.build_uuid} queued`);
-    });
-
-  const triggers = program.command("triggers").description("triggers of a Workers Builds API (Kiln or Cloudflare)");
-  clientCommand(triggers, "list", "a Worker's triggers")
-    .requiredOption("--worker <name|tag>", "the Worker, by name or tag")
-    .action(async (opts: Opts) => {
-      const { api, account, json } = connect(opts);
-      const tag = await workerTag(api, account, String(opts.worker));
-      const r = await api.request<TriggerView[]>("GET", `/accounts/${account}/builds/workers/${tag}/triggers`);
-      const rows = r.result.map((t) => ({
-        trigger_uuid: t.trigger_uuid,
-        name: t.trigger_name,
-        branches: [...t.branch_includes, ...t.branch_excludes.map((b) => `!${b}`)].join(","),
-        build_command: t.build_command || "-",
-        deploy_command: t.deploy_command,
-        root: t.root_directory,
-        deleted: t.deleted_on ? "yes" : "",
-      }));
-      out(json, { result: r.result, result_info: r.result_info }, table(rows, ["trigger_uuid", "name", "branches", "build_command", "deploy_command", "root", "deleted"]));
+      if (!opts.follow) return out(json, r.result, `build ${r.result.build_uuid} queued`);
+      // Followed: stdout is the log (or its one JSON object), the build's id goes to stderr.
+      process.stderr.write(`build ${r.result.build_uuid} queued\n`);
+      const outcome = await followLogs(api, account, r.result.build_uuid, { json, mode: terminalMode(process.stdout.isTTY === true, false) });
+      if (outcome !== "success") throw new BuildNotSucceeded(outcome);
     });
 }

@@ -7,7 +7,8 @@ import type { Command } from "commander";
 import { BUILD_EVENT_TYPES, CLOUDFLARE_EVENTS, EVENT_PREFIX } from "../../domain/event-envelope.ts";
 import { table, UsageError } from "../output.ts";
 import { ClientError, type ApiClient } from "./api-client.ts";
-import { clientCommand, connect, count, out, type Opts } from "./commands.ts";
+import { clientCommand, out, session as connect, type Opts } from "./client-command.ts";
+import { count } from "./commands.ts";
 
 const HEX32 = /^[0-9a-f]{32}$/;
 
@@ -130,9 +131,9 @@ export function registerEventClient(program: Command): Command {
       out(json, r.result, [`${r.result.ackCount} acknowledged, ${r.result.retryCount} to retry`, ...warnings].join("\n"));
     });
 
-  const events = program.command("events").description("build events: subscriptions of a Worker's builds to a queue");
+  const events = program.command("events").description("build events: subscriptions of a Worker's builds to a queue or a webhook");
 
-  clientCommand(events, "subscribe", "subscribe a queue to a Worker's build events")
+  clientCommand(events, "subscribe", "subscribe a queue or a webhook URL to a Worker's build events")
     .requiredOption("--worker <name>", "the Worker, by name")
     .option("--queue <queue>", "deliver into this queue (name or id)")
     .option("--url <url>", "deliver to this webhook URL (Kiln extension)")
@@ -143,17 +144,20 @@ export function registerEventClient(program: Command): Command {
       const { api, account, json } = connect(opts);
       if ((opts.queue === undefined) === (opts.url === undefined)) throw new UsageError("give one of --queue or --url");
       const list = eventList(opts.events as string | undefined);
-      if (opts.url !== undefined) throw new ClientError("webhook destinations: not available");
       const worker = String(opts.worker);
-      const destination = { type: "queues.queue", queue_id: await queueId(api, account, String(opts.queue)) };
-      const r = await api.request<SubscriptionView>("POST", `/accounts/${account}/event_subscriptions/subscriptions`, {
+      const destination = opts.url !== undefined ? { type: "webhook", url: String(opts.url) } : { type: "queues.queue", queue_id: await queueId(api, account, String(opts.queue)) };
+      const r = await api.request<SubscriptionView & { destination: { secret?: string } }>("POST", `/accounts/${account}/event_subscriptions/subscriptions`, {
         name: opts.name === undefined ? `${worker} builds` : String(opts.name),
         enabled: opts.disabled !== true,
         source: { type: "workersBuilds.worker", worker_name: worker },
         events: list,
         destination,
       });
-      out(json, r.result, `subscription ${r.result.id}: ${worker} → queue ${destination.queue_id} (${r.result.events.map((e) => e.replace(EVENT_PREFIX, "")).join(", ")})`);
+      const to = "url" in destination ? `webhook ${destination.url}` : `queue ${destination.queue_id}`;
+      const line = `subscription ${r.result.id}: ${worker} → ${to} (${r.result.events.map((e) => e.replace(EVENT_PREFIX, "")).join(", ")})`;
+      // The webhook secret is answered this once: say so next to it.
+      const secret = r.result.destination.secret;
+      out(json, r.result, secret === undefined ? line : `${line}\nsigning secret (shown only now; verify deliveries with it): ${secret}`);
     });
 
   clientCommand(events, "subscriptions", "the account's event subscriptions")

@@ -81,14 +81,19 @@ export async function followLogs(api: ApiClient, account: string, uuid: string, 
   for (let attempt = 0; attempt < 5; attempt++) {
     const events = await api.events(`${base}/logs/stream${next > 0 ? `?from=${next}` : ""}`);
     if (!events) break;
-    for await (const ev of events) {
-      if (ev.event === "line") {
-        emit([JSON.parse(ev.data) as Line]);
-        next = Number(ev.id ?? next) + 1;
-        progress.show(next, "running");
-      } else if (ev.event === "end") {
-        return finish((JSON.parse(ev.data) as { build_outcome: string | null }).build_outcome);
+    try {
+      for await (const ev of events) {
+        if (ev.event === "line") {
+          emit([JSON.parse(ev.data) as Line]);
+          next = Number(ev.id ?? next) + 1;
+          progress.show(next, "running");
+        } else if (ev.event === "end") {
+          return finish((JSON.parse(ev.data) as { build_outcome: string | null }).build_outcome);
+        }
       }
+    } catch {
+      // The connection broke mid-stream (a proxy's timeout, a restart): resume from the next line,
+      // and after the last attempt poll the cursor instead.
     }
   }
 

@@ -1,4 +1,4 @@
-/** How the client shows builds and triggers to people (tables and key: value lines). */
+/** How the client shows builds to people (tables and key: value lines); configuration is in config-format.ts. */
 import { terminalText, type TerminalMode } from "./terminal-text.ts";
 
 export interface BuildView {
@@ -22,17 +22,6 @@ export interface BuildView {
     root_directory: string;
   };
   trigger?: { trigger_name?: string; external_script_id?: string };
-}
-
-export interface TriggerView {
-  trigger_uuid: string;
-  trigger_name: string;
-  branch_includes: string[];
-  branch_excludes: string[];
-  build_command: string;
-  deploy_command: string;
-  root_directory: string;
-  deleted_on: string | null;
 }
 
 export const BUILD_COLUMNS = ["build_uuid", "status", "outcome", "branch", "commit", "source", "created", "duration"];

@@ -127,20 +127,30 @@ export function followLog(account, uuid, { onLine, onEnd, onError, onState }) {
   };
 }
 
-/** Parses text/event-stream; onEvent returns true to stop. Resolves true when stopped by onEvent. */
+/**
+ * Parses text/event-stream; onEvent returns true to stop. Resolves true when stopped by onEvent.
+ * Linear in the stream's size (a finished 100,000-line log arrives as megabytes at once), and it
+ * yields to the page every 30 ms or so, so what arrived is drawn while the rest is read.
+ */
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const NEWLINE = /\r\n|\r|\n/g;
   let buffer = "";
   let event = { type: "message", id: undefined, data: [] };
+  let yielded = performance.now();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return false;
       buffer += value;
-      let newline;
-      while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+      let start = 0;
+      for (;;) {
+        NEWLINE.lastIndex = start;
+        const found = NEWLINE.exec(buffer);
+        // A CR at the very end may be the first half of a CRLF: wait for the next chunk.
+        if (!found || (found[0] === "\r" && found.index === buffer.length - 1)) break;
+        const line = buffer.slice(start, found.index);
+        start = found.index + found[0].length;
         if (line === "") {
           if (event.data.length > 0 && onEvent({ type: event.type, id: event.id, data: event.data.join("\n") })) return true;
           event = { type: "message", id: undefined, data: [] };
@@ -155,8 +165,42 @@ async function readEvents(body, onEvent) {
         else if (field === "data") event.data.push(data);
         else if (field === "id") event.id = data;
       }
+      buffer = buffer.slice(start);
+      if (performance.now() - yielded > 30) {
+        await new Promise((r) => setTimeout(r, 0));
+        yielded = performance.now();
+      }
     }
   } finally {
     reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * Downloads the whole log as a file: GET …/logs/raw (Kiln's text/plain extension) with the token
+ * in the header (a plain link cannot carry it), saved under the server's file name.
+ */
+export async function downloadRaw(account, uuid) {
+  let response;
+  try {
+    response = await fetch(`/client/v4/accounts/${enc(account)}/builds/builds/${enc(uuid)}/logs/raw`, { headers: { authorization: `Bearer ${session.token}` } });
+  } catch (error) {
+    throw new ApiError(0, [{ code: "network", message: `The server could not be reached (${error.message})` }]);
+  }
+  if (!response.ok) {
+    let errors = [];
+    try {
+      errors = (await response.json()).errors ?? [];
+    } catch {}
+    throw new ApiError(response.status, errors.length ? errors : [{ code: response.status, message: "Download refused" }]);
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") ?? "")?.[1] ?? `build-${uuid}.log`;
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

@@ -1,46 +1,33 @@
 // The Kiln dashboard: Preact + htm as native ES modules (see the import map in index.html),
 // routed in the browser by path, talking only to /client/v4 on the same origin.
-import { h, render } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
-import htm from "htm";
-import { api, ApiError, enc, followLog, session } from "./api.js";
-
-const html = htm.bind(h);
-
-// ---------------------------------------------------------------------------------------------
-// Routing: the URL is the state (deep links, the back button, commit-status links all work).
-
-const listeners = new Set();
-const notify = () => listeners.forEach((f) => f());
-window.addEventListener("popstate", notify);
-
-export function navigate(to, { replace = false } = {}) {
-  const current = location.pathname + location.search;
-  if (to !== current) history[replace ? "replaceState" : "pushState"](null, "", to);
-  if (!replace) window.scrollTo(0, 0);
-  notify();
-}
-
-function useLocation() {
-  // A counter as well: navigating to the same URL (signing in on a deep link) must still re-render.
-  const [loc, setLoc] = useState({ href: location.pathname + location.search, n: 0 });
-  useEffect(() => {
-    const update = () => setLoc((old) => ({ href: location.pathname + location.search, n: old.n + 1 }));
-    listeners.add(update);
-    return () => listeners.delete(update);
-  }, []);
-  return loc.href;
-}
-
-/** A link that navigates in place on a plain click (new tab, copy link etc. still work). */
-function Link({ href, children, ...rest }) {
-  const onClick = (e) => {
-    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-    e.preventDefault();
-    navigate(href);
-  };
-  return html`<a href=${href} onClick=${onClick} ...${rest}>${children}</a>`;
-}
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, enc, session } from "./api.js";
+import { duration, firstLine, formatDate, shortHash } from "./format.js";
+import { LogView } from "./log-view.js";
+import { Deliveries, Limits } from "./account-pages.js";
+import { RunBuild, WorkerSettings } from "./settings.js";
+import {
+  Ago,
+  ErrorBox,
+  forgetAccess,
+  html,
+  Link,
+  navigate,
+  paths,
+  providerLinks,
+  ReadOnlyNote,
+  Status,
+  unfinished,
+  useAccess,
+  useLive,
+  useLocation,
+  useNow,
+  usePoll,
+  useTitle,
+  When,
+} from "./ui.js";
+import { liveMode } from "./live.js";
 
 function match(pathname) {
   const parts = pathname.split("/").filter(Boolean).map((p) => {
@@ -56,134 +43,20 @@ function match(pathname) {
     const [, account, workers, tag, builds, uuid] = parts;
     if (parts.length === 1) return { page: "accounts" };
     if (parts.length === 2) return { page: "workers", account };
+    if (parts.length === 3 && workers === "deliveries") return { page: "deliveries", account };
+    if (parts.length === 3 && workers === "limits") return { page: "limits", account };
     if (parts.length === 4 && workers === "workers") return { page: "builds", account, tag };
+    if (parts.length === 5 && workers === "workers" && builds === "settings") return { page: "settings", account, tag };
     if (parts.length === 6 && workers === "workers" && builds === "builds") return { page: "build", account, tag, uuid };
   }
   return { page: "not-found" };
 }
-
-const paths = {
-  workers: (account) => `/accounts/${enc(account)}`,
-  builds: (account, tag, query = "") => `/accounts/${enc(account)}/workers/${enc(tag)}${query}`,
-  build: (account, tag, uuid) => `/accounts/${enc(account)}/workers/${enc(tag)}/builds/${enc(uuid)}`,
-};
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers.
-
-/** Runs load(signal) now and again every intervalMs(result) ms (null: stop) until unmounted or deps change. */
-function usePoll(load, deps) {
-  const [error, setError] = useState(null);
-  const [loading, setLoading] = useState(true);
-  const [nonce, setNonce] = useState(0);
-  useEffect(() => {
-    let stopped = false;
-    let timer;
-    const controller = new AbortController();
-    const run = async () => {
-      let next = null;
-      try {
-        next = await load(controller.signal);
-        if (!stopped) setError(null);
-      } catch (e) {
-        if (stopped || e.name === "AbortError") return;
-        setError(e);
-        // Credentials and missing things will not fix themselves; a network blip may.
-        next = e instanceof ApiError && e.status >= 400 && e.status < 500 ? null : 5000;
-      }
-      if (stopped) return;
-      setLoading(false);
-      if (next !== null) timer = setTimeout(run, next);
-    };
-    setLoading(true);
-    void run();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-      controller.abort();
-    };
-  }, [...deps, nonce]);
-  return { error, loading, reload: () => setNonce((n) => n + 1) };
-}
-
-const unfinished = (b) => b && b.status !== "stopped";
-const shortHash = (hash) => (hash ? hash.slice(0, 7) : "—");
-const firstLine = (text) => (text ?? "").split("\n")[0];
-const pad = (n, w = 2) => String(n).padStart(w, "0");
-
-function age(iso, now = Date.now()) {
-  if (!iso) return "—";
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86400)}d ago`;
-}
-
-function duration(b, now = Date.now()) {
-  const start = b.initializing_on ?? b.running_on;
-  if (!start) return b.status === "queued" ? "queued" : "—";
-  const end = b.stopped_on ? Date.parse(b.stopped_on) : now;
-  const s = Math.max(0, Math.round((end - Date.parse(start)) / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
-  return `${Math.floor(s / 3600)}h ${pad(Math.floor(s / 60) % 60)}m`;
-}
-
-const clock = (d) => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
 const TRIGGER_SOURCES = { push: "push", pull_request: "pull request", manual: "manual", api: "API" };
 const triggerSource = (b) => {
   const source = TRIGGER_SOURCES[b.build_trigger_metadata?.build_trigger_source] ?? b.build_trigger_metadata?.build_trigger_source ?? "—";
   return b.deploy_hook ? `deploy hook (${b.deploy_hook.deploy_hook_name})` : source;
 };
-
-function Status({ build }) {
-  if (!build) return html`<span class="badge none">no builds</span>`;
-  const label = build.status === "stopped" ? (build.build_outcome ?? "stopped") : build.status;
-  const cls = build.status === "stopped" ? `outcome-${build.build_outcome ?? "none"}` : `live status-${build.status}`;
-  return html`<span class=${`badge ${cls}`} data-status=${build.status} data-outcome=${build.build_outcome ?? ""}>${label}</span>`;
-}
-
-function Time({ iso }) {
-  return iso ? html`<time datetime=${iso} title=${iso}>${age(iso)}</time>` : "—";
-}
-
-function ErrorBox({ error, title }) {
-  if (!error) return null;
-  if (!(error instanceof ApiError)) return html`<div class="error" role="alert"><strong>${title ?? "Error"}</strong><p>${String(error.message ?? error)}</p></div>`;
-  const hint =
-    error.status === 401
-      ? "The token is unknown, revoked or expired: sign in again."
-      : error.status === 403
-        ? "This token is not allowed to do that (changing builds needs Workers CI Write)."
-        : null;
-  return html`<div class="error" role="alert">
-    <strong>${title ?? "The API answered with an error"}${error.status ? ` (HTTP ${error.status})` : ""}</strong>
-    <ul>
-      ${error.errors.map((e) => html`<li><code class="code">${e.code}</code> ${e.message}</li>`)}
-    </ul>
-    ${hint && html`<p class="hint">${hint}</p>`}
-  </div>`;
-}
-
-function useTitle(title) {
-  useEffect(() => {
-    document.title = title ? `${title} · Kiln` : "Kiln";
-  }, [title]);
-}
-
-/** Re-renders every second so ages and running durations move. */
-function useNow(active = true) {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    if (!active) return undefined;
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, [active]);
-  return now;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pages.
@@ -206,6 +79,7 @@ function SignIn({ next }) {
       const list = (await api("/accounts?per_page=200", { token: value })).result ?? [];
       if (list.length === 0) throw new Error("This token is valid but covers no account.");
       session.token = value;
+      forgetAccess();
       if (list.length === 1) return choose(list[0].id);
       setAccounts(list);
     } catch (err) {
@@ -217,7 +91,7 @@ function SignIn({ next }) {
   const choose = (id) => {
     session.account = id;
     const deep = next && match(new URL(next, location.origin).pathname);
-    const target = deep && (deep.page === "workers" || deep.page === "builds" || deep.page === "build") ? next : paths.workers(id);
+    const target = deep && deep.page !== "home" && deep.page !== "sign-in" && deep.page !== "accounts" && deep.page !== "not-found" ? next : paths.workers(id);
     navigate(target, { replace: true });
   };
 
@@ -263,12 +137,24 @@ function Accounts() {
   </main>`;
 }
 
+function AccountNav({ account, here }) {
+  const items = [
+    ["workers", "Workers", paths.workers(account)],
+    ["deliveries", "Webhook deliveries", paths.deliveries(account)],
+    ["limits", "Limits", paths.limits(account)],
+  ];
+  return html`<nav class="tabs" aria-label="Account">
+    ${items.map(([key, label, href]) => html`<${Link} href=${href} class=${key === here ? "active" : ""} aria-current=${key === here ? "page" : undefined}>${label}</${Link}>`)}
+  </nav>`;
+}
+
 function Workers({ account }) {
   useTitle("Workers");
   const [scripts, setScripts] = useState(null);
   const [latest, setLatest] = useState({});
   const now = useNow();
-  const { error } = usePoll(
+  const { error } = useLive(
+    account,
     async (signal) => {
       const list = (await api(`/accounts/${enc(account)}/workers/scripts`, { signal })).result ?? [];
       const builds = {};
@@ -280,20 +166,20 @@ function Workers({ account }) {
       }
       setScripts(list);
       setLatest(builds);
-      return Object.values(builds).some(unfinished) ? 3000 : 30000;
     },
-    [account],
+    [],
   );
   return html`<main>
     <nav class="crumbs"><span>Account <code>${account}</code></span></nav>
-    <h1>Workers</h1>
+    <${AccountNav} account=${account} here="workers" />
+    <h1>Workers <${LiveDot} account=${account} /></h1>
     <${ErrorBox} error=${error} />
     ${scripts === null && !error && html`<p class="muted">Loading…</p>`}
     ${scripts && scripts.length === 0 && html`<p class="empty">No Workers in this account yet (<code>kiln worker create</code>).</p>`}
     ${scripts &&
     scripts.length > 0 &&
     html`<table class="list workers">
-      <thead><tr><th>Worker</th><th>Latest build</th><th>Branch</th><th>Commit</th><th>Created</th></tr></thead>
+      <thead><tr><th>Worker</th><th>Latest build</th><th>Branch</th><th>Commit</th><th>Created</th><th><span class="visually-hidden">Settings</span></th></tr></thead>
       <tbody>
         ${scripts.map((w) => {
           const b = latest[w.tag];
@@ -302,12 +188,23 @@ function Workers({ account }) {
             <td data-label="Latest build">${b ? html`<${Link} href=${paths.build(account, w.tag, b.build_uuid)}><${Status} build=${b} /></${Link}>` : html`<${Status} />`}</td>
             <td data-label="Branch">${b?.build_trigger_metadata.branch ? html`<code>${b.build_trigger_metadata.branch}</code>` : "—"}</td>
             <td data-label="Commit">${b ? html`<code title=${b.build_trigger_metadata.commit_hash}>${shortHash(b.build_trigger_metadata.commit_hash)}</code>` : "—"}</td>
-            <td data-label="Created">${b ? html`<time datetime=${b.created_on} title=${b.created_on}>${age(b.created_on, now)}</time>` : "—"}</td>
+            <td data-label="Created">${b ? html`<${Ago} iso=${b.created_on} now=${now} />` : "—"}</td>
+            <td data-label="Settings"><${Link} class="settings-link" href=${paths.settings(account, w.tag)}>Settings</${Link}></td>
           </tr>`;
         })}
       </tbody>
     </table>`}
   </main>`;
+}
+
+/** How the list keeps up: the account event stream, or polling every second. */
+function LiveDot({ account }) {
+  const [mode, setMode] = useState(liveMode(account));
+  useEffect(() => {
+    const t = setInterval(() => setMode(liveMode(account)), 1000);
+    return () => clearInterval(t);
+  }, [account]);
+  return html`<small class="live-mode muted" data-mode=${mode} title=${mode === "stream" ? "Updated by the account's event stream" : "Updated every second while this tab is visible"}>${mode === "stream" ? "live" : mode === "poll" ? "auto-refresh 1 s" : ""}</small>`;
 }
 
 const OUTCOMES = ["success", "fail", "skipped", "cancelled", "terminated", "none"];
@@ -320,6 +217,8 @@ function Builds({ account, tag, search }) {
   const [name, setName] = useState(null);
   const [data, setData] = useState(null);
   const [branchInput, setBranchInput] = useState(branch);
+  const [running, setRunning] = useState(false);
+  const access = useAccess(account);
   const now = useNow();
   useTitle(name ?? "Builds");
   useEffect(() => setBranchInput(branch), [branch]);
@@ -332,16 +231,16 @@ function Builds({ account, tag, search }) {
     return () => controller.abort();
   }, [account, tag]);
 
-  const { error } = usePoll(
+  const { error } = useLive(
+    account,
     async (signal) => {
       const q = new URLSearchParams({ page: String(page), per_page: "20" });
       if (branch) q.set("branch", branch);
       if (outcome) q.set("outcome", outcome);
       const r = await api(`/accounts/${enc(account)}/builds/workers/${enc(tag)}/builds?${q}`, { signal });
       setData({ builds: r.result ?? [], info: r.result_info });
-      return (r.result ?? []).some(unfinished) ? 3000 : 30000;
     },
-    [account, tag, page, branch, outcome],
+    [tag, page, branch, outcome],
   );
 
   const go = (changes) => {
@@ -353,7 +252,15 @@ function Builds({ account, tag, search }) {
   const info = data?.info;
   return html`<main>
     <nav class="crumbs"><${Link} href=${paths.workers(account)}>Workers</${Link}><span>${name ?? tag}</span></nav>
-    <h1>${name ?? "Builds"} <small class="muted">builds</small></h1>
+    <div class="build-head">
+      <h1>${name ?? "Builds"} <small class="muted">builds</small> <${LiveDot} account=${account} /></h1>
+      <div class="actions">
+        <${Link} class="button secondary" href=${paths.settings(account, tag)}>Settings</${Link}>
+        <button type="button" id="run-build" disabled=${access.write === false} title=${access.reason ?? ""} onClick=${() => setRunning(!running)}>Run build</button>
+      </div>
+    </div>
+    <${ReadOnlyNote} access=${access} />
+    ${running && html`<${RunBuild} account=${account} tag=${tag} onClose=${() => setRunning(false)} />`}
     <form class="filters" onSubmit=${(e) => (e.preventDefault(), go({ branch: branchInput.trim(), page: "1" }))}>
       <label>Branch <input name="branch" value=${branchInput} placeholder="any" onInput=${(e) => setBranchInput(e.currentTarget.value)} /></label>
       <label>Outcome
@@ -380,7 +287,7 @@ function Builds({ account, tag, search }) {
             <td data-label="Commit" class="commit"><span><${Link} href=${paths.build(account, tag, b.build_uuid)}><code>${shortHash(m.commit_hash)}</code></${Link}> <span class="message">${firstLine(m.commit_message)}</span></span></td>
             <td data-label="Branch">${m.branch ? html`<code>${m.branch}</code>` : "—"}</td>
             <td data-label="Trigger">${triggerSource(b)}</td>
-            <td data-label="Created"><time datetime=${b.created_on} title=${b.created_on}>${age(b.created_on, now)}</time></td>
+            <td data-label="Created"><${Ago} iso=${b.created_on} now=${now} /></td>
             <td data-label="Duration">${duration(b, now)}</td>
           </tr>`;
         })}
@@ -397,105 +304,12 @@ function Builds({ account, tag, search }) {
   </main>`;
 }
 
-function LogView({ account, uuid, onEnd }) {
-  const box = useRef(null);
-  const list = useRef(null);
-  const follow = useRef(true);
-  const endRef = useRef(onEnd);
-  endRef.current = onEnd;
-  const [count, setCount] = useState(0);
-  const [state, setState] = useState("connecting");
-  const [following, setFollowing] = useState(true);
-  const [error, setError] = useState(null);
-
-  useEffect(() => {
-    const ol = list.current;
-    ol.textContent = "";
-    follow.current = true;
-    setFollowing(true);
-    setCount(0);
-    setError(null);
-    let pending = [];
-    let timer = 0;
-    let n = 0;
-    const flush = () => {
-      timer = 0;
-      const fragment = document.createDocumentFragment();
-      for (const [index, ts, text] of pending) {
-        const li = document.createElement("li");
-        li.dataset.index = String(index);
-        const d = new Date(ts);
-        const time = document.createElement("time");
-        time.dateTime = d.toISOString();
-        time.title = d.toISOString();
-        time.textContent = clock(d);
-        const span = document.createElement("span");
-        span.textContent = text;
-        li.append(time, span);
-        fragment.append(li);
-      }
-      pending = [];
-      const el = box.current;
-      // Where the reader is now, not only what the last scroll event said: a scroll up may not
-      // have been dispatched yet, and must still win over following.
-      if (el && el.scrollHeight - el.scrollTop - el.clientHeight >= 24) follow.current = false;
-      ol.append(fragment);
-      setCount(n);
-      if (follow.current && el) el.scrollTop = el.scrollHeight;
-    };
-    const stop = followLog(account, uuid, {
-      onLine: (index, ts, text) => {
-        n++;
-        pending.push([index, ts, text]);
-        // Lines come in bursts: one DOM update per 50 ms, not one per line.
-        if (!timer) timer = setTimeout(flush, 50);
-      },
-      onEnd: (end) => {
-        if (timer) {
-          clearTimeout(timer);
-          flush();
-        }
-        endRef.current?.(end);
-      },
-      onError: setError,
-      onState: setState,
-    });
-    return () => {
-      stop();
-      clearTimeout(timer);
-    };
-  }, [account, uuid]);
-
-  const onScroll = () => {
-    const el = box.current;
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
-    follow.current = atBottom;
-    if (atBottom !== following) setFollowing(atBottom);
-  };
-  const jump = () => {
-    follow.current = true;
-    setFollowing(true);
-    box.current.scrollTop = box.current.scrollHeight;
-  };
-  const stateLabel = { connecting: "connecting…", live: "live", ended: "complete", reconnecting: "reconnecting…", error: "unavailable" }[state] ?? state;
-  return html`<section class="log-panel">
-    <header>
-      <h2>Log</h2>
-      <span class="muted log-meta"><span class="log-count">${count}</span> lines · <span class=${`log-state ${state}`}>${stateLabel}</span></span>
-      ${!following && html`<button type="button" class="secondary follow" onClick=${jump}>↓ Follow</button>`}
-    </header>
-    <${ErrorBox} error=${error} title="The log stream failed" />
-    <div class="log" ref=${box} onScroll=${onScroll} tabindex="0" aria-label="Build log" data-following=${following ? "true" : "false"}>
-      <ol ref=${list}></ol>
-    </div>
-  </section>`;
-}
-
 function Build({ account, tag, uuid }) {
   const [build, setBuild] = useState(null);
   const [actionError, setActionError] = useState(null);
   const [notice, setNotice] = useState(null);
   const [busy, setBusy] = useState(null);
+  const access = useAccess(account);
   const now = useNow(unfinished(build));
   useTitle(build ? `Build ${shortHash(build.build_trigger_metadata.commit_hash)}` : "Build");
 
@@ -503,7 +317,7 @@ function Build({ account, tag, uuid }) {
     async (signal) => {
       const b = (await api(`/accounts/${enc(account)}/builds/builds/${enc(uuid)}`, { signal })).result;
       setBuild(b);
-      return unfinished(b) ? 2000 : null;
+      return unfinished(b) ? 1000 : null;
     },
     [account, uuid],
   );
@@ -540,7 +354,9 @@ function Build({ account, tag, uuid }) {
   };
 
   const m = build?.build_trigger_metadata;
-  return html`<main>
+  const links = m && providerLinks(m);
+  const readOnly = access.write === false;
+  return html`<main class="wide">
     <nav class="crumbs">
       <${Link} href=${paths.workers(account)}>Workers</${Link}>
       <${Link} href=${paths.builds(account, tag)}>Builds</${Link}>
@@ -549,39 +365,53 @@ function Build({ account, tag, uuid }) {
     <div class="build-head">
       <h1>Build <${Status} build=${build} /></h1>
       <div class="actions">
-        ${build && unfinished(build) && html`<button type="button" class="danger" id="cancel" disabled=${busy !== null} onClick=${cancel}>${busy === "cancel" ? "Cancelling…" : "Cancel build"}</button>`}
-        ${build && !unfinished(build) && html`<button type="button" id="retry" disabled=${busy !== null} onClick=${retry}>${busy === "retry" ? "Starting…" : "Retry build"}</button>`}
+        ${build && unfinished(build) && html`<button type="button" class="danger" id="cancel" disabled=${busy !== null || readOnly} title=${access.reason ?? ""} onClick=${cancel}>${busy === "cancel" ? "Cancelling…" : "Cancel build"}</button>`}
+        ${build && !unfinished(build) && html`<button type="button" id="retry" disabled=${busy !== null || readOnly} title=${access.reason ?? ""} onClick=${retry}>${busy === "retry" ? "Starting…" : "Retry build"}</button>`}
       </div>
     </div>
+    <${ReadOnlyNote} access=${access} />
     ${notice && html`<p class="notice" role="status">${notice}</p>`}
     <${ErrorBox} error=${actionError} title="The build could not be changed" />
     <${ErrorBox} error=${error} />
     ${build &&
-    html`<dl class="meta">
-      <dt>Commit</dt>
-      <dd class="commit-meta"><code class="hash">${m.commit_hash || "—"}</code><span class="message">${m.commit_message}</span>${m.author && html`<span class="muted">by ${m.author}</span>`}</dd>
-      <dt>Branch</dt><dd>${m.branch ? html`<code>${m.branch}</code>` : "—"}</dd>
-      <dt>Repository</dt><dd>${m.provider_type} · ${m.provider_account_name}/${m.repo_name}</dd>
-      <dt>Trigger</dt>
-      <dd>${triggerSource(build)}${build.pull_request?.pull_request_url && html` · <a href=${build.pull_request.pull_request_url} rel="noreferrer">pull request</a>`}${build.trigger?.trigger_name && html` <span class="muted">(trigger ${build.trigger.trigger_name})</span>`}</dd>
-      <dt>Build command</dt><dd>${m.build_command ? html`<code>${m.build_command}</code>` : html`<span class="muted">none</span>`}</dd>
-      <dt>Deploy command</dt><dd>${m.deploy_command ? html`<code>${m.deploy_command}</code>` : html`<span class="muted">none</span>`}</dd>
-      <dt>Root directory</dt><dd><code>${m.root_directory || "/"}</code></dd>
-      <dt>Created</dt><dd>${when(build.created_on)}</dd>
-      <dt>Initializing</dt><dd>${when(build.initializing_on)}</dd>
-      <dt>Running</dt><dd>${when(build.running_on)}</dd>
-      <dt>Stopped</dt><dd>${when(build.stopped_on)}</dd>
-      <dt>Duration</dt><dd>${duration(build, now)}</dd>
-      ${build.version_id && html`<dt>Version</dt><dd><code>${build.version_id}</code></dd>`}
-      ${build.preview_url && html`<dt>Preview</dt><dd><a href=${build.preview_url} rel="noreferrer">${build.preview_url}</a></dd>`}
-    </dl>`}
-    <${LogView} account=${account} uuid=${uuid} onEnd=${() => reload()} />
+    html`<div class="summary">
+      <span class="commit-line">${links?.commit ? html`<a class="commit-link" href=${links.commit} rel="noreferrer" target="_blank"><code>${shortHash(m.commit_hash)}</code></a>` : html`<code>${shortHash(m.commit_hash)}</code>`} <span class="message">${firstLine(m.commit_message) || "—"}</span></span>
+      <span>${m.branch ? (links?.branch ? html`<a href=${links.branch} rel="noreferrer" target="_blank"><code>${m.branch}</code></a>` : html`<code>${m.branch}</code>`) : "—"}</span>
+      <span>${links ? html`<a class="repo-link" href=${links.repo} rel="noreferrer" target="_blank">${m.provider_account_name}/${m.repo_name}</a>` : `${m.provider_account_name}/${m.repo_name}`}</span>
+      <span>${triggerSource(build)}</span>
+      <span title=${formatDate(build.created_on)}><${When} iso=${build.created_on} /></span>
+      <span class="duration">${duration(build, now)}</span>
+    </div>`}
+    <${LogView} account=${account} uuid=${uuid} build=${build} onEnd=${() => reload()} />
+    ${build &&
+    html`<details class="meta-details">
+      <summary>Details</summary>
+      <dl class="meta">
+        <dt>Commit</dt>
+        <dd class="commit-meta"><code class="hash">${m.commit_hash || "—"}</code><span class="message">${m.commit_message}</span>${m.author && html`<span class="muted">by ${m.author}</span>`}</dd>
+        <dt>Branch</dt><dd>${m.branch ? html`<code>${m.branch}</code>` : "—"}</dd>
+        <dt>Repository</dt><dd>${m.provider_type} · ${m.provider_account_name}/${m.repo_name}</dd>
+        <dt>Trigger</dt>
+        <dd>${triggerSource(build)}${build.pull_request?.pull_request_url && html` · <a href=${build.pull_request.pull_request_url} rel="noreferrer">pull request</a>`}${build.trigger?.trigger_name && html` <span class="muted">(trigger ${build.trigger.trigger_name})</span>`}</dd>
+        <dt>Build command</dt><dd>${m.build_command ? html`<code>${m.build_command}</code>` : html`<span class="muted">none</span>`}</dd>
+        <dt>Deploy command</dt><dd>${m.deploy_command ? html`<code>${m.deploy_command}</code>` : html`<span class="muted">none</span>`}</dd>
+        <dt>Root directory</dt><dd><code>${m.root_directory || "/"}</code></dd>
+        <dt>Created</dt><dd><${When} iso=${build.created_on} /></dd>
+        <dt>Initializing</dt><dd><${When} iso=${build.initializing_on} /></dd>
+        <dt>Running</dt><dd><${When} iso=${build.running_on} /></dd>
+        <dt>Stopped</dt><dd><${When} iso=${build.stopped_on} /></dd>
+        <dt>Duration</dt><dd>${duration(build, now)}</dd>
+        <dt>Build</dt><dd><code>${build.build_uuid}</code></dd>
+        ${build.version_id && html`<dt>Version</dt><dd><code>${build.version_id}</code></dd>`}
+        ${build.preview_url && html`<dt>Preview</dt><dd><a href=${build.preview_url} rel="noreferrer">${build.preview_url}</a></dd>`}
+      </dl>
+    </details>`}
   </main>`;
 }
 
 function NotFound() {
   useTitle("Not found");
-  return html`<main class="narrow"><h1>Not found</h1><p>There is no such page. <${Link} href="/">Back to the dashboard</${Link}>.</p></main>`;
+  return html`<main class="narrow not-found"><h1>404 · Page not found</h1><p>There is no page at this address. <${Link} href="/">Back to the dashboard</${Link}>.</p></main>`;
 }
 
 function Home() {
@@ -594,6 +424,7 @@ function Home() {
 function Header({ signedIn }) {
   const signOut = () => {
     session.clear();
+    forgetAccess();
     navigate("/sign-in");
   };
   return html`<header class="top">
@@ -627,8 +458,17 @@ function App() {
       case "workers":
         body = html`<${Workers} key=${route.account} account=${route.account} />`;
         break;
+      case "deliveries":
+        body = html`<${Deliveries} key=${route.account} account=${route.account} nav=${html`<${AccountNav} account=${route.account} here="deliveries" />`} />`;
+        break;
+      case "limits":
+        body = html`<${Limits} key=${route.account} account=${route.account} nav=${html`<${AccountNav} account=${route.account} here="limits" />`} />`;
+        break;
       case "builds":
         body = html`<${Builds} key=${route.account + route.tag} account=${route.account} tag=${route.tag} search=${url.search} />`;
+        break;
+      case "settings":
+        body = html`<${WorkerSettings} key=${route.account + route.tag} account=${route.account} tag=${route.tag} />`;
         break;
       case "build":
         body = html`<${Build} key=${route.uuid} account=${route.account} tag=${route.tag} uuid=${route.uuid} />`;
