@@ -91,6 +91,14 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
       const row = await db.selectFrom("queue_messages").select((eb) => eb.fn.countAll<number>().as("n")).where("queue_id", "=", queueId).executeTakeFirstOrThrow();
       return Number(row.n);
     },
+    async metrics(queueId) {
+      const row = await sql<{ n: number | string; bytes: number | string | null; oldest: number | string | null }>`
+        select count(*) as n, sum(length(e.payload)) as bytes, min(m.created_ms) as oldest
+        from queue_messages m join build_events e on e.id = m.event_id
+        where m.queue_id = ${queueId}`.execute(db);
+      const r = row.rows[0];
+      return { backlog_count: Number(r?.n ?? 0), backlog_bytes: Number(r?.bytes ?? 0), oldest_message_timestamp_ms: Number(r?.oldest ?? 0) };
+    },
     async pull(queue, limit, visibilityMs, nowMs, token, deadLetterQueueId) {
       const now = sql`cast(${nowMs} as bigint)`;
       // Visible messages whose deliveries are used up: not delivered again.
