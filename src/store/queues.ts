@@ -101,8 +101,10 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
     },
     async pull(queue, limit, visibilityMs, nowMs, token, deadLetterQueueId) {
       const now = sql`cast(${nowMs} as bigint)`;
+      // Every message is delivered at least once, max_retries 0 included.
+      const deliveries = Math.max(1, queue.max_retries);
       // Visible messages whose deliveries are used up: not delivered again.
-      const exhausted = sql`select id from queue_messages where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts >= ${queue.max_retries}${skipLocked}`;
+      const exhausted = sql`select id from queue_messages where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts >= ${deliveries}${skipLocked}`;
       if (deadLetterQueueId !== null) {
         await sql`update queue_messages set queue_id = ${deadLetterQueueId}, attempts = 0, lease = null, visible_ms = ${now} where id in (${exhausted})`.execute(db);
       } else {
@@ -114,7 +116,7 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
         update queue_messages set lease = ${token}, visible_ms = cast(${nowMs + visibilityMs} as bigint), attempts = attempts + 1
         where id in (
           select id from queue_messages
-          where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts < ${queue.max_retries}
+          where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts < ${deliveries}
           order by id limit ${limit}${skipLocked})
         returning id, event_id, subscription_id, created_ms, attempts`.execute(db);
       if (leased.rows.length === 0) return [];
