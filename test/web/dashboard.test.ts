@@ -5,6 +5,7 @@
  * (KILN_SCREENSHOTS_DIR=docs/screenshots) writes the ones docs/dashboard.md shows, on purpose.
  */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -601,6 +602,18 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await page.waitForURL(`${server.base}/accounts/${account}/deliveries`);
     await page.waitForSelector(".empty");
     assert.match(await page.locator(".empty").innerText(), new RegExp(`/webhooks/github/${account}`));
+    // A signed GitHub ping arrives: it shows in the list, live.
+    const secret = String((await json(["account", "webhook-secret", "--account", account])).webhook_secret);
+    const body = JSON.stringify({ zen: "Keep it logically awesome.", hook_id: 1 });
+    const delivered = await fetch(`${server.base}/webhooks/github/${account}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-github-event": "ping", "x-github-delivery": "dash-ping-1", "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}` },
+      body,
+    });
+    assert.ok(delivered.status < 300, String(delivered.status));
+    await page.waitForSelector('tr[data-delivery="dash-ping-1"]', { timeout: 2000 });
+    assert.match(await page.locator('tr[data-delivery="dash-ping-1"]').innerText(), /github[\s\S]*ping[\s\S]*ignored/);
+    await shot(page, "deliveries.png");
     await page.click(`nav.tabs a[href="/accounts/${account}/limits"]`);
     await page.waitForSelector('[data-limit="minutes"]');
     assert.match(await page.locator('[data-limit="minutes"]').innerText(), /unlimited/);
