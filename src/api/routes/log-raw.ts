@@ -30,6 +30,7 @@ export const getRawBuildLog = defineRoute({
   tag: "Builds",
   auth: "read",
   kilnStatus: "extension",
+  contentType: "text/plain",
   params: accountParams.extend({ build_uuid: uuid }),
   // Never sent: the reply is hijacked and the answer is text/plain (see the summary).
   result: z.null(),
