@@ -98,7 +98,7 @@ export const serveOptions: OptionSpec[] = [
   { key: "port", flag: "port", env: "KILN_PORT", arg: "port", description: "port to listen on (0 picks a free one)" },
   { key: "runner", flag: "no-runner", env: "KILN_NO_RUNNER", description: "serve the API only; builds run on `kiln runner` nodes" },
   { key: "githubWebhookSecret", flag: "github-webhook-secret", env: "KILN_GITHUB_WEBHOOK_SECRET", arg: "secret", description: "secret of the single-tenant POST /webhooks/github (matches every account)" },
-  { key: "retentionDays", flag: "retention-days", env: "KILN_RETENTION_DAYS", arg: "days", description: "delete builds, logs and webhook deliveries older than this, hourly (default: keep everything)" },
+  { key: "retentionDays", flag: "retention-days", env: "KILN_RETENTION_DAYS", arg: "days", description: "delete builds, logs, webhook deliveries and delivered build events older than this, hourly (default: keep everything)" },
   { key: "gitlabWebhookToken", flag: "gitlab-webhook-token", env: "KILN_GITLAB_WEBHOOK_TOKEN", arg: "token", description: "token of the single-tenant POST /webhooks/gitlab (matches every account)" },
   { key: "workersSubdomain", flag: "workers-subdomain", env: "KILN_WORKERS_SUBDOMAIN", arg: "name", description: "the <name>.workers.dev subdomain GET /accounts/{id}/workers/subdomain answers for every account (default: each account's name as a DNS label, e.g. \"My Team\" → my-team)" },
   ...httpOptions,

@@ -117,7 +117,11 @@ export const errors = {
   // Queues and event subscriptions (issue 17): 11000 is Cloudflare's Queues code for a missing queue.
   queueNotFound: () => one(404, 11000, "Queue not found"),
   queueNameTaken: (name: string) => one(409, 11009, `A queue named ${JSON.stringify(name)} already exists in this account`),
+  consumerNotFound: () => one(404, 12000, "Consumer not found"),
   subscriptionNotFound: () => one(404, 12000, "Event subscription not found"),
+  /** A webhook destination refused when subscribing (docs/events.md "Webhooks"). */
+  webhookDestinationRefused: (reason: string) => one(400, 12002, `Invalid request body: destination.url: ${reason}`),
+  webhookDeliveryNotFound: () => one(404, 12000, "Webhook delivery not found"),
   /** An event subscription's source names a Worker the account does not have. */
   unknownSourceWorker: (name: string) => one(400, 12002, `Invalid request body: source.worker_name: no Worker named ${JSON.stringify(name)} in this account`),
 } as const;

@@ -7,8 +7,19 @@ import { presentEnvVars } from "../domain/env-vars.ts";
 import { presentTrigger } from "./present.ts";
 import type { build } from "./schemas/builds.ts";
 
-export function presentBuild(b: Build, trigger: TriggerView, env: EnvVar[]): z.input<typeof build> {
+/** What every build of one trigger shares in its answer: presented once per request, not per build. */
+export interface PresentedTrigger {
+  trigger: Omit<ReturnType<typeof presentTrigger>, "build_token_uuid" | "build_token_name">;
+  environmentVariables: ReturnType<typeof presentEnvVars>;
+}
+
+export function presentBuildTrigger(trigger: TriggerView, env: EnvVar[]): PresentedTrigger {
   const { build_token_uuid: _t, build_token_name: _n, ...buildTrigger } = presentTrigger(trigger);
+  return { trigger: buildTrigger, environmentVariables: presentEnvVars(env) };
+}
+
+export function presentBuild(b: Build, shared: PresentedTrigger): z.input<typeof build> {
+  const buildTrigger = shared.trigger;
   const m = b.metadata;
   return {
     build_uuid: b.build_uuid,
@@ -31,7 +42,7 @@ export function presentBuild(b: Build, trigger: TriggerView, env: EnvVar[]): z.i
       root_directory: m.root_directory,
       build_token_uuid: m.build_token_uuid,
       build_token_name: m.build_token_name,
-      environment_variables: presentEnvVars(env),
+      environment_variables: shared.environmentVariables,
       provider_type: m.provider_type,
       provider_account_name: m.provider_account_name,
       repo_name: m.repo_name,

@@ -98,7 +98,7 @@ export function registerAdmin(program: Command): void {
       if (ms === undefined) throw new UsageError(`invalid --older-than ${JSON.stringify(text)}: use a number of days, hours or minutes such as 30d, 12h or 90m`);
       const cutoff = new Date(Date.now() - ms).toISOString();
       const removed = await withStore(opts, (store) => prune(store, cutoff));
-      emit(Boolean(opts.json), { cutoff, ...removed }, `pruned ${removed.builds} builds (${removed.log_lines} log lines) and ${removed.deliveries} deliveries older than ${cutoff}`);
+      emit(Boolean(opts.json), { cutoff, ...removed }, `pruned ${removed.builds} builds (${removed.log_lines} log lines), ${removed.deliveries} deliveries and ${removed.events} build events older than ${cutoff}`);
     });
 
   const deliveries = program.command("deliveries").description("webhook deliveries received (the last 1000 per account)");

@@ -13,6 +13,8 @@ import { registerServe } from "./serve.ts";
 import { registerRunner } from "./runner.ts";
 import { registerTools } from "./tools.ts";
 import { BuildNotSucceeded, registerClient } from "./client/commands.ts";
+import { registerEventClient } from "./client/event-commands.ts";
+import { registerWebhookClient } from "./client/webhook-commands.ts";
 import { ApiError, ClientError, TransportError } from "./client/api-client.ts";
 
 // Everything Kiln writes (database, key file, git mirrors, logs of builds) is its own: 0600 files,
@@ -38,6 +40,7 @@ export function buildProgram(): Command {
   registerTools(program);
   registerPreviews(program);
   registerClient(program);
+  registerWebhookClient(registerEventClient(program));
   // Every subcommand reports usage errors through the same exit path.
   const override = (cmd: Command) => {
     cmd.exitOverride();

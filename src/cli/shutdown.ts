@@ -41,8 +41,11 @@ export function handleShutdownSignals(plan: ShutdownPlan): void {
       const waits = builds > 0 && plan.drainSeconds > 0;
       plan.logger.info({ signal, builds, drain_s: waits ? plan.drainSeconds : 0 }, waits ? "shutting down: waiting for running builds (a second signal terminates them now)" : "shutting down");
       if (waits) {
-        say(`Kiln is shutting down: waiting up to ${plan.drainSeconds} s for ${builds} running build${builds === 1 ? "" : "s"} to finish (the API keeps answering).`);
-        say("Press Ctrl-C again (or send SIGTERM again) to terminate them now.");
+        // One write: the JSON log line, written asynchronously, must not land between the two.
+        say(
+          `Kiln is shutting down: waiting up to ${plan.drainSeconds} s for ${builds} running build${builds === 1 ? "" : "s"} to finish (the API keeps answering).\n` +
+            "Press Ctrl-C again (or send SIGTERM again) to terminate them now.",
+        );
       }
       plan
         .stop()

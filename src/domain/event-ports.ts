@@ -15,6 +15,8 @@ export interface BuildEventReader {
   lastEventId(accountId: string): Promise<number>;
   /** The events with these ids, oldest first. */
   byIds(ids: number[]): Promise<StoredBuildEvent[]>;
+  /** Deletes up to `limit` events raised before `cutoff` that no queue message refers to; how many. */
+  removeBefore(cutoffIso: string, limit: number): Promise<number>;
 }
 
 /** A queue (Cloudflare Queues) with its one HTTP pull consumer's retry settings. */
@@ -32,6 +34,12 @@ export interface Queue {
   max_retries: number;
   /** Name of the queue exhausted messages move to; null: they are deleted. */
   dead_letter_queue: string | null;
+  /** What a pull that does not say leases (Cloudflare's consumer settings.batch_size). */
+  batch_size: number;
+  /** How long a pull that does not say leases for (settings.visibility_timeout_ms). */
+  visibility_timeout_ms: number;
+  /** Seconds a retry that does not say waits (settings.retry_delay). */
+  retry_delay: number;
 }
 
 /** A message handed out by a pull, with its lease. */
@@ -51,6 +59,8 @@ export interface QueueRepository {
   get(accountId: string, queueId: string): Promise<Queue | undefined>;
   getByName(accountId: string, name: string): Promise<Queue | undefined>;
   list(accountId: string): Promise<Queue[]>;
+  /** Stores the consumer settings (max_retries, dead_letter_queue, batch_size, visibility_timeout_ms, retry_delay). */
+  updateConsumer(queue: Queue): Promise<void>;
   /** Deletes the queue, its messages and the subscriptions delivering into it. */
   remove(accountId: string, queueId: string): Promise<boolean>;
   /** Messages not acknowledged yet (leased ones included). */
@@ -62,6 +72,8 @@ export interface QueueRepository {
    * message is leased by one pull at a time (SKIP LOCKED on PostgreSQL).
    */
   pull(queue: Queue, limit: number, visibilityMs: number, nowMs: number, token: string, deadLetterQueueId: string | null): Promise<LeasedMessage[]>;
+  /** Deletes up to `limit` messages, of any queue, older than their queue's retention period; how many. */
+  removeExpired(nowMs: number, limit: number): Promise<number>;
   /** Deletes these messages of the queue; the ids it deleted. */
   ack(queueId: string, messageIds: string[]): Promise<string[]>;
   /** Makes each message visible again after its delay, if its lease is still the current one; the ids it retried. */

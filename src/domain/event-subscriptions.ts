@@ -8,6 +8,19 @@ import type { Destination, EventSubscription, SubscriptionOrder } from "./event-
 import { newHexId, nowIso } from "./ids.ts";
 import type { Repositories } from "./ports.ts";
 import type { Page, Paged } from "./types.ts";
+import { newWebhookSecret } from "./standard-webhooks.ts";
+import { WEBHOOK_DESTINATION } from "./webhook-deliveries.ts";
+
+/** A subscription as just created or changed: a new webhook destination's secret, shown this once. */
+export type SubscriptionWithSecret = EventSubscription & { webhook_secret?: string };
+
+/** Gives a webhook destination that has none its whsec_ secret (stored sealed); answers it. */
+async function ensureSecret(repos: Repositories, subscription: EventSubscription, before: Destination | undefined): Promise<SubscriptionWithSecret> {
+  if (subscription.destination.type !== WEBHOOK_DESTINATION || before?.type === WEBHOOK_DESTINATION) return subscription;
+  const webhook_secret = newWebhookSecret();
+  await repos.webhookDeliveries.setSecret(subscription.account_id, subscription.id, webhook_secret);
+  return { ...subscription, webhook_secret };
+}
 
 export interface SubscriptionInput {
   name: string;
@@ -31,6 +44,10 @@ async function checkDestination(repos: Repositories, accountId: string, destinat
       if (!(await repos.queues.get(accountId, queueId))) throw errors.queueNotFound();
       return { type: "queues.queue", queue_id: queueId };
     }
+    case WEBHOOK_DESTINATION:
+      // Resolving the host (private addresses, Kiln's own API) is the caller's, before the
+      // transaction (api/webhook-destination.ts): DNS must not hold the database's write lock.
+      return { type: WEBHOOK_DESTINATION, url: String(destination.url) };
     default:
       throw errors.invalidBody("destination.type", `${JSON.stringify(destination.type)} is not supported`);
   }
@@ -38,7 +55,7 @@ async function checkDestination(repos: Repositories, accountId: string, destinat
 
 const unique = (events: string[]) => [...new Set(events)];
 
-export async function createSubscription(repos: Repositories, accountId: string, input: SubscriptionInput): Promise<EventSubscription> {
+export async function createSubscription(repos: Repositories, accountId: string, input: SubscriptionInput): Promise<SubscriptionWithSecret> {
   if (!(await repos.workers.getByName(accountId, input.source.worker_name))) throw errors.unknownSourceWorker(input.source.worker_name);
   const now = nowIso();
   const subscription: EventSubscription = {
@@ -53,7 +70,7 @@ export async function createSubscription(repos: Repositories, accountId: string,
     modified_at: now,
   };
   await repos.eventSubscriptions.insert(subscription);
-  return subscription;
+  return ensureSecret(repos, subscription, undefined);
 }
 
 export async function getSubscription(repos: Pick<Repositories, "eventSubscriptions">, accountId: string, id: string): Promise<EventSubscription> {
@@ -66,7 +83,7 @@ export function listSubscriptions(repos: Repositories, accountId: string, page: 
   return repos.eventSubscriptions.list(accountId, page, order, direction);
 }
 
-export async function updateSubscription(repos: Repositories, accountId: string, id: string, patch: SubscriptionPatch): Promise<EventSubscription> {
+export async function updateSubscription(repos: Repositories, accountId: string, id: string, patch: SubscriptionPatch): Promise<SubscriptionWithSecret> {
   const current = await getSubscription(repos, accountId, id);
   const updated: EventSubscription = {
     ...current,
@@ -77,7 +94,7 @@ export async function updateSubscription(repos: Repositories, accountId: string,
     modified_at: nowIso(),
   };
   await repos.eventSubscriptions.update(updated);
-  return updated;
+  return ensureSecret(repos, updated, current.destination);
 }
 
 export async function deleteSubscription(repos: Repositories, accountId: string, id: string): Promise<EventSubscription> {

@@ -67,6 +67,8 @@ export type AttemptOutcome =
   | { state: "failed" };
 
 export interface WebhookDeliveryRepository {
+  /** Stores a subscription's whsec_ secret (sealed). */
+  setSecret(accountId: string, subscriptionId: string, secret: string): Promise<void>;
   /**
    * Leases up to `limit` due deliveries for `leaseMs`: pending, past their back-off, not leased by
    * a live node, of an enabled subscription, and the oldest pending one of their subscription and

@@ -20,7 +20,7 @@ import type { Logger } from "pino";
 import type { BuildSignals } from "../domain/build-events.ts";
 import { envelopeOf } from "../domain/event-envelope.ts";
 import type { BuildEventReader } from "../domain/event-ports.ts";
-import { signWebhook } from "../domain/standard-webhooks.ts";
+import { signWebhook, WEBHOOK_SECRET_FORMAT } from "../domain/standard-webhooks.ts";
 import { DEFAULT_RETRY_SCHEDULE_MS, retryDelayMs } from "../domain/webhook-backoff.ts";
 import type { AttemptOutcome, ClaimedDelivery, WebhookAttempt, WebhookDeliveryRepository } from "../domain/webhook-deliveries.ts";
 import { checkDestination, DestinationRefused, type OwnApi, type Resolver } from "./address-guard.ts";
@@ -130,6 +130,13 @@ export class WebhookDeliverer {
     }
     const body = JSON.stringify(envelopeOf(event, c.subscription_id));
     let origin = "";
+    if (!WEBHOOK_SECRET_FORMAT.test(c.secret)) {
+      // Only a row written around the API can lack one; nothing unsigned is ever sent.
+      result = attempt({ status: null, error: "the subscription has no signing secret", response_body: "", duration_ms: 0 });
+      await this.store.webhookDeliveries.recordAttempt(c.id, c.lease, result, { state: "failed" });
+      this.logger.warn({ delivery: c.id, subscription: c.subscription_id }, "webhook delivery given up: the subscription has no signing secret");
+      return;
+    }
     try {
       const destination = await checkDestination(c.url, { allowPrivate: this.options.allowPrivate, ownApi: this.ownApi, ...(this.options.resolver ? { resolver: this.options.resolver } : {}) });
       origin = destination.url.origin;

@@ -103,6 +103,20 @@ export function buildEventReader(db: Tx, dialect: DialectName, transaction: <T>(
       );
       return Number(row?.id ?? 0);
     },
+    async removeBefore(cutoffIso, limit) {
+      // Webhook deliveries done with (delivered or given up) go with their events; a pending one keeps its event.
+      await sql`
+        delete from event_deliveries where id in (
+          select id from event_deliveries where created_on < ${cutoffIso} and state <> 'pending' limit ${limit})`.execute(db);
+      // Oldest first through the created_on index; a message still in a queue keeps its event.
+      const result = await sql`
+        delete from build_events where id in (
+          select e.id from build_events e
+          where e.created_on < ${cutoffIso} and not exists (select 1 from queue_messages m where m.event_id = e.id)
+            and not exists (select 1 from event_deliveries d where d.event_id = e.id)
+          order by e.created_on limit ${limit})`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
+    },
     async byIds(ids) {
       if (ids.length === 0) return [];
       const rows = await db.selectFrom("build_events").selectAll().where("id", "in", ids).orderBy("id").execute();

@@ -1,3 +1,6 @@
+import type { Selectable } from "kysely";
+import type SQLite from "better-sqlite3";
+import { directRead } from "./direct-read.ts";
 import type { BuildToken } from "../domain/config-types.ts";
 import type { BuildTokenRepository } from "../domain/ports.ts";
 import type { SecretBox } from "../domain/secrets.ts";
@@ -15,10 +18,13 @@ const toToken = (row: BuildTokensTable): BuildToken => ({
   deleted_on: row.deleted_on,
 });
 
-export function buildTokenRepository(db: Tx, box: SecretBox): BuildTokenRepository {
+export function buildTokenRepository(db: Tx, box: SecretBox, sqlite?: SQLite.Database): BuildTokenRepository {
+  const byUuid = directRead<[string, string], Selectable<BuildTokensTable>>(sqlite, "select * from build_tokens where account_id = ? and uuid = ?");
   return {
     async get(accountId, uuid) {
-      const row = await db.selectFrom("build_tokens").selectAll().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
+      const row = byUuid?.usable()
+        ? byUuid.get(accountId, uuid)
+        : await db.selectFrom("build_tokens").selectAll().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
       return row && toToken(row);
     },
     async secret(accountId, uuid) {

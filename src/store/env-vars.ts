@@ -1,3 +1,5 @@
+import type SQLite from "better-sqlite3";
+import { directRead } from "./direct-read.ts";
 import type { EnvOwnerKind, EnvVar } from "../domain/config-types.ts";
 import type { EnvVarRepository } from "../domain/ports.ts";
 import type { SecretBox } from "../domain/secrets.ts";
@@ -5,16 +7,16 @@ import { fromFlag, toFlag } from "./json.ts";
 import type { Tx } from "./transaction.ts";
 
 /** Secret values are sealed on the way in and opened on the way out; plain ones stay text. */
-export function envVarRepository(db: Tx, box: SecretBox): EnvVarRepository {
+export function envVarRepository(db: Tx, box: SecretBox, sqlite?: SQLite.Database): EnvVarRepository {
+  const byOwner = directRead<[string, string], { key: string; is_secret: number | boolean; value: string; created_on: string }>(
+    sqlite,
+    "select key, is_secret, value, created_on from env_vars where owner_kind = ? and owner_id = ? order by key",
+  );
   return {
     async list(kind, ownerId) {
-      const rows = await db
-        .selectFrom("env_vars")
-        .selectAll()
-        .where("owner_kind", "=", kind)
-        .where("owner_id", "=", ownerId)
-        .orderBy("key")
-        .execute();
+      const rows = byOwner?.usable()
+        ? byOwner.all(kind, ownerId)
+        : await db.selectFrom("env_vars").selectAll().where("owner_kind", "=", kind).where("owner_id", "=", ownerId).orderBy("key").execute();
       return rows.map((r) => {
         const isSecret = fromFlag(r.is_secret);
         return { key: r.key, is_secret: isSecret, value: isSecret ? box.open(r.value) : r.value, created_on: r.created_on };

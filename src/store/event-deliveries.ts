@@ -57,7 +57,21 @@ export function webhookDeliveryRepository(db: Tx, dialect: DialectName, box: Sec
   const ofSubscription = (tx: Tx, accountId: string, subscriptionId: string) =>
     tx.selectFrom("event_deliveries").where("account_id", "=", accountId).where("subscription_id", "=", subscriptionId);
   return {
-    claimDue(node, nowMs, leaseMs, limit) {
+    async setSecret(accountId, subscriptionId, secret) {
+      await db.updateTable("event_subscriptions").set({ webhook_secret: box.seal(secret) }).where("account_id", "=", accountId).where("id", "=", subscriptionId).execute();
+    },
+    async claimDue(node, nowMs, leaseMs, limit) {
+      // Every node asks every second: a plain read first, so an idle one never takes SQLite's
+      // write lock (or opens a PostgreSQL transaction) for nothing.
+      const due = await db
+        .selectFrom("event_deliveries")
+        .select("id")
+        .where("state", "=", "pending")
+        .where("next_attempt_ms", "<=", nowMs)
+        .where((eb) => eb.or([eb("lease_expires_ms", "is", null), eb("lease_expires_ms", "<=", nowMs)]))
+        .limit(1)
+        .executeTakeFirst();
+      if (!due) return [];
       return transaction(async (tx) => {
         // Event N+1 of a build waits while N of the same subscription is still pending.
         const rows = await sql<{ id: string; subscription_id: string; account_id: string; event_id: string | number; attempts: number; failures: number; destination: string; webhook_secret: string | null }>`

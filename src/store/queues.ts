@@ -22,6 +22,9 @@ const toQueue = (r: Selectable<QueuesTable>): Queue => ({
   message_retention_period: Number(r.message_retention_period),
   max_retries: Number(r.max_retries),
   dead_letter_queue: r.dead_letter_queue,
+  batch_size: Number(r.consumer_batch_size),
+  visibility_timeout_ms: Number(r.consumer_visibility_timeout_ms),
+  retry_delay: Number(r.consumer_retry_delay),
 });
 
 /** Message ids are the row's integer id, as a decimal string; anything else matches nothing. */
@@ -43,6 +46,9 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
           message_retention_period: q.message_retention_period,
           max_retries: q.max_retries,
           dead_letter_queue: q.dead_letter_queue,
+          consumer_batch_size: q.batch_size,
+          consumer_visibility_timeout_ms: q.visibility_timeout_ms,
+          consumer_retry_delay: q.retry_delay,
         })
         .onConflict((oc) => oc.columns(["account_id", "name"]).doNothing())
         .returning("id")
@@ -60,6 +66,21 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
     async list(accountId) {
       const rows = await db.selectFrom("queues").selectAll().where("account_id", "=", accountId).orderBy("created_on").orderBy("id").execute();
       return rows.map(toQueue);
+    },
+    async updateConsumer(q) {
+      await db
+        .updateTable("queues")
+        .set({
+          max_retries: q.max_retries,
+          dead_letter_queue: q.dead_letter_queue,
+          consumer_batch_size: q.batch_size,
+          consumer_visibility_timeout_ms: q.visibility_timeout_ms,
+          consumer_retry_delay: q.retry_delay,
+          modified_on: q.modified_on,
+        })
+        .where("account_id", "=", q.account_id)
+        .where("id", "=", q.queue_id)
+        .execute();
     },
     async remove(accountId, queueId) {
       // Its messages and the subscriptions delivering into it go with it (ON DELETE CASCADE).
@@ -103,6 +124,14 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
         messages.push({ id: String(r.id), lease: token, attempts: Number(r.attempts), timestamp_ms: Number(r.created_ms), subscription_id: r.subscription_id, event });
       }
       return messages;
+    },
+    async removeExpired(nowMs, limit) {
+      const result = await sql`
+        delete from queue_messages where id in (
+          select m.id from queue_messages m join queues q on q.id = m.queue_id
+          where m.created_ms < cast(${nowMs} as bigint) - q.message_retention_period * 1000
+          limit ${limit}${skipLocked})`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
     },
     async ack(queueId, messageIds) {
       const wanted = ids(messageIds);

@@ -1,3 +1,6 @@
+import type { Selectable } from "kysely";
+import type SQLite from "better-sqlite3";
+import { directRead } from "./direct-read.ts";
 import type { ProviderType, RepoConnection } from "../domain/config-types.ts";
 import type { RepoConnectionRepository } from "../domain/ports.ts";
 import type { RepoConnectionsTable } from "./schema.ts";
@@ -31,10 +34,13 @@ const toRow = (c: RepoConnection): RepoConnectionsTable => ({
   deleted_on: c.deleted_on,
 });
 
-export function repoConnectionRepository(db: Tx): RepoConnectionRepository {
+export function repoConnectionRepository(db: Tx, sqlite?: SQLite.Database): RepoConnectionRepository {
+  const byUuid = directRead<[string, string], Selectable<RepoConnectionsTable>>(sqlite, "select * from repo_connections where account_id = ? and uuid = ?");
   return {
     async get(accountId, uuid) {
-      const row = await db.selectFrom("repo_connections").selectAll().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
+      const row = byUuid?.usable()
+        ? byUuid.get(accountId, uuid)
+        : await db.selectFrom("repo_connections").selectAll().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
       return row && toConnection(row);
     },
     async findByRepo(accountId, providerType, repoId) {

@@ -228,6 +228,9 @@ export interface QueuesTable {
   message_retention_period: Generated<number>;
   max_retries: Generated<number>;
   dead_letter_queue: Generated<string | null>;
+  consumer_batch_size: Generated<number>;
+  consumer_visibility_timeout_ms: Generated<number>;
+  consumer_retry_delay: Generated<number>;
 }
 
 export interface EventSubscriptionsTable {

@@ -1,3 +1,6 @@
+import type { Selectable } from "kysely";
+import type SQLite from "better-sqlite3";
+import { directRead } from "./direct-read.ts";
 import type { Trigger } from "../domain/config-types.ts";
 import type { TriggerRepository } from "../domain/ports.ts";
 import { fromFlag, fromJson, toFlag, toJson } from "./json.ts";
@@ -50,10 +53,13 @@ const toRow = (t: Trigger): Row => ({
   deleted_on: t.deleted_on,
 });
 
-export function triggerRepository(db: Tx): TriggerRepository {
+export function triggerRepository(db: Tx, sqlite?: SQLite.Database): TriggerRepository {
+  const byUuid = directRead<[string, string], Selectable<TriggersTable>>(sqlite, "select * from triggers where account_id = ? and uuid = ?");
   return {
     async get(accountId, uuid) {
-      const row = await db.selectFrom("triggers").selectAll().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
+      const row = byUuid?.usable()
+        ? byUuid.get(accountId, uuid)
+        : await db.selectFrom("triggers").selectAll().where("account_id", "=", accountId).where("uuid", "=", uuid).executeTakeFirst();
       return row && toTrigger(row);
     },
     async listByWorker(accountId, workerTag) {

@@ -177,6 +177,7 @@ describe("postgres: account event stream across API nodes", { skip: !dialects().
         assert.equal(queued?.envelope.type, `${T}queued`);
         assert.equal(queued?.envelope.payload.buildUuid, uuid);
         assert.ok(ms < 1000, `arrived in ${ms} ms`);
+        process.stdout.write(`# event committed on one node reached the other node's stream in ${ms} ms\n`);
         stream.abort();
       } finally {
         await app?.close();

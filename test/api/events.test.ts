@@ -12,6 +12,7 @@ import Cloudflare from "cloudflare";
 import type { FastifyInstance } from "fastify";
 import { createApp } from "../../src/api/app.ts";
 import { newUuid } from "../../src/domain/ids.ts";
+import { prune } from "../../src/domain/retention.ts";
 import { getBuild, setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
 import { dialects } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
@@ -184,6 +185,28 @@ for (const dialect of dialects()) {
       sameEnvelope(got.messages[1]?.envelope, expectedEnvelope("failed", build, s, subscription.id, "slow", { status: "stopped", outcome: "terminated", running: true, stopped: true }), build.stopped_on);
     });
 
+    it("while queued: a build superseded by a newer one raises skipped, a cancelled one canceled", async () => {
+      const { s, cf, queueId, subscription } = await subscribed("held", "true");
+      // No build of this account may start: both stay queued.
+      await h.store.transaction((r) => r.accounts.setLimits(s.accountId, { concurrency_limit: 0 }));
+      const older = await startBuild(h, s);
+      const newer = await startBuild(h, s);
+      const skipped = await waitForStatus(h, s, older, "stopped");
+      assert.equal(skipped.build_outcome, "skipped");
+      const r = await h.call("PUT", `/client/v4/accounts/${s.accountId}/builds/builds/${newer}/cancel`, { token: s.write });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const cancelled = await getBuild(h, s, newer);
+      assert.equal(cancelled.build_outcome, "cancelled");
+      const got = await pull(cf, s.accountId, queueId);
+      assert.deepEqual(
+        got.messages.map((m) => [m.envelope.type.replace("cf.workersBuilds.worker.build.", ""), m.envelope.payload.buildUuid]),
+        [["queued", older], ["queued", newer], ["skipped", older], ["canceled", newer]],
+      );
+      const [skippedEvent, canceledEvent] = [got.messages[2]?.envelope, got.messages[3]?.envelope];
+      sameEnvelope(skippedEvent, expectedEnvelope("skipped", skipped, s, subscription.id, "held", { status: "stopped", outcome: "skipped", running: false, stopped: true }), skipped.stopped_on);
+      sameEnvelope(canceledEvent, expectedEnvelope("canceled", cancelled, s, subscription.id, "held", { status: "stopped", outcome: "cancelled", running: false, stopped: true }), cancelled.stopped_on);
+    });
+
     it("an unacknowledged message comes back after its visibility timeout; a late ack is still accepted", async () => {
       const { s, cf, queueId } = await subscribed("vis", "true", ["cf.workersBuilds.worker.build.succeeded"]);
       const uuid = await startBuild(h, s);
@@ -229,6 +252,51 @@ for (const dialect of dialects()) {
       await cf.queues.messages.ack(queueId, { account_id: s.accountId, retries: [{ lease_id: third.lease_id }] });
       // Its third delivery was its last: without a dead-letter queue it is deleted.
       assert.deepEqual(await pull(cf, s.accountId, queueId), { backlog: 0, messages: [] });
+    });
+
+    it("the consumer's max_retries and dead-letter queue (Cloudflare's consumers API): an exhausted message moves there", async () => {
+      const { s, cf, queueId } = await subscribed("dlq", "true", ["cf.workersBuilds.worker.build.succeeded"]);
+      await cf.queues.create({ account_id: s.accountId, queue_name: "dlq-dead" });
+      const consumer = await cf.queues.consumers.create(queueId, {
+        account_id: s.accountId,
+        type: "http_pull",
+        dead_letter_queue: "dlq-dead",
+        settings: { max_retries: 2, visibility_timeout_ms: 300, batch_size: 10, retry_delay: 0 },
+      });
+      assert.deepEqual(consumer, {
+        consumer_id: queueId,
+        type: "http_pull",
+        queue_name: "dlq-events",
+        created_on: consumer.created_on,
+        dead_letter_queue: "dlq-dead",
+        settings: { batch_size: 10, max_retries: 2, visibility_timeout_ms: 300, retry_delay: 0 },
+      });
+      const listed = [];
+      for await (const c of cf.queues.consumers.list(queueId, { account_id: s.accountId })) listed.push(c);
+      assert.deepEqual(listed, [consumer]);
+      const self = await h.call("POST", `/client/v4/accounts/${s.accountId}/queues/${queueId}/consumers`, { token: s.write, body: { type: "http_pull", dead_letter_queue: "dlq-events" } });
+      assert.deepEqual([self.status, self.body.errors], [400, [{ code: 12002, message: "Invalid request body: dead_letter_queue: must be another queue than this one" }]]);
+      const worker = await h.call("POST", `/client/v4/accounts/${s.accountId}/queues/${queueId}/consumers`, { token: s.write, body: { type: "worker", script_name: "x" } });
+      assert.equal(worker.status, 400);
+
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      // The consumer's settings are the pull's defaults: a 300 ms lease.
+      const one = await pull(cf, s.accountId, queueId, { batch_size: 10 });
+      const first = one.messages[0] as Pulled;
+      assert.equal(first.attempts, 1);
+      await new Promise((r) => setTimeout(r, 350));
+      const two = (await pull(cf, s.accountId, queueId, { batch_size: 10 })).messages[0] as Pulled;
+      assert.equal(two.attempts, 2);
+      await new Promise((r) => setTimeout(r, 350));
+      assert.deepEqual(await pull(cf, s.accountId, queueId), { backlog: 0, messages: [] }, "two deliveries were its last");
+      const dead = await cf.queues.list({ account_id: s.accountId });
+      const dlqId = dead.result.find((q) => q.queue_name === "dlq-dead")?.queue_id ?? "";
+      const moved = await pull(cf, s.accountId, dlqId, { visibility_timeout_ms: 60_000 });
+      assert.equal(moved.messages.length, 1);
+      assert.equal(moved.messages[0]?.id, first.id);
+      assert.equal(moved.messages[0]?.attempts, 1, "counted afresh in the dead-letter queue");
+      assert.deepEqual(moved.messages[0]?.envelope, first.envelope);
     });
 
     it("queues and subscriptions: get, list, update (a disabled subscription receives nothing), delete; errors in Cloudflare's envelope", async () => {
@@ -310,6 +378,22 @@ for (const dialect of dialects()) {
       assert.equal(ciRead.status, 403);
       const tooBig = await h.call("POST", `/client/v4/accounts/${s.accountId}/queues/${queueId}/messages/pull`, { token: queuesWrite, body: { batch_size: 101 } });
       assert.deepEqual([tooBig.status, tooBig.body.errors], [400, [{ code: 12002, message: "Invalid request body: batch_size: must be at most 100" }]]);
+    });
+
+    it("a message older than its queue's retention (4 days) is dropped: by a pull, and by prune", async () => {
+      const { s, cf, queueId } = await subscribed("old", "true", ["cf.workersBuilds.worker.build.queued", "cf.workersBuilds.worker.build.succeeded"]);
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      const fiveDaysAgo = Date.now() - 5 * 86_400_000;
+      const ids = (await h.store.db.kysely.selectFrom("queue_messages").select("id").where("queue_id", "=", queueId).orderBy("id").execute()).map((r) => Number(r.id));
+      assert.equal(ids.length, 2);
+      await h.store.db.kysely.updateTable("queue_messages").set({ created_ms: fiveDaysAgo }).where("id", "=", ids[0] as number).execute();
+      const pulled = await pull(cf, s.accountId, queueId);
+      assert.deepEqual(pulled.messages.map((m) => m.envelope.type), ["cf.workersBuilds.worker.build.succeeded"]);
+      await h.store.db.kysely.updateTable("queue_messages").set({ created_ms: fiveDaysAgo }).where("id", "=", ids[1] as number).execute();
+      const removed = await prune(h.store, new Date(0).toISOString());
+      assert.ok(removed.expired_messages >= 1);
+      assert.deepEqual(await h.store.db.kysely.selectFrom("queue_messages").select("id").where("queue_id", "=", queueId).execute(), []);
     });
 
     it("a change that rolls back raises no event; the event is written in the change's transaction", async () => {

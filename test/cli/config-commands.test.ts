@@ -182,6 +182,12 @@ describe("kiln configuration commands (repos, build-tokens, triggers, vars, depl
       { name: "production", tag: w.tag, build: "", deploy: "npx wrangler deploy", root: "/", bi: ["main"], be: [], pi: ["*"], pe: [], token: bt.build_token_uuid },
     );
 
+    // The second trigger, for every other branch, is named for what it is.
+    const preview = await json(["triggers", "create", "--worker", w.tag as string, "--repo-connection", conn.repo_connection_uuid, "--build-token", bt.build_token_uuid, "--branch-include", "*", "--branch-exclude", "main", "--deploy-command", "npx wrangler versions upload"]);
+    assert.deepEqual([preview.trigger_name, preview.branch_includes, preview.branch_excludes, preview.deploy_command], ["preview", ["*"], ["main"], "npx wrangler versions upload"]);
+    await fails(["triggers", "create", "--worker", "trig", "--repo-connection", conn.repo_connection_uuid, "--build-token", bt.build_token_uuid], 1, "kiln: 12011: Trigger limit reached");
+    assert.equal((await client(["triggers", "delete", preview.trigger_uuid])).code, 0);
+
     const updated = await client([
       "triggers", "update", created.trigger_uuid, "--name", "prod", "--build-command", "npm run build", "--deploy-command", "npx wrangler deploy --env production",
       "--root-directory", "/apps/site", "--branch-include", "main", "--branch-include", "release/*", "--branch-exclude", "release/old",
@@ -210,6 +216,9 @@ describe("kiln configuration commands (repos, build-tokens, triggers, vars, depl
     await fails(["triggers", "update", created.trigger_uuid, "--name", "x"], 1, "kiln: 10000: Authentication error", { env: { KILN_API_TOKEN: readToken } });
     // A Read token lists.
     assert.equal((await client(["triggers", "list", "--worker", "trig"], { env: { KILN_API_TOKEN: readToken } })).code, 0);
+
+    // Its branch includes now hold a `*`: as the Worker's only live trigger it is still its production one.
+    assert.equal((await client(["cache", "purge", "--worker", "trig"])).stdout, `purged the build cache of trigger ${created.trigger_uuid}\n`);
 
     const deleted = await client(["triggers", "delete", created.trigger_uuid]);
     assert.equal(deleted.stdout, `deleted trigger ${created.trigger_uuid}\n`);

@@ -47,6 +47,9 @@ describe("kiln installed with npm install -g", () => {
     // Found on PATH by name, as a user types it.
     const onPath = await kiln(["--version"], { PATH: `${path.join(prefix, "bin")}:${process.env.PATH ?? ""}` }, { bin: "kiln", cwd: elsewhere });
     assert.equal(onPath.stdout, `${VERSION}\n`, onPath.stderr);
+    // Inside the checkout, without installing.
+    const npx = await kiln(["--no-install", "kiln", "--version"], {}, { bin: "npx", cwd: path.resolve(".") });
+    assert.equal(npx.stdout, `${VERSION}\n`, npx.stderr);
     const help = await kiln(["--help"], {}, { bin, cwd: elsewhere });
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /^ {2}-V, --version\s+print Kiln's version$/m);

@@ -55,7 +55,7 @@ for (const dialect of dialects()) {
       const r = await kiln(["prune", "--older-than", "30d", "--json", ...h.db.flags]);
       assert.equal(r.code, 0, r.stderr);
       const out = JSON.parse(r.stdout);
-      assert.deepEqual({ builds: out.builds, log_lines: out.log_lines, deliveries: out.deliveries }, { builds: 230, log_lines: 690, deliveries: 1 });
+      assert.deepEqual({ builds: out.builds, log_lines: out.log_lines, deliveries: out.deliveries, events: out.events }, { builds: 230, log_lines: 690, deliveries: 1, events: 230 });
       assert.ok(Math.abs(Date.parse(out.cutoff) - (Date.now() - 30 * 86_400_000)) < 120_000);
       for (const uuid of f.old.slice(0, 5)) {
         assert.equal(await h.store.builds.getByUuid(uuid), undefined);
@@ -65,8 +65,10 @@ for (const dialect of dialects()) {
       assert.equal((await h.store.builds.readLogs(f.recent, 0, 10)).length, 5);
       assert.ok(await h.store.builds.getByUuid(f.running), "an unfinished build is never pruned, however old");
       assert.deepEqual((await h.store.deliveries.list(f.account.id, 10)).map((d) => d.delivery_id), ["d2"]);
+      assert.deepEqual(await h.store.buildEvents.eventsOfBuild(f.old[0] as string), [], "an old build's events go");
+      assert.deepEqual((await h.store.buildEvents.eventsOfBuild(f.recent)).map((e) => e.type), ["cf.workersBuilds.worker.build.succeeded"]);
       const again = await prune(h.store, new Date(Date.now() - 30 * 86_400_000).toISOString());
-      assert.deepEqual(again, { builds: 0, log_lines: 0, deliveries: 0 });
+      assert.deepEqual(again, { builds: 0, log_lines: 0, deliveries: 0, events: 0, expired_messages: 0 });
     });
 
     it("rejects a malformed age with exit 2", async () => {

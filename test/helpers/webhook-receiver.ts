@@ -24,6 +24,8 @@ export interface Receiver {
   healthy(): void;
   /** Answers this status to every delivery. */
   failWith(status: number): void;
+  /** Waits this long before answering (a slow receiver keeps deliveries in flight). */
+  delayAnswers(ms: number): void;
   /** Stops listening: connections are refused until `up()`. */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -33,6 +35,7 @@ export interface Receiver {
 export async function startReceiver(secret: () => string, path = "/hooks/kiln"): Promise<Receiver> {
   const requests: Received[] = [];
   let failStatus: number | undefined;
+  let delayMs = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -48,7 +51,8 @@ export async function startReceiver(secret: () => string, path = "/hooks/kiln"):
       }
       const answered = failStatus ?? (verified ? 204 : 401);
       requests.push({ id: String(req.headers["webhook-id"]), timestamp: String(req.headers["webhook-timestamp"]), body, verified, answered });
-      res.writeHead(answered).end();
+      if (delayMs > 0) setTimeout(() => res.writeHead(answered).end(), delayMs).unref();
+      else res.writeHead(answered).end();
     });
   });
   const listen = (port: number) => new Promise<void>((resolve, reject) => {
@@ -71,6 +75,7 @@ export async function startReceiver(secret: () => string, path = "/hooks/kiln"):
     requests,
     healthy: () => void (failStatus = undefined),
     failWith: (status) => void (failStatus = status),
+    delayAnswers: (ms) => void (delayMs = ms),
     down: close,
     up: () => listen(port),
     close,

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { newHexId } from "../../src/domain/ids.ts";
+import { prune } from "../../src/domain/retention.ts";
 import { secretBox } from "../../src/domain/secrets.ts";
 import { newWebhookSecret } from "../../src/domain/standard-webhooks.ts";
 import { setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
@@ -21,15 +22,26 @@ const T = "cf.workersBuilds.worker.build.";
 const EVENTS = ["started", "succeeded", "failed", "canceled"].map((e) => T + e);
 
 async function subscribe(h: Harness, s: BuildSetup, url: string, events = EVENTS): Promise<{ id: string; secret: string }> {
-  const secret = newWebhookSecret();
+  const r = await h.call("POST", `/client/v4/accounts/${s.accountId}/event_subscriptions/subscriptions`, {
+    token: s.write,
+    body: { name: "hook", source: { type: "workersBuilds.worker", worker_name: "app" }, events, destination: { type: "webhook", url } },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.result.destination.type, "webhook");
+  assert.equal(r.body.result.destination.url, url);
+  return { id: r.body.result.id, secret: r.body.result.destination.secret };
+}
+
+/** Inserted as a row, bypassing the API's check: as if the host's DNS had changed since. */
+async function subscribeUnchecked(h: Harness, s: BuildSetup, url: string, events: string[], secret: string | null = newWebhookSecret()): Promise<{ id: string }> {
   const box = secretBox(Buffer.from(h.db.secretKey, "base64"));
   const id = newHexId();
   const now = new Date().toISOString();
   await h.store.db.kysely
     .insertInto("event_subscriptions")
-    .values({ id, account_id: s.accountId, name: "hook", enabled: 1, source_type: "workersBuilds.worker", worker_name: "app", events: JSON.stringify(events), destination_type: "webhook", destination: JSON.stringify({ type: "webhook", url }), queue_id: null, created_at: now, modified_at: now, webhook_secret: box.seal(secret) })
+    .values({ id, account_id: s.accountId, name: "hook", enabled: 1, source_type: "workersBuilds.worker", worker_name: "app", events: JSON.stringify(events), destination_type: "webhook", destination: JSON.stringify({ type: "webhook", url }), queue_id: null, created_at: now, modified_at: now, webhook_secret: secret === null ? null : box.seal(secret) })
     .execute();
-  return { id, secret };
+  return { id };
 }
 
 for (const dialect of dialects()) {
@@ -146,6 +158,32 @@ for (const dialect of dialects()) {
       assert.equal(await h.store.webhookDeliveries.redeliver(s.accountId, sub.id, "0".repeat(32), Date.now()), undefined);
       await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).where("id", "=", sub.id).execute();
     });
+
+    it("prune removes finished deliveries with their events and keeps a pending one's", async () => {
+      await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).execute();
+      const sub = await subscribe(h, s, receiver.url, [`${T}started`]);
+      secret = sub.secret;
+      await receiver.down();
+      const uuid = await startBuild(h, s);
+      await waitForStatus(h, s, uuid, "stopped");
+      const pending = await waitFor("a failed attempt", async () => {
+        const [d] = (await h.store.webhookDeliveries.list(s.accountId, sub.id, { page: 1, per_page: 5 })).items;
+        return d && d.attempts >= 1 && d.state === "pending" ? d : undefined;
+      });
+      // Earlier tests' subscriptions, disabled now, may hold pending deliveries of their own too.
+      const pendingBefore = await h.store.db.kysely.selectFrom("event_deliveries").select(["id", "event_id"]).where("state", "=", "pending").execute();
+      const out = await prune(h.store, new Date(Date.now() + 60_000).toISOString());
+      assert.ok(out.events > 0);
+      const left = await h.store.db.kysely.selectFrom("event_deliveries").select(["id", "state"]).execute();
+      assert.ok(left.some((d) => d.id === pending.id));
+      assert.deepEqual(left.map((d) => d.state), left.map(() => "pending"), "only pending deliveries are left");
+      assert.deepEqual(new Set(left.map((d) => d.id)), new Set(pendingBefore.map((d) => d.id)));
+      assert.equal((await h.store.buildEvents.byIds(pendingBefore.map((d) => Number(d.event_id)))).length, new Set(pendingBefore.map((d) => d.event_id)).size, "their events are kept");
+      const others = await h.store.db.kysely.selectFrom("event_delivery_attempts").select((eb) => eb.fn.countAll().as("n")).where("delivery_id", "not in", left.map((d) => d.id)).executeTakeFirst();
+      assert.equal(Number(others?.n), 0, "attempts go with their deliveries");
+      await receiver.up();
+      await waitFor("delivered after all", async () => (await h.store.webhookDeliveries.get(s.accountId, sub.id, pending.id))?.state === "delivered");
+    });
   });
 }
 
@@ -157,7 +195,7 @@ describe("webhook destinations checked again at delivery", () => {
     try {
       const s = await setupTrigger(h, repo, { build: "true" }, "app");
       // As if DNS had changed since the subscription was made: the host now resolves to loopback.
-      const privately = await subscribe(h, s, receiver.url.replace("127.0.0.1", "localhost"), [`${T}started`]);
+      const privately = await subscribeUnchecked(h, s, receiver.url.replace("127.0.0.1", "localhost"), [`${T}started`]);
       h.kiln.deliverer.start();
       const uuid = await startBuild(h, s);
       await waitForStatus(h, s, uuid, "stopped");
@@ -172,7 +210,7 @@ describe("webhook destinations checked again at delivery", () => {
 
       h.kiln.deliverer.ownApi = { origins: ["http://127.0.0.1:1"], port: receiver.port };
       (h.kiln.deliverer as unknown as { options: { allowPrivate: boolean } }).options.allowPrivate = true;
-      const own = await subscribe(h, s, receiver.url, [`${T}succeeded`]);
+      const own = await subscribeUnchecked(h, s, receiver.url, [`${T}succeeded`]);
       const second = await startBuild(h, s);
       await waitForStatus(h, s, second, "stopped");
       const [o] = (await waitFor("the attempt", async () => {
@@ -180,6 +218,19 @@ describe("webhook destinations checked again at delivery", () => {
         return log.items[0]?.last_attempt_on ? log.items : undefined;
       })) ?? [];
       assert.equal(o?.last_error, "destination refused: is Kiln's own API");
+      assert.equal(receiver.requests.length, 0);
+
+      // A subscription row without a secret (written around the API): given up, nothing unsigned sent.
+      h.kiln.deliverer.ownApi = { origins: [], port: 1 };
+      const unsigned = await subscribeUnchecked(h, s, receiver.url, [`${T}succeeded`], null);
+      await h.store.db.kysely.updateTable("event_subscriptions").set({ enabled: 0 }).where("id", "in", [privately.id, own.id]).execute();
+      const third = await startBuild(h, s);
+      await waitForStatus(h, s, third, "stopped");
+      const [u] = (await waitFor("the attempt", async () => {
+        const log = await h.store.webhookDeliveries.list(s.accountId, unsigned.id, { page: 1, per_page: 5 });
+        return log.items[0]?.last_attempt_on ? log.items : undefined;
+      })) ?? [];
+      assert.deepEqual([u?.state, u?.last_error], ["failed", "the subscription has no signing secret"]);
       assert.equal(receiver.requests.length, 0);
     } finally {
       await receiver.close();

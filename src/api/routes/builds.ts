@@ -9,32 +9,31 @@ import { idList, insertBuild, previewForBuild, requireBuild, retryBuild, trigger
 import { cancelBuild } from "../../domain/cancel.ts";
 import { decodeCursor, pageLogs, pageRange } from "../../domain/log-cursor.ts";
 import type { Repositories } from "../../domain/ports.ts";
-import { viewTrigger, type TriggerView } from "../../domain/triggers.ts";
+import { viewTrigger } from "../../domain/triggers.ts";
 import { errors } from "../../errors.ts";
 import { pagedInfo, pageQuery } from "../pagination.ts";
-import { presentBuild } from "../present-build.ts";
+import { presentBuild, presentBuildTrigger, type PresentedTrigger } from "../present-build.ts";
 import { defineRoute, ok } from "../route.ts";
 import { build, buildLogs, buildsMap, canceledBuild, insertBuild as insertBuildSchema } from "../schemas/builds.ts";
 import { accountParams, uuid } from "../schemas/common.ts";
 
 const buildParams = accountParams.extend({ build_uuid: uuid });
 
-/** Presents builds, reading each trigger and its variables once per request. */
+/** Presents builds, reading and presenting each trigger and its variables once per request. */
 async function present(repos: Repositories, builds: Build[]) {
-  const views = new Map<string, Promise<[TriggerView, Awaited<ReturnType<Repositories["envVars"]["list"]>>]>>();
+  const shared = new Map<string, Promise<PresentedTrigger>>();
   return Promise.all(
     builds.map(async (b) => {
-      let pending = views.get(b.trigger_uuid);
+      let pending = shared.get(b.trigger_uuid);
       if (!pending) {
         pending = (async () => {
           const trigger = await repos.triggers.get(b.account_id, b.trigger_uuid);
           if (!trigger) throw new Error(`build ${b.build_uuid} refers to a missing trigger`);
-          return [await viewTrigger(repos, trigger), await repos.envVars.list("trigger", b.trigger_uuid)] as const;
-        })() as Promise<[TriggerView, Awaited<ReturnType<Repositories["envVars"]["list"]>>]>;
-        views.set(b.trigger_uuid, pending);
+          return presentBuildTrigger(await viewTrigger(repos, trigger), await repos.envVars.list("trigger", b.trigger_uuid));
+        })();
+        shared.set(b.trigger_uuid, pending);
       }
-      const [view, env] = await pending;
-      return presentBuild(b, view, env);
+      return presentBuild(b, await pending);
     }),
   );
 }

@@ -1,24 +1,25 @@
 /**
  * Event subscriptions: create, list, get, update (PATCH), delete, with a `workersBuilds.worker`
- * source and a `queues.queue` destination.
+ * source and a `queues.queue` destination, or Kiln's `webhook` one (its secret answered once).
  * @see https://developers.cloudflare.com/api/resources/queues/subresources/subscriptions/
  * @see https://developers.cloudflare.com/workers/ci-cd/builds/event-subscriptions/
  */
 import { z } from "zod";
-import type { EventSubscription } from "../../domain/event-ports.ts";
-import { createSubscription, deleteSubscription, getSubscription, listSubscriptions, updateSubscription } from "../../domain/event-subscriptions.ts";
+import { createSubscription, deleteSubscription, getSubscription, listSubscriptions, updateSubscription, type SubscriptionWithSecret } from "../../domain/event-subscriptions.ts";
+import { checkWebhookDestination } from "../webhook-destination.ts";
 import { pagedInfo, pageQuery } from "../pagination.ts";
 import { defineRoute, ok } from "../route.ts";
 import { accountParams } from "../schemas/common.ts";
 import { createSubscriptionBody, subscription, subscriptionListQuery, subscriptionParams, updateSubscriptionBody } from "../schemas/event-subscriptions.ts";
 
-export const presentSubscription = (s: EventSubscription): z.input<typeof subscription> => ({
+/** A webhook destination's secret is in the answer that made it only (`destination.secret`). */
+export const presentSubscription = (s: SubscriptionWithSecret): z.input<typeof subscription> => ({
   id: s.id,
   name: s.name,
   enabled: s.enabled,
   source: { type: s.source.type, worker_name: s.source.worker_name },
   events: s.events,
-  destination: { ...s.destination },
+  destination: { ...s.destination, ...(s.webhook_secret === undefined ? {} : { secret: s.webhook_secret }) },
   created_at: s.created_at,
   modified_at: s.modified_at,
 });
@@ -30,13 +31,14 @@ export const createSubscriptionRoute = defineRoute({
   method: "POST",
   path: PATH,
   operationId: "createEventSubscription",
-  summary: "Subscribe a destination to a Worker's build events",
+  summary: "Subscribe a destination to a Worker's build events (a new webhook destination's whsec_ secret is in this answer only, as destination.secret)",
   tag: TAG,
   auth: "queues_write",
   params: accountParams,
   body: createSubscriptionBody,
   result: subscription,
-  async handler({ params, body, deps }) {
+  async handler({ params, body, deps, request }) {
+    await checkWebhookDestination(deps, request, body.destination);
     return ok(presentSubscription(await deps.store.transaction((repos) => createSubscription(repos, params.account_id, body))));
   },
 });
@@ -82,7 +84,8 @@ export const updateSubscriptionRoute = defineRoute({
   params: subscriptionParams,
   body: updateSubscriptionBody,
   result: subscription,
-  async handler({ params, body, deps }) {
+  async handler({ params, body, deps, request }) {
+    await checkWebhookDestination(deps, request, body.destination);
     return ok(presentSubscription(await deps.store.transaction((repos) => updateSubscription(repos, params.account_id, params.subscription_id, body))));
   },
 });

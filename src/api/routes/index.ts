@@ -17,7 +17,8 @@ import { logStreamRoutes } from "./log-stream.ts";
 import { eventStreamRoutes } from "./event-stream.ts";
 import { queueRoutes } from "./queues.ts";
 import { eventSubscriptionRoutes } from "./event-subscriptions.ts";
+import { webhookDeliveryRoutes } from "./webhook-deliveries.ts";
 import { rawLogRoutes } from "./log-raw.ts";
 import { kilnAccountRoutes } from "./kiln-account.ts";
 
-export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes, ...eventStreamRoutes, ...queueRoutes, ...eventSubscriptionRoutes, ...rawLogRoutes, ...kilnAccountRoutes];
+export const routes: RouteSpec[] = [...userRoutes, ...accountRoutes, ...scriptRoutes, ...triggerRoutes, ...workerRoutes, ...buildRoutes, ...deployHookTriggerRoutes, ...repoConnectionRoutes, ...buildTokenRoutes, ...envVarRoutes, ...deployHookRoutes, ...limitRoutes, ...autofillRoutes, ...logStreamRoutes, ...eventStreamRoutes, ...queueRoutes, ...eventSubscriptionRoutes, ...webhookDeliveryRoutes, ...rawLogRoutes, ...kilnAccountRoutes];

@@ -7,10 +7,20 @@
 import { z } from "zod";
 import { envelopeOf } from "../../domain/event-envelope.ts";
 import type { Queue } from "../../domain/event-ports.ts";
-import { ackMessages, createQueue, deleteQueue, leaseIdOf, PULL_DEFAULTS, pullMessages, requireQueue } from "../../domain/queues.ts";
+import { ackMessages, configureConsumer, createQueue, deleteQueue, leaseIdOf, pullMessages, requireQueue } from "../../domain/queues.ts";
+import { errors } from "../../errors.ts";
 import { defineRoute, ok } from "../route.ts";
 import { accountParams } from "../schemas/common.ts";
-import { ackBody, ackResult, createQueueBody, pullBody, pullResult, queue, queueParams } from "../schemas/queues.ts";
+import { ackBody, ackResult, consumerBody, consumerParams, createQueueBody, httpPullConsumer, pullBody, pullResult, queue, queueParams } from "../schemas/queues.ts";
+
+const presentConsumer = (q: Queue): z.input<typeof httpPullConsumer> => ({
+  consumer_id: q.queue_id,
+  type: "http_pull",
+  queue_name: q.queue_name,
+  created_on: q.created_on,
+  dead_letter_queue: q.dead_letter_queue ?? "",
+  settings: { batch_size: q.batch_size, max_retries: q.max_retries, visibility_timeout_ms: q.visibility_timeout_ms, retry_delay: q.retry_delay },
+});
 
 export const presentQueue = (q: Queue): z.input<typeof queue> => ({
   queue_id: q.queue_id,
@@ -19,16 +29,7 @@ export const presentQueue = (q: Queue): z.input<typeof queue> => ({
   modified_on: q.modified_on,
   producers: [],
   producers_total_count: 0,
-  consumers: [
-    {
-      consumer_id: q.queue_id,
-      type: "http_pull",
-      queue_name: q.queue_name,
-      created_on: q.created_on,
-      dead_letter_queue: q.dead_letter_queue ?? "",
-      settings: { batch_size: PULL_DEFAULTS.batch_size, max_retries: q.max_retries, visibility_timeout_ms: PULL_DEFAULTS.visibility_timeout_ms, retry_delay: 0 },
-    },
-  ],
+  consumers: [presentConsumer(q)],
   consumers_total_count: 1,
   settings: { delivery_delay: q.delivery_delay, delivery_paused: false, message_retention_period: q.message_retention_period },
 });
@@ -108,8 +109,8 @@ export const pullMessagesRoute = defineRoute({
       deps.store,
       params.account_id,
       params.queue_id,
-      body.batch_size ?? PULL_DEFAULTS.batch_size,
-      body.visibility_timeout_ms ?? body.visibility_timeout ?? PULL_DEFAULTS.visibility_timeout_ms,
+      body.batch_size,
+      body.visibility_timeout_ms ?? body.visibility_timeout,
     );
     return ok({
       message_backlog_count: pulled.backlog,
@@ -149,4 +150,79 @@ export const ackMessagesRoute = defineRoute({
   },
 });
 
-export const queueRoutes = [createQueueRoute, listQueuesRoute, getQueueRoute, deleteQueueRoute, pullMessagesRoute, ackMessagesRoute];
+export const listConsumersRoute = defineRoute({
+  method: "GET",
+  path: "/accounts/:account_id/queues/:queue_id/consumers",
+  operationId: "listQueueConsumers",
+  summary: "The queue's consumer: its one HTTP pull consumer",
+  tag: TAG,
+  auth: "queues_read",
+  params: queueParams,
+  result: z.array(httpPullConsumer),
+  async handler({ params, deps }) {
+    return ok([presentConsumer(await requireQueue(deps.store, params.account_id, params.queue_id))]);
+  },
+});
+
+export const createConsumerRoute = defineRoute({
+  method: "POST",
+  path: "/accounts/:account_id/queues/:queue_id/consumers",
+  operationId: "createQueueConsumer",
+  summary: "Set the queue's HTTP pull consumer: retry limit, dead-letter queue, pull defaults",
+  tag: TAG,
+  auth: "queues_write",
+  params: queueParams,
+  body: consumerBody,
+  result: httpPullConsumer,
+  async handler({ params, body, deps }) {
+    return ok(presentConsumer(await deps.store.transaction((repos) => configureConsumer(repos, params.account_id, params.queue_id, body))));
+  },
+});
+
+export const getConsumerRoute = defineRoute({
+  method: "GET",
+  path: "/accounts/:account_id/queues/:queue_id/consumers/:consumer_id",
+  operationId: "getQueueConsumer",
+  summary: "The queue's HTTP pull consumer (its id is the queue's)",
+  tag: TAG,
+  auth: "queues_read",
+  params: consumerParams,
+  result: httpPullConsumer,
+  async handler({ params, deps }) {
+    const q = await requireQueue(deps.store, params.account_id, params.queue_id);
+    if (params.consumer_id !== q.queue_id) throw errors.consumerNotFound();
+    return ok(presentConsumer(q));
+  },
+});
+
+export const updateConsumerRoute = defineRoute({
+  method: "PUT",
+  path: "/accounts/:account_id/queues/:queue_id/consumers/:consumer_id",
+  operationId: "updateQueueConsumer",
+  summary: "Set the queue's HTTP pull consumer (as create)",
+  tag: TAG,
+  auth: "queues_write",
+  params: consumerParams,
+  body: consumerBody,
+  result: httpPullConsumer,
+  async handler({ params, body, deps }) {
+    const q = await deps.store.transaction(async (repos) => {
+      if (params.consumer_id !== params.queue_id && (await repos.queues.get(params.account_id, params.queue_id))) throw errors.consumerNotFound();
+      return configureConsumer(repos, params.account_id, params.queue_id, body);
+    });
+    return ok(presentConsumer(q));
+  },
+});
+
+export const queueRoutes = [
+  createQueueRoute,
+  listQueuesRoute,
+  getQueueRoute,
+  deleteQueueRoute,
+  pullMessagesRoute,
+  ackMessagesRoute,
+  listConsumersRoute,
+  createConsumerRoute,
+  getConsumerRoute,
+  updateConsumerRoute,
+];

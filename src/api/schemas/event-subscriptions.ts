@@ -14,8 +14,11 @@ const queueDestination = z.object({ type: z.literal("queues.queue"), queue_id: z
  * Where events go, by `type`. Kiln extensions (webhooks) add their member here and their
  * check in domain/event-subscriptions.ts `checkDestination`.
  */
-export const destination = z.discriminatedUnion("type", [queueDestination], {
-  error: (issue) => (issue.code === "invalid_union" ? 'type: must be "queues.queue"' : undefined),
+/** Kiln extension: POST each event, signed per Standard Webhooks (docs/events.md). */
+const webhookDestination = z.object({ type: z.literal("webhook"), url: z.string().min(1, "must not be empty").max(2048, "must be at most 2048 characters") });
+
+export const destination = z.discriminatedUnion("type", [queueDestination, webhookDestination], {
+  error: (issue) => (issue.code === "invalid_union" ? 'type: must be "queues.queue" or "webhook"' : undefined),
 });
 
 export const source = z.object({

@@ -16,7 +16,7 @@ export const queueName = z
 
 export const createQueueBody = z.object({ queue_name: queueName });
 
-const httpPullConsumer = z.object({
+export const httpPullConsumer = z.object({
   consumer_id: z.string(),
   type: z.literal("http_pull"),
   queue_name: z.string(),
@@ -72,10 +72,25 @@ export const ackBody = z.preprocess(
   z.object({
     acks: z.array(z.object({ lease_id: leaseId })).max(1000, "at most 1000 at once").default([]),
     retries: z
-      .array(z.object({ lease_id: leaseId, delay_seconds: whole("delay_seconds", 0, PULL_LIMITS.delay_seconds).default(0) }))
+      .array(z.object({ lease_id: leaseId, delay_seconds: whole("delay_seconds", 0, PULL_LIMITS.delay_seconds).optional() }))
       .max(1000, "at most 1000 at once")
       .default([]),
   }),
 );
+
+export const consumerParams = queueParams.extend({ consumer_id: queueId });
+
+export const consumerBody = z.object({
+  type: z.literal("http_pull", { error: 'must be "http_pull" (Kiln runs no Worker consumers)' }),
+  dead_letter_queue: z.union([z.literal(""), queueName]).optional(),
+  settings: z
+    .object({
+      batch_size: whole("batch_size", 1, PULL_LIMITS.batch_size).optional(),
+      max_retries: whole("max_retries", 0, PULL_LIMITS.max_retries).optional(),
+      visibility_timeout_ms: whole("visibility_timeout_ms", 1, PULL_LIMITS.visibility_timeout_ms).optional(),
+      retry_delay: whole("retry_delay", 0, PULL_LIMITS.delay_seconds).optional(),
+    })
+    .optional(),
+});
 
 export const ackResult = z.object({ ackCount: z.number(), retryCount: z.number(), warnings: z.record(z.string(), z.string()) });

@@ -65,6 +65,7 @@ export function requiredText(opts: Opts, key: string, flag: string): string {
 /** A secret given as `-`: read from stdin (so it stays out of the shell's history and `ps`), one trailing newline dropped. */
 export function secretValue(value: string): string {
   if (value !== "-") return value;
+  if (process.stdin.isTTY) process.stderr.write("kiln: reading the secret from stdin (end with Ctrl-D)\n");
   return fs.readFileSync(0, "utf8").replace(/\r?\n$/, "");
 }
 

@@ -113,7 +113,7 @@ export function registerConnect(program: Command): void {
           "",
           "Run the first build and follow its log:",
           `  kiln builds create --trigger ${production.trigger_uuid} --branch ${branch} --follow`,
-          "Pushes build once the repository's webhook points at Kiln (docs/webhooks.md).",
+          "Pushes build once the repository's webhook points at the server (on Kiln: docs/webhooks.md).",
         ];
         out(
           json,

@@ -26,7 +26,7 @@ export const TRIGGER_DEFAULTS = {
 function settingsFlags(cmd: Command, creating: boolean): Command {
   const dflt = (text: string) => (creating ? ` (default ${text})` : "");
   return cmd
-    .option("--name <name>", `trigger_name${dflt('"production"')}`)
+    .option("--name <name>", `trigger_name${dflt('"production", or "preview" when a branch include has *')}`)
     .option("--build-token <uuid>", "build_token_uuid: the build token builds deploy with (kiln build-tokens list)")
     .option("--build-command <command>", `build_command${dflt("none")}`)
     .option("--deploy-command <command>", `deploy_command${dflt(`"${TRIGGER_DEFAULTS.deploy_command}"`)}`)
@@ -61,13 +61,14 @@ function settingsFrom(opts: Opts): Record<string, unknown> {
 
 /**
  * A Worker's production trigger: of its live triggers, the first whose branch includes have no
- * `*` (a preview trigger includes every branch and excludes the production one).
+ * `*` (a preview trigger includes every branch and excludes the production one), else the only
+ * live one (a production trigger made to build every branch).
  */
 export async function productionTrigger(api: ApiClient, account: string, worker: string): Promise<TriggerView> {
   const tag = await workerTag(api, account, worker);
   const r = await api.request<TriggerView[]>("GET", `/accounts/${account}/builds/workers/${tag}/triggers`);
   const live = r.result.filter((t) => !t.deleted_on);
-  const production = live.find((t) => !t.branch_includes.some((p) => p.includes("*")));
+  const production = live.find((t) => !t.branch_includes.some((p) => p.includes("*"))) ?? (live.length === 1 ? live[0] : undefined);
   if (!production) throw new ClientError(`Worker ${JSON.stringify(worker)} has no production trigger (make one with \`kiln connect\` or \`kiln triggers create\`)`);
   return production;
 }
@@ -109,10 +110,12 @@ export function registerTriggers(program: Command): void {
     const connection = uuidArg(requiredText(opts, "repoConnection", "repo-connection"), "repo connection");
     requiredText(opts, "buildToken", "build-token");
     const given = settingsFrom(opts);
+    // Named for what it is: a trigger including every branch (`*`) is a preview trigger.
+    const includes = (given.branch_includes as string[] | undefined) ?? [TRIGGER_DEFAULTS.branch];
     const body = {
       external_script_id: await workerTag(api, account, String(opts.worker)),
       repo_connection_uuid: connection,
-      trigger_name: "production",
+      trigger_name: includes.some((p) => p.includes("*")) ? "preview" : "production",
       build_command: TRIGGER_DEFAULTS.build_command,
       deploy_command: TRIGGER_DEFAULTS.deploy_command,
       root_directory: TRIGGER_DEFAULTS.root_directory,

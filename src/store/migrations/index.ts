@@ -8,6 +8,7 @@ import * as m0006 from "./0006_retention.ts";
 import * as m0007 from "./0007_credential_generation.ts";
 import * as m0008 from "./0008_builds_worker_order.ts";
 import * as m0009 from "./0009_build_events.ts";
+import * as m0010 from "./0010_queue_consumers.ts";
 import * as m0011 from "./0011_event_deliveries.ts";
 
 export interface Migration {
@@ -27,5 +28,6 @@ export const migrations: Migration[] = [
   { name: "0007_credential_generation", ...m0007 },
   { name: "0008_builds_worker_order", ...m0008 },
   { name: "0009_build_events", ...m0009 },
+  { name: "0010_queue_consumers", ...m0010 },
   { name: "0011_event_deliveries", ...m0011 },
 ];
