@@ -584,7 +584,7 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}/settings`);
     await page.waitForSelector("article.trigger");
     assert.match(await page.locator('#deploy-hooks tr[data-hook="cms"]').innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+/);
-    const enabled = await page.$$eval("main.settings button[type=submit], main.settings button.purge, main.settings button.delete-trigger", (els) => els.filter((b) => !(b as HTMLButtonElement).disabled).length);
+    const enabled = await page.$$eval("main.settings button[type=submit], main.settings button.purge, main.settings button.delete-trigger, main.settings button.disconnect, #build-tokens button, #deploy-hooks button", (els) => els.filter((b) => !(b as HTMLButtonElement).disabled).length);
     assert.equal(enabled, 0, "every write control is disabled");
     assert.match(await page.locator('article.trigger tr[data-var="API_SECRET"]').innerText(), /write-only/);
 
@@ -675,6 +675,19 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     console.log(`# 100k-line log: ${figures}`);
     assert.ok(firstPaint < 10_000, figures);
     assert.ok(frames.p95 < 100, figures);
+
+    // Last, as it stops the Worker's pushes: disconnect the repository (soft, still shown).
+    await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}/settings`);
+    await page.waitForSelector("#repository button.disconnect");
+    page.once("dialog", (d) => void d.accept());
+    await page.click("#repository button.disconnect");
+    await page.waitForSelector("#repository .badge", { state: "visible" });
+    assert.match(await page.locator("#repository .notice").innerText(), /Disconnected acme\/dash-app/);
+    const after = (await call(`/builds/workers/${worker.tag}/triggers`)).result[0];
+    assert.ok(after.repo_connection.deleted_on, "the connection is deleted (soft)");
+    await page.reload();
+    await page.waitForSelector("#repository .badge");
+    assert.match(await page.locator("#repository .connections").innerText(), /disconnected/);
     assert.deepEqual(pageErrors, []);
     await context.close();
   });
