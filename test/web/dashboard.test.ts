@@ -150,6 +150,8 @@ const COLOUR_SCRIPT = [
   "printf '\\033[1;32mgreen bold\\033[0m plain \\033[31mred\\033[0m\\n'",
   "printf '\\033[2K\\033[1Gprogress done\\n'",
   "printf '\\033]0;title\\007after osc\\n'",
+  // Hostile output: markup that would run if the viewer ever parsed build output as HTML.
+  "echo '<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>&lt;b&gt;'",
   "i=0; while [ $i -lt 300 ]; do echo \"row-$i\"; i=$((i+1)); done",
   "echo needle-one; echo needle-two; echo needle-three",
   "",
@@ -382,6 +384,9 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.ok(!logText.includes("\u001b") && !(await page.locator(".log").textContent())?.includes("\u001b"), "no escape byte in the DOM");
     assert.match(logText, /progress done/);
     assert.match(logText, /after osc/);
+    assert.match(logText, /<img src=x onerror="window\.pwned=1"><script>window\.pwned=2<\/script>&lt;b&gt;/, "markup shown as text");
+    assert.equal(await page.locator(".log img, .log script, .log b").count(), 0, "no element made from build output");
+    assert.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
     assert.match(await page.locator(".summary").innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+/, "one date format, with the zone");
     const commitLink = await page.getAttribute(".summary a.commit-link", "href");
     assert.equal(commitLink, `https://github.com/acme/dash-app/commit/${repo.head("main")}`);
