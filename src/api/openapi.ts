@@ -71,7 +71,9 @@ export function openApiDocument(routes: RouteSpec[]): JsonSchema {
       responses: {
         [String(route.status ?? 200)]: {
           description: "Success",
-          content: { "application/json": { schema: envelope(toSchema(route.result, "output")) } },
+          content: route.contentType
+            ? { [route.contentType]: { schema: { type: "string" } } }
+            : { "application/json": { schema: envelope(toSchema(route.result, "output")) } },
         },
         default: {
           description: "Error (Cloudflare envelope with success: false)",

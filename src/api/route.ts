@@ -61,6 +61,11 @@ export interface RouteSpec<
    * until the next commit to the database (api/answer-cache.ts). Credentials are checked first.
    */
   reuseAnswer?: boolean;
+  /**
+   * The success answer's media type when it is not the envelope (a handler that hijacks the reply
+   * and writes a stream or a file): the OpenAPI document describes it as a string of that type.
+   */
+  contentType?: "text/event-stream" | "text/plain";
   /** Kiln extension or inferred shape, for docs/api.md and the OpenAPI document. */
   kilnStatus?: "implemented" | "inferred" | "extension";
   handler(ctx: HandlerContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<HandlerResult<z.input<R>>>;

@@ -54,8 +54,10 @@ export function composeKiln(config: Config, store: Store, logger: Logger): Kiln 
   // On PostgreSQL the nodes of a fleet hear each other through LISTEN/NOTIFY.
   const fleet = config.database ? pgSignals(config.database, store.db, logger.child({ component: "signals" })) : undefined;
   const signals: BuildSignals = fleet ?? localSignals();
-  // Committed build events wake this node's streams and deliverers, and (NOTIFY) the fleet's.
-  const stopEvents = store.onEventsCommitted((accountId) => signals.events(accountId));
+  // Committed build events wake this node's streams and deliverers at once. On PostgreSQL the
+  // transaction that wrote them also NOTIFYed every node (store/build-events.ts), this one too:
+  // a second, harmless wake-up here, since listeners re-read the store.
+  const stopEvents = store.onEventsCommitted((accountId) => (fleet ? fleet.deliverLocal("events", accountId) : signals.events(accountId)));
   const mirrors = new Mirrors({ dir: mirrorsDir(config.dataDir) });
   const credentials = gitCredentials(config);
   const deps: AppDeps = {

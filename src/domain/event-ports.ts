@@ -65,6 +65,8 @@ export interface QueueRepository {
   remove(accountId: string, queueId: string): Promise<boolean>;
   /** Messages not acknowledged yet (leased ones included). */
   backlog(queueId: string): Promise<number>;
+  /** The backlog's count, approximate size (its events' payload bytes) and oldest message time (0 when empty). */
+  metrics(queueId: string): Promise<{ backlog_count: number; backlog_bytes: number; oldest_message_timestamp_ms: number }>;
   /**
    * Leases up to `limit` visible messages until `nowMs + visibilityMs`, oldest first, each
    * counting one more attempt. First moves visible messages that used up `max_retries` to the

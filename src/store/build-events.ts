@@ -27,6 +27,13 @@ import { fanOutToWebhooks } from "./event-deliveries.ts";
 /** First key of Kiln's per-account event locks ("kiln" in ASCII); the second is hashtext(account). */
 const PG_EVENT_LOCK_CLASS = 0x6b696c6e;
 
+/**
+ * The LISTEN/NOTIFY channel of build events (store/notify.ts listens on it) and the origin its
+ * payloads carry: no node's own, so every node, the writer's included, raises them.
+ */
+export const EVENTS_CHANNEL = "kiln_events";
+export const EVENTS_ORIGIN = "db";
+
 /** Destination types the fan-out delivers into queues; other types are delivered elsewhere. */
 export const QUEUE_DESTINATION = "queues.queue";
 
@@ -38,10 +45,14 @@ export async function recordBuildEvent(db: Tx, dialect: DialectName, build: Buil
   const values = sql`${build.account_id}, ${build.worker_tag}, ${name}, ${build.build_uuid}, ${type}, ${at}, ${payload}`;
   const row =
     dialect === "postgres"
-      ? // The shared lock is taken in the FROM clause, before the row (and its id) is made.
+      ? // The shared lock is taken in the FROM clause, before the row (and its id) is made. The
+        // NOTIFY rides along: PostgreSQL sends it at COMMIT, only if the transaction commits, once
+        // per transaction and account (identical notifications are folded), to every node.
         await sql<{ id: string; worker_name: string }>`
           insert into build_events (account_id, worker_tag, worker_name, build_uuid, type, created_on, payload)
-          select ${values} from (select pg_advisory_xact_lock_shared(${PG_EVENT_LOCK_CLASS}, hashtext(${build.account_id}))) as locked
+          select ${values} from (
+            select pg_advisory_xact_lock_shared(${PG_EVENT_LOCK_CLASS}, hashtext(${build.account_id})),
+                   pg_notify(${EVENTS_CHANNEL}, ${`${EVENTS_ORIGIN}:${build.account_id}`})) as locked
           returning id, worker_name`.execute(db)
       : await sql<{ id: number; worker_name: string }>`
           insert into build_events (account_id, worker_tag, worker_name, build_uuid, type, created_on, payload)

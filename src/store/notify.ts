@@ -11,11 +11,14 @@ import pg from "pg";
 import type { Logger } from "pino";
 import { localSignals, type BuildSignals, type SignalKind } from "../domain/build-events.ts";
 import type { Db } from "./database.ts";
+import { EVENTS_CHANNEL } from "./build-events.ts";
 
-const CHANNEL: Record<SignalKind, string> = { queued: "kiln_queued", cancel: "kiln_cancel", logs: "kiln_logs", stopped: "kiln_stopped", events: "kiln_events" };
+const CHANNEL: Record<SignalKind, string> = { queued: "kiln_queued", cancel: "kiln_cancel", logs: "kiln_logs", stopped: "kiln_stopped", events: EVENTS_CHANNEL };
 const KIND_OF = new Map(Object.entries(CHANNEL).map(([kind, channel]) => [channel, kind as SignalKind]));
 
 export interface FleetSignals extends BuildSignals {
+  /** Raises a signal in this process only (build events: the database already NOTIFYed the fleet). */
+  deliverLocal(kind: SignalKind, id: string): void;
   /** Resolves once the LISTEN connection is up (tests; a node works before that, by polling). */
   ready(): Promise<void>;
   close(): Promise<void>;
@@ -79,6 +82,7 @@ export function pgSignals(url: string, db: Db, logger: Logger): FleetSignals {
     logs: (uuid) => send("logs", uuid),
     stopped: (uuid) => send("stopped", uuid),
     events: (accountId) => send("events", accountId),
+    deliverLocal: (kind, id) => local.deliver(kind, id),
     ready: () => readyPromise,
     async close() {
       closed = true;

@@ -91,10 +91,20 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
       const row = await db.selectFrom("queue_messages").select((eb) => eb.fn.countAll<number>().as("n")).where("queue_id", "=", queueId).executeTakeFirstOrThrow();
       return Number(row.n);
     },
+    async metrics(queueId) {
+      const row = await sql<{ n: number | string; bytes: number | string | null; oldest: number | string | null }>`
+        select count(*) as n, sum(length(e.payload)) as bytes, min(m.created_ms) as oldest
+        from queue_messages m join build_events e on e.id = m.event_id
+        where m.queue_id = ${queueId}`.execute(db);
+      const r = row.rows[0];
+      return { backlog_count: Number(r?.n ?? 0), backlog_bytes: Number(r?.bytes ?? 0), oldest_message_timestamp_ms: Number(r?.oldest ?? 0) };
+    },
     async pull(queue, limit, visibilityMs, nowMs, token, deadLetterQueueId) {
       const now = sql`cast(${nowMs} as bigint)`;
+      // Every message is delivered at least once, max_retries 0 included.
+      const deliveries = Math.max(1, queue.max_retries);
       // Visible messages whose deliveries are used up: not delivered again.
-      const exhausted = sql`select id from queue_messages where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts >= ${queue.max_retries}${skipLocked}`;
+      const exhausted = sql`select id from queue_messages where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts >= ${deliveries}${skipLocked}`;
       if (deadLetterQueueId !== null) {
         await sql`update queue_messages set queue_id = ${deadLetterQueueId}, attempts = 0, lease = null, visible_ms = ${now} where id in (${exhausted})`.execute(db);
       } else {
@@ -106,7 +116,7 @@ export function queueRepository(db: Tx, dialect: DialectName): QueueRepository {
         update queue_messages set lease = ${token}, visible_ms = cast(${nowMs + visibilityMs} as bigint), attempts = attempts + 1
         where id in (
           select id from queue_messages
-          where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts < ${queue.max_retries}
+          where queue_id = ${queue.queue_id} and visible_ms <= ${now} and attempts < ${deliveries}
           order by id limit ${limit}${skipLocked})
         returning id, event_id, subscription_id, created_ms, attempts`.execute(db);
       if (leased.rows.length === 0) return [];

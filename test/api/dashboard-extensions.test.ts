@@ -8,8 +8,9 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { createApp } from "../../src/api/app.ts";
-import { rawLogOptions } from "../../src/api/routes/log-raw.ts";
-import { allLogs, setupTrigger, startBuild, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
+import http from "node:http";
+import { rawLogOptions, rawLogStats } from "../../src/api/routes/log-raw.ts";
+import { allLogs, setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
 import { dialects } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { errorCodes, startHarness, type Harness } from "../helpers/harness.ts";
@@ -57,6 +58,37 @@ for (const dialect of dialects()) {
       assert.match(text, /^Initializing build environment\.\.\.\n/);
       assert.ok(text.includes("row 0\nrow 1\n") && text.includes("row 2499\n"));
       assert.ok(text.includes("\u001b[32mgreen\u001b[0m\tend\n"), "escape sequences as printed");
+    });
+
+    it("raw log: a big log goes out page by page as the client reads it (back-pressure), whole", async () => {
+      const big = await setupTrigger(h, repo, { build: `awk 'BEGIN{s=sprintf("%190s",""); gsub(/ /,"x",s); for(i=1;i<=60000;i++) print i, s}'` }, "rawbig");
+      const id = await startBuild(h, big);
+      await waitForStatus(h, big, id, "stopped", 120_000);
+      const pagesBefore = rawLogStats.pages;
+      const waitsBefore = rawLogStats.drainWaits;
+      const received: Buffer[] = [];
+      let ended!: () => void;
+      const done = new Promise<void>((resolve) => (ended = resolve));
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get(`${base}/client/v4/accounts/${big.accountId}/builds/builds/${id}/logs/raw`, { headers: { authorization: `Bearer ${big.read}` } }, resolve).on("error", reject);
+      });
+      assert.equal(res.statusCode, 200);
+      res.pause();
+      // ~11 MB of log: the server fills the socket, then waits for the reader, with few pages read.
+      await waitFor("the server to wait for drain", async () => rawLogStats.drainWaits > waitsBefore, 10_000);
+      const pagesWhileBlocked = rawLogStats.pages - pagesBefore;
+      assert.ok(pagesWhileBlocked < 60_000 / 700, `${pagesWhileBlocked} pages read while the client did not read`);
+      res.on("data", (c: Buffer) => received.push(c));
+      res.on("end", () => ended());
+      res.resume();
+      await done;
+      const text = Buffer.concat(received).toString("utf8");
+      const lines = text.split("\n");
+      assert.equal(lines.pop(), "", "ends with a newline");
+      const stored = (await allLogs(h, big, id)).lines;
+      assert.equal(lines.length, stored.length);
+      assert.ok(lines.every((l, i) => l === stored[i]?.[1]));
+      assert.ok(rawLogStats.pages - pagesBefore >= Math.ceil(stored.length / 700), "read in pages of 700");
     });
 
     it("raw log: unknown build 404 and a foreign account 403, in the envelope", async () => {

@@ -130,6 +130,12 @@ for (const dialect of dialects()) {
       const uuid = await startBuild(h, s);
       const build = await waitForStatus(h, s, uuid, "stopped");
       assert.equal(build.build_outcome, "success");
+      const metrics = await waitFor("three messages in the backlog", async () => {
+        const m = await cf.queues.getMetrics(queueId, { account_id: s.accountId });
+        return m.backlog_count === 3 ? m : undefined;
+      });
+      assert.ok(metrics.backlog_bytes > 0);
+      assert.ok(metrics.oldest_message_timestamp_ms >= Date.parse(build.created_on) && metrics.oldest_message_timestamp_ms <= Date.now());
       const got = await waitFor("three messages", async () => {
         const p = await pull(cf, s.accountId, queueId, { visibility_timeout_ms: 60_000 });
         return p.messages.length === 3 ? p : undefined;
@@ -150,6 +156,7 @@ for (const dialect of dialects()) {
       assert.deepEqual(acked, { ackCount: 3, retryCount: 0, warnings: {} });
       const after = await pull(cf, s.accountId, queueId);
       assert.deepEqual(after, { backlog: 0, messages: [] });
+      assert.deepEqual(await cf.queues.getMetrics(queueId, { account_id: s.accountId }), { backlog_count: 0, backlog_bytes: 0, oldest_message_timestamp_ms: 0 });
     });
 
     it("a failed build: started and failed (outcome fail); Kiln's own events are not sent unless named", async () => {

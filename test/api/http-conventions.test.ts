@@ -232,6 +232,10 @@ describe("HTTP conventions", () => {
     const scripts = r.body.paths["/accounts/{account_id}/workers/scripts"].get;
     assert.equal(scripts.operationId, "listWorkerScripts");
     assert.deepEqual(scripts["x-api-token-group"], ["Workers CI Write", "Workers CI Read"]);
+    // Answers that are not the envelope are described as what they are.
+    assert.deepEqual(r.body.paths["/accounts/{account_id}/builds/builds/{build_uuid}/logs/raw"].get.responses["200"].content, { "text/plain": { schema: { type: "string" } } });
+    assert.deepEqual(Object.keys(r.body.paths["/accounts/{account_id}/builds/builds/{build_uuid}/logs/stream"].get.responses["200"].content), ["text/event-stream"]);
+    assert.deepEqual(Object.keys(scripts.responses["200"].content), ["application/json"]);
     const echoOp = r.body.paths["/accounts/{account_id}/test/echo/{thing_uuid}"].post;
     assert.deepEqual(echoOp.requestBody.content["application/json"].schema.required.sort(), ["count", "name"]);
   });

@@ -1,7 +1,8 @@
 /**
- * Build events in a fleet on PostgreSQL: two API nodes (each its own store, pool and HTTP
+ * Build events in a fleet on PostgreSQL: two nodes (each its own store, pool, runner and HTTP
  * server) pull one queue concurrently with the cloudflare SDK while events keep being written;
- * every message is leased by exactly one pull. And the outbox's ids are gap-free for readers:
+ * every message is leased by exactly one pull, and real builds run by both runners raise each of
+ * their events exactly once. And the outbox's ids are gap-free for readers:
  * an account's events read "after id n" while many transactions write at once are each seen
  * exactly once, in id order (the advisory-lock protocol of store/build-events.ts).
  */
@@ -14,6 +15,7 @@ import { createApp } from "../../src/api/app.ts";
 import { composeKiln } from "../../src/cli/compose.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Build } from "../../src/domain/build-types.ts";
+import type { BuildSignals } from "../../src/domain/build-events.ts";
 import { newUuid } from "../../src/domain/ids.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
 import { setupTrigger, startBuild, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
@@ -28,7 +30,7 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
   let repo: TestRepo;
   let s: BuildSetup;
   let template: Build;
-  let second: { store: Store; close: () => Promise<void> };
+  let second: { store: Store; signals: BuildSignals; close: () => Promise<void> };
   const bases: string[] = [];
   const apps: { close: () => Promise<unknown> }[] = [];
 
@@ -41,11 +43,14 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
     template = (await h.store.builds.getByUuid(uuid)) as Build;
     // Node B: its own store and pool on the same database, its own HTTP server.
     const store = await openStore({ dataDir: h.db.dataDir, database: h.db.database, poolSize: 4, secretKey: Buffer.from(h.db.secretKey, "base64") });
-    const config = loadConfig({ dataDir: h.db.dataDir, database: h.db.database, secretKey: h.db.secretKey, buildTools: "host", runner: false }, {});
+    const config = loadConfig({ dataDir: h.db.dataDir, database: h.db.database, secretKey: h.db.secretKey, buildTools: "host", runner: true, gitUrlTemplate: repo.template }, {});
     const kiln = composeKiln(config, store, pino({ level: "silent" }));
+    await kiln.runner?.start();
     second = {
       store,
+      signals: kiln.signals,
       close: async () => {
+        await kiln.runner?.stop();
         await kiln.close();
         await store.close();
       },
@@ -79,6 +84,33 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
       ),
     );
 
+  it("an event committed on one node wakes the other (NOTIFY sent by the writing transaction at COMMIT)", async () => {
+    let heard = 0;
+    const off = second.signals.onEvents(s.accountId, () => heard++);
+    try {
+      // The other node's LISTEN connection may still be coming up: try until it hears one.
+      for (let i = 0; i < 40 && heard === 0; i++) {
+        await writeEvents(h.store, 1);
+        const until = Date.now() + 250;
+        while (heard === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(heard > 0, "node B heard node A's events");
+      // A rolled-back transaction notifies nobody.
+      heard = 0;
+      await assert.rejects(
+        h.store.transaction(async (r) => {
+          await r.builds.insert({ ...template, build_uuid: newUuid(), status: "stopped", build_outcome: "success", created_on: new Date().toISOString() });
+          throw new Error("undo");
+        }),
+        /undo/,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(heard, 0);
+    } finally {
+      off();
+    }
+  });
+
   it("two API nodes pulling one queue at once while events are written: each message leased once", async () => {
     const [a, b] = bases.map((base) => new Cloudflare({ apiToken: s.write, baseURL: base, maxRetries: 0 })) as [Cloudflare, Cloudflare];
     const queue = await a.queues.create({ account_id: s.accountId, queue_name: "fleet" });
@@ -109,6 +141,51 @@ describe("fleet on PostgreSQL: build events", { skip: PG_URL ? false : "skipped:
     await Promise.all([puller(a), puller(b), puller(a), puller(b), writers]);
     assert.equal(seen.size, total, "every message pulled");
     assert.deepEqual([...seen.values()].filter((n) => n !== 1), [], "none pulled twice");
+  });
+
+  it("real builds run by two runners, pulled through two API nodes: each build's queued, started, succeeded exactly once", async () => {
+    const [a, b] = bases.map((base) => new Cloudflare({ apiToken: s.write, baseURL: base, maxRetries: 0 })) as [Cloudflare, Cloudflare];
+    const queue = await b.queues.create({ account_id: s.accountId, queue_name: "fleet-builds" });
+    const queueId = queue.queue_id ?? "";
+    await a.queues.subscriptions.create({
+      account_id: s.accountId,
+      name: "fleet builds",
+      source: { type: "workersBuilds.worker", worker_name: "fleetev" },
+      events: ["cf.workersBuilds.worker.build.queued", "cf.workersBuilds.worker.build.started", SUCCEEDED],
+      destination: { type: "queues.queue", queue_id: queueId },
+    });
+    // By commit alone: a build of a branch would supersede the queued ones of that branch.
+    const uuids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await h.call("POST", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}/builds`, { token: s.write, body: { commit_hash: template.metadata.commit_hash } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      uuids.push(r.body.result.build_uuid as string);
+    }
+    const runners = new Set<string>();
+    for (const uuid of uuids) {
+      const b2 = await waitForStatus(h, s, uuid, "stopped", 60_000);
+      assert.equal(b2.build_outcome, "success");
+      runners.add(((await h.store.builds.getByUuid(uuid)) as Build).runner_id ?? "");
+    }
+    const seen = new Map<string, number>();
+    const pullAll = async (cf: Cloudflare) => {
+      for (;;) {
+        const r = await cf.queues.messages.pull(queueId, { account_id: s.accountId, batch_size: 5, visibility_timeout_ms: 120_000 });
+        const messages = r.messages ?? [];
+        if (messages.length === 0) return;
+        for (const m of messages) {
+          const e = JSON.parse(Buffer.from(m.body ?? "", "base64").toString("utf8")) as { type: string; payload: { buildUuid: string } };
+          const key = `${e.payload.buildUuid} ${e.type.replace("cf.workersBuilds.worker.build.", "")}`;
+          seen.set(key, (seen.get(key) ?? 0) + 1);
+        }
+        await cf.queues.messages.ack(queueId, { account_id: s.accountId, acks: messages.map((m) => ({ lease_id: m.lease_id ?? "" })) });
+      }
+    };
+    await Promise.all([pullAll(a), pullAll(b), pullAll(a), pullAll(b)]);
+    const expected = uuids.flatMap((u) => ["queued", "started", "succeeded"].map((t) => `${u} ${t}`)).sort();
+    assert.deepEqual([...seen.keys()].sort(), expected);
+    assert.deepEqual([...seen.values()].filter((n) => n !== 1), [], "each event pulled once");
+    assert.equal(runners.size, 2, "both runners ran builds");
   });
 
   it("an account's events read after an id while two nodes' transactions commit out of id order: each once, in order", async () => {

@@ -147,15 +147,15 @@ for (const dialect of dialects()) {
             const values = { ...a.ids, ...p };
             // The stream of a build that never ends would never end: only its rejections are fuzzed.
             if (route.operationId === "streamBuildLogs" && values.build_uuid === a.ids.build_uuid && values.account_id === a.accountId) values.build_uuid = missingIds().build_uuid as string;
-            // The account event stream never ends either: only other accounts' (refused) are fuzzed.
-            if (route.operationId === "streamAccountBuildEvents" && values.account_id === a.accountId) values.account_id = missingIds().account_id as string;
+            // The account event stream never ends either: it is fuzzed on accounts the token does not cover.
+            if (route.operationId === "streamAccountBuildEvents" && (values.account_id === a.accountId || values.account_id === b.accountId)) values.account_id = missingIds().account_id as string;
             const qs = new URLSearchParams(q as Record<string, string>).toString();
             const url = `/client/v4${fillPath(route.path, values)}${qs ? `?${qs}` : ""}`;
             const rawBody = tooBig ? JSON.stringify({ pad: "x".repeat(1024 * 1024 + 10) }) : b0 === null ? undefined : JSON.stringify(b0);
             await check(`${route.operationId} ${url.slice(0, 120)} body=${String(rawBody).slice(0, 120)}`, () =>
               h.call(route.method, url, { headers: { ...headers, ...(rawBody !== undefined ? { "content-type": "application/json" } : {}) }, ...(rawBody !== undefined ? { rawBody } : {}) }),
               // Answered as text, not the envelope, when it succeeds: the log stream and the raw log.
-              route.operationId === "streamBuildLogs" || route.operationId === "getRawBuildLog",
+              route.operationId === "streamBuildLogs" || route.operationId === "streamAccountBuildEvents" || route.operationId === "getRawBuildLog",
             );
           }),
           { numRuns: RUNS, seed: SEED, endOnFailure: true },

@@ -5,6 +5,7 @@
  * (KILN_SCREENSHOTS_DIR=docs/screenshots) writes the ones docs/dashboard.md shows, on purpose.
  */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -149,6 +150,8 @@ const COLOUR_SCRIPT = [
   "printf '\\033[1;32mgreen bold\\033[0m plain \\033[31mred\\033[0m\\n'",
   "printf '\\033[2K\\033[1Gprogress done\\n'",
   "printf '\\033]0;title\\007after osc\\n'",
+  // Hostile output: markup that would run if the viewer ever parsed build output as HTML.
+  "echo '<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>&lt;b&gt;'",
   "i=0; while [ $i -lt 300 ]; do echo \"row-$i\"; i=$((i+1)); done",
   "echo needle-one; echo needle-two; echo needle-three",
   "",
@@ -381,6 +384,9 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     assert.ok(!logText.includes("\u001b") && !(await page.locator(".log").textContent())?.includes("\u001b"), "no escape byte in the DOM");
     assert.match(logText, /progress done/);
     assert.match(logText, /after osc/);
+    assert.match(logText, /<img src=x onerror="window\.pwned=1"><script>window\.pwned=2<\/script>&lt;b&gt;/, "markup shown as text");
+    assert.equal(await page.locator(".log img, .log script, .log b").count(), 0, "no element made from build output");
+    assert.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
     assert.match(await page.locator(".summary").innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+/, "one date format, with the zone");
     const commitLink = await page.getAttribute(".summary a.commit-link", "href");
     assert.equal(commitLink, `https://github.com/acme/dash-app/commit/${repo.head("main")}`);
@@ -583,7 +589,7 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}/settings`);
     await page.waitForSelector("article.trigger");
     assert.match(await page.locator('#deploy-hooks tr[data-hook="cms"]').innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+/);
-    const enabled = await page.$$eval("main.settings button[type=submit], main.settings button.purge, main.settings button.delete-trigger", (els) => els.filter((b) => !(b as HTMLButtonElement).disabled).length);
+    const enabled = await page.$$eval("main.settings button[type=submit], main.settings button.purge, main.settings button.delete-trigger, main.settings button.disconnect, #build-tokens button, #deploy-hooks button", (els) => els.filter((b) => !(b as HTMLButtonElement).disabled).length);
     assert.equal(enabled, 0, "every write control is disabled");
     assert.match(await page.locator('article.trigger tr[data-var="API_SECRET"]').innerText(), /write-only/);
 
@@ -601,6 +607,18 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     await page.waitForURL(`${server.base}/accounts/${account}/deliveries`);
     await page.waitForSelector(".empty");
     assert.match(await page.locator(".empty").innerText(), new RegExp(`/webhooks/github/${account}`));
+    // A signed GitHub ping arrives: it shows in the list, live.
+    const secret = String((await json(["account", "webhook-secret", "--account", account])).webhook_secret);
+    const body = JSON.stringify({ zen: "Keep it logically awesome.", hook_id: 1 });
+    const delivered = await fetch(`${server.base}/webhooks/github/${account}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-github-event": "ping", "x-github-delivery": "dash-ping-1", "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}` },
+      body,
+    });
+    assert.ok(delivered.status < 300, String(delivered.status));
+    await page.waitForSelector('tr[data-delivery="dash-ping-1"]', { timeout: 2000 });
+    assert.match(await page.locator('tr[data-delivery="dash-ping-1"]').innerText(), /github[\s\S]*ping[\s\S]*ignored/);
+    await shot(page, "deliveries.png");
     await page.click(`nav.tabs a[href="/accounts/${account}/limits"]`);
     await page.waitForSelector('[data-limit="minutes"]');
     assert.match(await page.locator('[data-limit="minutes"]').innerText(), /unlimited/);
@@ -662,6 +680,19 @@ describe("dashboard: in a browser", { skip: noBrowser }, () => {
     console.log(`# 100k-line log: ${figures}`);
     assert.ok(firstPaint < 10_000, figures);
     assert.ok(frames.p95 < 100, figures);
+
+    // Last, as it stops the Worker's pushes: disconnect the repository (soft, still shown).
+    await page.goto(`${server.base}/accounts/${account}/workers/${worker.tag}/settings`);
+    await page.waitForSelector("#repository button.disconnect");
+    page.once("dialog", (d) => void d.accept());
+    await page.click("#repository button.disconnect");
+    await page.waitForSelector("#repository .badge", { state: "visible" });
+    assert.match(await page.locator("#repository .notice").innerText(), /Disconnected acme\/dash-app/);
+    const after = (await call(`/builds/workers/${worker.tag}/triggers`)).result[0];
+    assert.ok(after.repo_connection.deleted_on, "the connection is deleted (soft)");
+    await page.reload();
+    await page.waitForSelector("#repository .badge");
+    assert.match(await page.locator("#repository .connections").innerText(), /disconnected/);
     assert.deepEqual(pageErrors, []);
     await context.close();
   });

@@ -53,6 +53,7 @@ export const streamAccountEvents = defineRoute({
   tag: "Events",
   auth: "read",
   kilnStatus: "extension",
+  contentType: "text/event-stream",
   params: accountParams,
   query: z.object({ after: z.string().regex(ID, "must be an event id").optional(), events: eventList.optional() }),
   // Never sent: the reply is hijacked and the answer is text/event-stream (see the summary).

@@ -21,6 +21,9 @@ import { drained } from "../sse.ts";
 /** Lines read from the store per page (tests shorten it to exercise paging). */
 export const rawLogOptions = { pageLines: 2000 };
 
+/** Pages read and times a download waited for 'drain' (tests check it is streamed, not built in memory). */
+export const rawLogStats = { pages: 0, drainWaits: 0 };
+
 export const getRawBuildLog = defineRoute({
   method: "GET",
   path: "/accounts/:account_id/builds/builds/:build_uuid/logs/raw",
@@ -30,6 +33,7 @@ export const getRawBuildLog = defineRoute({
   tag: "Builds",
   auth: "read",
   kilnStatus: "extension",
+  contentType: "text/plain",
   params: accountParams.extend({ build_uuid: uuid }),
   // Never sent: the reply is hijacked and the answer is text/plain (see the summary).
   result: z.null(),
@@ -57,9 +61,13 @@ export const getRawBuildLog = defineRoute({
         const lines = await deps.store.builds.readLogs(build.build_uuid, next, Math.min(rawLogOptions.pageLines, total - next));
         if (lines.length === 0) break;
         next += lines.length;
+        rawLogStats.pages++;
         let chunk = "";
         for (const [, text] of lines) chunk += `${text}\n`;
-        if (!raw.write(chunk) && !closed && !raw.destroyed) await drained(raw);
+        if (!raw.write(chunk) && !closed && !raw.destroyed) {
+          rawLogStats.drainWaits++;
+          await drained(raw);
+        }
       }
       return ok(null);
     } catch (error) {

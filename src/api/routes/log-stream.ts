@@ -51,6 +51,7 @@ export const streamBuildLogs = defineRoute({
   tag: "Builds",
   auth: "read",
   kilnStatus: "extension",
+  contentType: "text/event-stream",
   params: accountParams.extend({ build_uuid: uuid }),
   query: z.object({ from: z.string().regex(INDEX, "must be a line index").optional() }),
   // Never sent: the reply is hijacked and the answer is text/event-stream (see the summary).

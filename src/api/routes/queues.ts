@@ -11,7 +11,7 @@ import { ackMessages, configureConsumer, createQueue, deleteQueue, leaseIdOf, pu
 import { errors } from "../../errors.ts";
 import { defineRoute, ok } from "../route.ts";
 import { accountParams } from "../schemas/common.ts";
-import { ackBody, ackResult, consumerBody, consumerParams, createQueueBody, httpPullConsumer, pullBody, pullResult, queue, queueParams } from "../schemas/queues.ts";
+import { ackBody, ackResult, consumerBody, consumerParams, createQueueBody, httpPullConsumer, pullBody, pullResult, queue, queueMetrics, queueParams } from "../schemas/queues.ts";
 
 const presentConsumer = (q: Queue): z.input<typeof httpPullConsumer> => ({
   consumer_id: q.queue_id,
@@ -91,6 +91,21 @@ export const deleteQueueRoute = defineRoute({
   async handler({ params, deps }) {
     await deps.store.transaction((repos) => deleteQueue(repos, params.account_id, params.queue_id));
     return ok(null);
+  },
+});
+
+export const queueMetricsRoute = defineRoute({
+  method: "GET",
+  path: "/accounts/:account_id/queues/:queue_id/metrics",
+  operationId: "getQueueMetrics",
+  summary: "The queue's backlog: messages not acknowledged, their approximate size, the oldest one's time",
+  tag: TAG,
+  auth: "queues_read",
+  params: queueParams,
+  result: queueMetrics,
+  async handler({ params, deps }) {
+    const q = await requireQueue(deps.store, params.account_id, params.queue_id);
+    return ok(await deps.store.queues.metrics(q.queue_id));
   },
 });
 
@@ -219,6 +234,7 @@ export const queueRoutes = [
   listQueuesRoute,
   getQueueRoute,
   deleteQueueRoute,
+  queueMetricsRoute,
   pullMessagesRoute,
   ackMessagesRoute,
   listConsumersRoute,

@@ -78,6 +78,8 @@ export const ackBody = z.preprocess(
   }),
 );
 
+export const queueMetrics = z.object({ backlog_bytes: z.number(), backlog_count: z.number(), oldest_message_timestamp_ms: z.number() });
+
 export const consumerParams = queueParams.extend({ consumer_id: queueId });
 
 export const consumerBody = z.object({

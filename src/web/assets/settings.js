@@ -143,10 +143,22 @@ function Repository({ account, access, connections, onConnected }) {
       return r;
     }, (r) => `Connected ${r.provider_account_name}/${r.repo_name}.`);
   };
+  const disconnect = (c) => {
+    if (!window.confirm(`Disconnect ${c.provider_account_name}/${c.repo_name}? Pushes to it no longer build; connecting it again revives it.`)) return;
+    void action.run(async () => {
+      await api(`/accounts/${enc(account)}/builds/repos/connections/${enc(c.repo_connection_uuid)}`, { method: "DELETE" });
+      onConnected({ ...c, deleted_on: new Date().toISOString() });
+    }, `Disconnected ${c.provider_account_name}/${c.repo_name}.`);
+  };
   return html`<section class="card" id="repository">
     <h2>Repository connection</h2>
     ${connections.length > 0
-      ? html`<ul class="plain">${connections.map((c) => html`<li data-connection=${c.repo_connection_uuid}><strong>${c.provider_type}</strong> · ${c.provider_account_name}/${c.repo_name} <code class="muted">${c.repo_connection_uuid}</code></li>`)}</ul>`
+      ? html`<ul class="plain connections">${connections.map(
+          (c) => html`<li data-connection=${c.repo_connection_uuid}><strong>${c.provider_type}</strong> · ${c.provider_account_name}/${c.repo_name} <code class="muted">${c.repo_connection_uuid}</code>
+            ${c.deleted_on
+              ? html` <span class="badge outcome-cancelled">disconnected</span>`
+              : html` <button type="button" class="secondary small disconnect" ...${writeProps(access, action.busy)} onClick=${() => disconnect(c)}>Disconnect</button>`}</li>`,
+        )}</ul>`
       : html`<p class="muted">No repository connected to this Worker's triggers.</p>`}
     <details open=${connections.length === 0}>
       <summary>Connect a repository</summary>
