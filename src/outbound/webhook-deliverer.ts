@@ -112,7 +112,10 @@ export class WebhookDeliverer {
     const leaseMs = this.options.timeoutMs + LEASE_MARGIN_MS;
     while (!this.stopped) {
       const claimed = await this.store.webhookDeliveries.claimDue(this.node, Date.now(), leaseMs, batch);
-      await Promise.all(claimed.map((c) => this.deliver(c)));
+      // Settled, not all: one failing (the database refusing its record) must not leave the
+      // others running unawaited while stop() thinks the pass is over.
+      const results = await Promise.allSettled(claimed.map((c) => this.deliver(c)));
+      for (const r of results) if (r.status === "rejected") this.logger.warn({ err: r.reason }, "webhook delivery attempt could not be recorded (retried once its lease runs out)");
       if (claimed.length < batch) return;
     }
   }
