@@ -114,7 +114,7 @@ export const errors = {
   // Webhooks (docs/webhooks.md): the same answer for a wrong secret and an unknown account.
   webhookUnauthorized: () => one(401, 10401, "Webhook signature or token is missing or does not match"),
   webhookPayload: (problem: string) => one(400, 10400, `Malformed webhook payload: ${problem}`),
-  // Queues and event subscriptions (issue 17): 11000 is Cloudflare's Queues code for a missing queue.
+  // Queues and event subscriptions: 11000 is Cloudflare's Queues code for a missing queue.
   queueNotFound: () => one(404, 11000, "Queue not found"),
   queueNameTaken: (name: string) => one(409, 11009, `A queue named ${JSON.stringify(name)} already exists in this account`),
   consumerNotFound: () => one(404, 12000, "Consumer not found"),

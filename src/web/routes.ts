@@ -1,5 +1,5 @@
 /**
- * The dashboard (issue 9 §1): a small Preact + htm app served by `kiln serve` itself, same origin
+ * The dashboard: a small Preact + htm app served by `kiln serve` itself, same origin
  * as the API, with no build step. Everything the browser loads comes from here:
  *
  *   GET /  and the dashboard's own deep links        → index.html (the app routes in the browser)

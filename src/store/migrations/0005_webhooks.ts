@@ -1,7 +1,7 @@
 import { PostgresAdapter, sql, type Kysely } from "kysely";
 
 /**
- * Webhooks (issue 6): each account's webhook secret (sealed like every other secret), the
+ * Webhooks: each account's webhook secret (sealed like every other secret), the
  * record of deliveries (de-duplication on the provider's delivery id, and `kiln deliveries
  * list`), the commit a build builds as a column (no second webhook build of a commit for the
  * same trigger), and the state of the status each build reports back to its git provider.

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 
 /**
- * Build events (issue 17): the transactional outbox, Cloudflare's event subscriptions and the
+ * Build events: the transactional outbox, Cloudflare's event subscriptions and the
  * Queues they deliver into.
  *
  * `build_events` is written in the same transaction as the build state change that causes it,

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 
 /**
- * Webhook destinations of event subscriptions (issue 17, a Kiln extension).
+ * Webhook destinations of event subscriptions (a Kiln extension).
  *
  * `event_subscriptions.webhook_secret` holds the subscription's Standard Webhooks secret
  * (`whsec_…`), sealed like every other secret; null for queue destinations.
