@@ -18,6 +18,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { BuildSignals } from "../domain/build-events.ts";
+import { PassLoop } from "../domain/pass-loop.ts";
 import { envelopeOf } from "../domain/event-envelope.ts";
 import type { BuildEventReader } from "../domain/event-ports.ts";
 import { signWebhook, WEBHOOK_SECRET_FORMAT } from "../domain/standard-webhooks.ts";
@@ -56,11 +57,10 @@ export class WebhookDeliverer {
   ownApi: OwnApi;
   /** Hears the result of every attempt this node recorded (`kiln serve` counts them in /metrics). */
   onAttempt: (result: AttemptResult) => void = () => undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => void) | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly loop = new PassLoop(
+    () => this.pass(),
+    (error) => this.logger.warn({ err: error }, "webhook delivery pass failed"),
+  );
 
   constructor(
     private readonly store: DelivererStore,
@@ -73,44 +73,25 @@ export class WebhookDeliverer {
   }
 
   start(): void {
-    this.stopped = false;
-    this.unsubscribe = this.signals.onAnyEvents(() => this.wake());
-    this.timer = setInterval(() => this.wake(), this.options.pollMs ?? 1000);
-    this.timer.unref();
-    this.wake();
+    this.loop.start(this.options.pollMs ?? 1000, (wake) => this.signals.onAnyEvents(wake));
+    this.loop.wake();
   }
 
   /** Stops claiming; resolves once the attempts in flight are recorded. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    this.unsubscribe?.();
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Runs a pass now (or right after the one in progress). */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.pass()
-      .catch((error: unknown) => this.logger.warn({ err: error }, "webhook delivery pass failed"))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
-      });
+    this.loop.wake();
   }
 
   /** Claims and sends every due delivery; resolves when each is recorded (tests await it). */
   async pass(): Promise<void> {
     const batch = this.options.batch ?? 16;
     const leaseMs = this.options.timeoutMs + LEASE_MARGIN_MS;
-    while (!this.stopped) {
+    while (!this.loop.stopped) {
       const claimed = await this.store.webhookDeliveries.claimDue(this.node, Date.now(), leaseMs, batch);
       // Settled, not all: one failing (the database refusing its record) must not leave the
       // others running unawaited while stop() thinks the pass is over.

@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { BuildSignals } from "../domain/build-events.ts";
+import { PassLoop } from "../domain/pass-loop.ts";
 import type { DueReport } from "../domain/build-ports.ts";
 import type { StorePort } from "../domain/ports.ts";
 import { providerState, reportToGithub, reportToGitlab, ReportFailed, type ProviderApi, type StatusReport } from "./provider-status.ts";
@@ -27,10 +28,10 @@ const CLAIM_MS = 30_000;
 const BATCH = 50;
 
 export class StatusReporter {
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => void) | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly loop = new PassLoop(
+    () => this.pass(),
+    (error) => this.logger.warn({ err: error }, "status reporting pass failed"),
+  );
   publicUrl: string;
 
   constructor(
@@ -43,32 +44,16 @@ export class StatusReporter {
   }
 
   start(): void {
-    this.unsubscribe = this.signals.onQueued(() => this.wake());
-    this.timer = setInterval(() => this.wake(), this.options.pollMs ?? 1000);
-    this.timer.unref();
+    this.loop.start(this.options.pollMs ?? 1000, (wake) => this.signals.onQueued(wake));
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.unsubscribe?.();
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Runs a pass now (or right after the one in progress). */
   wake(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.pass()
-      .catch((error: unknown) => this.logger.warn({ err: error }, "status reporting pass failed"))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
-      });
+    this.loop.wake();
   }
 
   /** One pass over every due report; resolves when they are sent or rescheduled (tests await it). */
