@@ -95,7 +95,8 @@ export class Runner {
     } else {
       this.logger.warn({ sandbox: sandbox.mode, detail: sandbox.detail }, `WARNING: builds are NOT isolated: ${sandbox.detail}`);
     }
-    await warmBuildNetwork({ mode: this.options.sandbox.network, allow: this.options.sandbox.networkAllow });
+    // Only bubblewrap builds take a network of their own: the fallback would leave the spare unused.
+    if (sandbox.mode === "bubblewrap") await warmBuildNetwork({ mode: this.options.sandbox.network, allow: this.options.sandbox.networkAllow });
     this.logger.info({ runner: this.id, slots: this.options.slots, swept, workspaces_removed: workspaces }, "runner started");
     this.unsubscribe.push(this.signals.onQueued(() => this.schedule()));
     this.unsubscribe.push(this.signals.onCancel((uuid) => this.active.get(uuid)?.controller.abort("cancelled")));
