@@ -300,6 +300,28 @@ describe("runStep (bubblewrap): isolation", { skip: noNamespaces }, () => {
     assert.equal(fs.statSync(path.join(l.repo, "package.json")).uid, uid, "the checkout was given to the build uid");
   });
 
+  it("/etc without the host's secrets: shadow, gshadow, machine-id and host keys cannot be read, /etc/ssl/private is empty", { skip: !isRoot && "needs root" }, async () => {
+    const secrets = ["/etc/shadow", "/etc/gshadow", "/etc/machine-id", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"].filter((f) => fs.existsSync(f) && fs.statSync(f).size > 0);
+    assert.ok(secrets.includes("/etc/shadow"), "this host has an /etc/shadow to hide");
+    const dirs = ["/etc/ssl/private"].filter((d) => fs.existsSync(d));
+    const { stdout, stderr, result } = await run(
+      "bubblewrap",
+      [
+        `for f in ${secrets.join(" ")}; do if c=$(cat "$f" 2>/dev/null); then echo "$f read $(printf %s "$c" | wc -c)"; else echo "$f unreadable"; fi; done`,
+        `for d in ${dirs.join(" ")}; do echo "$d [$(ls -A "$d" 2>&1 | tr '\\n' ' ')]"; done`,
+        "grep -c '^root:' /etc/passwd",
+      ].join("\n"),
+    );
+    assert.equal(result.exitCode, 0, stderr);
+    // Covered by /dev/null, which bwrap binds without device access (nodev): nothing to read. The
+    // build uid could not read shadow anyway; machine-id is world-readable on the host.
+    const lines = stdout.trim().split("\n");
+    assert.deepEqual(lines.slice(secrets.length), [...dirs.map((d) => `${d} []`), "1"]);
+    secrets.forEach((f, i) => assert.match(lines[i] ?? "", new RegExp(`^${f} (unreadable|read 0)$`), `${f}: ${lines[i]}`));
+    const machineId = fs.existsSync("/etc/machine-id") ? fs.readFileSync("/etc/machine-id", "utf8").trim() : "";
+    if (machineId) assert.ok(!stdout.includes(machineId));
+  });
+
   it("--build-root: the build sees the prepared root's /usr and /etc, not the host's", { skip: !isRoot && "needs root (bind mount)" }, async () => {
     // A prepared root as debootstrap would leave it, its /usr borrowed from the host by a bind
     // mount (a real image's would be its own), its /etc its own.
