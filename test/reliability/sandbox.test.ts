@@ -369,6 +369,22 @@ function hostIpcs(kind: "-m" | "-q"): Map<string, string> {
   return rows;
 }
 
+/** Processes of the machine in any of these namespaces (`ipc:[…]`, `mnt:[…]` as /proc/PID/ns/* reads). */
+function namespaceHolders(namespaces: string[]): number[] {
+  const holders: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    for (const ns of ["ipc", "mnt"]) {
+      try {
+        if (namespaces.includes(fs.readlinkSync(`/proc/${entry}/ns/${ns}`))) holders.push(Number(entry));
+      } catch {
+        /* gone, or a kernel thread */
+      }
+    }
+  }
+  return holders;
+}
+
 /** `sysv.py` run on the host: whether a key exists in the host's IPC namespace. */
 function hostSysv(kind: "shm-key" | "msq-key", key: string): boolean {
   try {
@@ -801,6 +817,14 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
       assert.equal(hostSysv("shm-key", shmKey), false);
       assert.equal(hostSysv("msq-key", msqKey), false);
       assert.ok(!fs.existsSync(`/dev/shm/kiln-shm-${id}`), "A's /dev/shm file is in the host's /dev/shm");
+      // Where they are: A's own /dev/shm (seen from the host through one of A's processes), in
+      // A's own IPC and mount namespaces.
+      const aPid = buildProcesses(aUuid)[0];
+      assert.ok(aPid !== undefined, "A's processes are there");
+      assert.equal(fs.readFileSync(`/proc/${aPid}/root/dev/shm/kiln-shm-${id}`, "utf8"), `${mark}\n`);
+      const aNamespaces = ["ipc", "mnt"].map((ns) => fs.readlinkSync(`/proc/${aPid}/ns/${ns}`));
+      const hostNamespaces = ["ipc", "mnt"].map((ns) => fs.readlinkSync(`/proc/self/ns/${ns}`));
+      assert.deepEqual(aNamespaces.filter((ns) => hostNamespaces.includes(ns)), []);
 
       // B, running at the same time, sees nothing of A's.
       const bs = await setupTrigger(h, repo, {
@@ -836,7 +860,18 @@ describe("sqlite: host boundaries of a build (sockets, files, another server, IP
       // After A: still nothing on the host.
       assert.ok(!hostIpcs("-m").has(shmKey) && !hostIpcs("-q").has(msqKey));
       assert.ok(!fs.existsSync(`/dev/shm/kiln-shm-${id}`));
-      console.log(`# ipc: A made shm ${shmKey} (id ${shmId}), msq ${msqKey} (id ${msqId}) and /dev/shm/kiln-shm-${id}; B and the host saw none`);
+      // Gone with A: no process is left in A's IPC or mount namespace, so the kernel has freed
+      // them, A's SysV objects and its /dev/shm tmpfs (its pages) with them.
+      await waitFor("A's namespaces to be gone", async () => namespaceHolders(aNamespaces).length === 0, 5000);
+      // The next build sees nothing of A's either.
+      const next = await run(bs);
+      assert.equal(next.b.build_outcome, "success", next.t.join("\n"));
+      assert.deepEqual(attempts(next.t).leaked, [], next.t.join("\n"));
+      assert.deepEqual(attempts(next.t).blocked.sort(), [...names].sort(), next.t.join("\n"));
+      assert.equal(value(next.t, "SHM-LIST: "), "");
+      assert.equal(value(next.t, "SHM-ROWS: "), "0");
+      assert.equal(value(next.t, "MSQ-ROWS: "), "0");
+      console.log(`# ipc: A made shm ${shmKey} (id ${shmId}), msq ${msqKey} (id ${msqId}) and /dev/shm/kiln-shm-${id}; B, the next build and the host saw none; A's namespaces died with it`);
       tally["ipc"] = blocked.length + 3;
     } finally {
       if (aOpen) await cancel(h, a, aUuid);
