@@ -11,7 +11,8 @@
  * - the network: the host's loopback and own addresses (TCP servers the test opens), link-local
  *   (cloud metadata refused at once, not after a timeout), private ranges — while the internet
  *   (a peer of the test's own in a network namespace, DNS, the npm registry) is reached, and a
- *   private range named by --build-network-allow is reached too;
+ *   private range named by --build-network-allow is reached too; `--build-network none` has
+ *   loopback only and `--build-network host` the runner's network, each named in the sandbox line;
  * - privilege: each running build has its own uid of --build-uids, no capabilities, and no
  *   user namespaces (`unshare -r` fails); its CPU time is held to --build-cpus;
  * - limits: a fork bomb ends `terminated` on the pids limit while the server keeps answering and
@@ -990,6 +991,8 @@ describe("sqlite: egress of an isolated build (a peer namespace of the test's ow
   let peer: NetnsPeer;
   let h: Harness;
   let allowed: Harness;
+  let none: Harness;
+  let hostNet: Harness;
   let repo: TestRepo;
   let any: Awaited<ReturnType<typeof hostHttp>>;
   const anySecret = `veth-host-${hex(8)}`;
@@ -1009,10 +1012,14 @@ describe("sqlite: egress of an isolated build (a peer namespace of the test's ow
     repo = makeRepo({ name: "egress", files: { "README.md": "hello\n", ...SCRIPTS } });
     h = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, slots: 2, buildTimeout: 180 });
     allowed = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, slots: 2, buildTimeout: 60, buildNetworkAllow: "10.99.0.0/24" });
+    none = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, slots: 1, buildTimeout: 60, buildNetwork: "none" });
+    hostNet = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, slots: 1, buildTimeout: 60, buildNetwork: "host" });
   });
   after(async () => {
     await h?.close();
     await allowed?.close();
+    await none?.close();
+    await hostNet?.close();
     await any?.close();
     repo?.cleanup();
     if (peer) {
@@ -1081,6 +1088,44 @@ describe("sqlite: egress of an isolated build (a peer namespace of the test's ow
     assert.equal(r.get("veth-host-private")?.reached, false, "the host's own address inside the allowed range stays refused");
     assert.equal(any.connections() - before, 0, "no connection reached the host's own servers");
     console.log(`# egress allow: 10.99.0.2 reached; the host's own ${PRIVATE.host} (inside the allowed range) refused`);
+  });
+
+  /** Network interfaces the build sees, then what a public peer, DNS and the host's loopback answer. */
+  const modeProbe = [
+    REACH,
+    `echo "NETDEVS: $(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/net/dev | sort | tr '\\n' ' ')"`,
+    'reach public-peer curl -sS -m 5 "http://$PEER_PUBLIC:$PEER_PORT/"',
+    "reach dns getent hosts registry.npmjs.org",
+    'reach host-loopback curl -sS -m 5 "http://127.0.0.1:$ANY_PORT/"',
+  ].join("; ");
+
+  it("--build-network none: loopback only, said in the sandbox line; no peer, no DNS, not the host", async () => {
+    const s = await setupTrigger(none, repo, { build: modeProbe, env: env() }, "net-none");
+    peer.hits.splice(0);
+    const before = any.connections();
+    const { b, t } = await runBuild(none, s);
+    assert.equal(b.build_outcome, "success", t.join("\n"));
+    const line = t.find((l) => l.startsWith("Sandbox: bubblewrap ("));
+    assert.ok(line?.includes("; network: none (loopback only); "), t.join("\n"));
+    assert.equal(value(t, "NETDEVS: "), "lo ");
+    const r = reaches(t);
+    for (const name of ["public-peer", "dns", "host-loopback"]) assert.equal(r.get(name)?.reached, false, `${name}: ${r.get(name)?.out}`);
+    assert.deepEqual(peer.hits, []);
+    assert.equal(any.connections(), before);
+  });
+
+  it("--build-network host: the runner's network, loopback included, said in the sandbox line", async () => {
+    const s = await setupTrigger(hostNet, repo, { build: modeProbe, env: env() }, "net-host");
+    peer.hits.splice(0);
+    const before = any.connections();
+    const { b, t } = await runBuild(hostNet, s);
+    assert.equal(b.build_outcome, "success", t.join("\n"));
+    const line = t.find((l) => l.startsWith("Sandbox: bubblewrap ("));
+    assert.ok(line?.includes("; network: the host's (--build-network host): the build reaches the runner's loopback and private networks; "), t.join("\n"));
+    const r = reaches(t);
+    assert.deepEqual(r.get("public-peer"), { reached: true, out: `kiln-peer ${peer.token} ${PUBLIC.peer}` });
+    assert.deepEqual(r.get("host-loopback"), { reached: true, out: anySecret });
+    assert.equal(any.connections() - before, 1);
   });
 });
 
