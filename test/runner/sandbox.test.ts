@@ -270,6 +270,16 @@ for (const mode of ["bubblewrap", "process-group"] as const) {
       assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
       assert.deepEqual(listSandboxProcesses(result.sandboxId), []);
     });
+
+    it("a failing step: its exit code, and what it left running is killed too", async () => {
+      const { result, ms, stdout } = await run(mode, `${DOUBLE_FORK} ${IGNORES_TERM} sleep 0.2; exit 3`);
+      assert.equal(result.exitCode, 3);
+      assert.equal(result.reason, "exit");
+      assert.match(stdout, /fork-ready/);
+      assert.match(stdout, /child-ready/);
+      assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
+      assert.deepEqual(listSandboxProcesses(result.sandboxId), []);
+    });
   });
 }
 
@@ -344,6 +354,16 @@ describe("runStep (bubblewrap): isolation", { skip: noNamespaces }, () => {
     } finally {
       execFileSync("umount", [path.join(root, "usr")]);
     }
+  });
+
+  it("/dev/shm is a private tmpfs of the given size: writing past it fails with ENOSPC", { skip: !isRoot && "needs root" }, async () => {
+    const { stdout, stderr, result } = await run(
+      "bubblewrap",
+      "head -c 16000000 /dev/zero > /dev/shm/fill 2>/dev/null || echo full; echo \"SIZE: $(wc -c < /dev/shm/fill)\"; df -k /dev/shm | awk 'NR == 2 { print \"KB: \" $2 }'",
+      { shmBytes: 8 * 1024 * 1024 },
+    );
+    assert.equal(result.exitCode, 0, stderr);
+    assert.deepEqual(stdout.trim().split("\n"), ["full", `SIZE: ${8 * 1024 * 1024}`, `KB: ${8 * 1024}`]);
   });
 
   it("seccomp: keyctl, add_key, bpf and io_uring_setup answer EPERM inside; ordinary calls work", { skip: os.machine() !== "x86_64" && "syscall numbers of the test are x86_64's" }, async () => {
