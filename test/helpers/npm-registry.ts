@@ -7,6 +7,9 @@
  *   new ToolCache({ dir, registry: reg.url, auth: {} });
  *   reg.tarballGets("pnpm", "10.99.1")   // how many times the tarball was downloaded
  *
+ * With `{ token }` it answers 401 to any request without `Authorization: Bearer <token>`, as a
+ * private registry does; `authorizations()` lists the Authorization headers it was sent.
+ *
  * Also a registry that refuses connections (`refusedUrl`) and one that accepts and never answers
  * (`startSilentServer`), for the failure paths.
  */
@@ -42,6 +45,8 @@ export interface NpmRegistry {
   tarballGets(name: string, version: string): number;
   /** GETs of a packument so far. */
   packumentGets(name: string): number;
+  /** The Authorization header of every request so far ("" when there was none). */
+  authorizations(): string[];
   close(): Promise<void>;
 }
 
@@ -65,12 +70,19 @@ export function packTarball(name: string, version: string, files: Record<string,
   }
 }
 
-export async function startNpmRegistry(): Promise<NpmRegistry> {
+export async function startNpmRegistry(options: { token?: string } = {}): Promise<NpmRegistry> {
   const packages = new Map<string, Map<string, Published>>();
   const tarballCounts = new Map<string, number>();
   const packumentCounts = new Map<string, number>();
+  const authorizations: string[] = [];
   let base = "";
   const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization ?? "");
+    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "authentication required" }));
+      return;
+    }
     const url = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
     if (url.startsWith("/-/")) {
       const file = url.slice(3);
@@ -122,6 +134,7 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
     },
     tarballGets: (name, version) => tarballCounts.get(`${name}@${version}`) ?? 0,
     packumentGets: (name) => packumentCounts.get(name) ?? 0,
+    authorizations: () => [...authorizations],
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
