@@ -45,6 +45,7 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
   let reg: NpmRegistry;
   let repo: TestRepo;
   let npmRepo: TestRepo;
+  let monoRepo: TestRepo;
   before(async () => {
     reg = await startNpmRegistry();
     for (const v of ["22.98.0", "22.99.0", "23.1.0", "23.2.0"]) reg.publish(NODE, v, fakeNodeFiles(v));
@@ -62,6 +63,11 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     });
     // Beside it (the same URL template): an npm project.
     npmRepo = makeRepo({ name: "npm-app", dir: repo.dir, files: { "package.json": JSON.stringify({ name: "npm-app", private: true }) } });
+    monoRepo = makeRepo({
+      name: "mono-app",
+      dir: repo.dir,
+      files: { ".nvmrc": "23\n", "package.json": JSON.stringify({ name: "mono", private: true }), "site/.node-version": "v22.99\n", "site/package.json": JSON.stringify({ name: "site", private: true }) },
+    });
     h = await startHarness("sqlite", {}, {
       runner: true,
       gitUrlTemplate: repo.template,
@@ -75,6 +81,7 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     await h?.close();
     await reg?.close();
     npmRepo?.cleanup();
+    monoRepo?.cleanup();
     repo?.cleanup();
   });
 
@@ -125,6 +132,18 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     const view = detected.mode === "bubblewrap" ? "/opt/kiln/tools" : path.join(h.db.dataDir, "tools");
     const pathLine = t.find((l) => l.startsWith("PATH=")) ?? "";
     assert.ok(pathLine.startsWith(`PATH=${view}/node/22.98.0/bin:${view}/npm/${npmVersion}/bin:${view}/bun/1.99.3/bin:`), pathLine);
+  });
+
+  it(".node-version is read in the trigger's root directory, not the repository's top", async () => {
+    const s = await setupTrigger(h, monoRepo, { build: "node --version" }, "mono");
+    const patched = await h.call("PATCH", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}`, { token: s.write, body: { root_directory: "/site" } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    const { b, t } = await run(h, s);
+    assert.equal(b.build_outcome, "success", t.join("\n"));
+    assert.ok(t.includes("Installing nodejs 22.99.0"), t.join("\n"));
+    assert.ok(!t.some((l) => /nodejs 23\./.test(l)), t.join("\n"));
+    assert.ok(t.includes("v22.99.0"), t.join("\n"));
+    assert.ok(t.includes(`Detected the following tools from environment: npm@${npmVersion}, nodejs@22.99.0`), t.join("\n"));
   });
 
   it("the build cannot change the tool cache", { skip: detected.mode === "bubblewrap" ? false : "bubblewrap is not available here" }, async () => {
