@@ -221,6 +221,7 @@ describe("build tools from a registry that needs credentials", () => {
     const { b, t } = await run(h, s);
     assert.equal(b.build_outcome, "success", t.join("\n"));
     assert.match(t.find((l) => l.startsWith("Downloaded nodejs")) ?? "", DOWNLOADED("nodejs", "22.98.0"));
+    assert.ok(!t.some((l) => l.startsWith("Installing nodejs")), "the default version: no Installing line");
     assert.ok(t.includes("v22.98.0"), t.join("\n"));
     assert.ok(t.includes("NO-NPMRC"), "the runner's npm config stays out of the build");
     assert.deepEqual([...new Set(reg.authorizations())], [`Bearer ${token}`], "every request carried npm's token");
