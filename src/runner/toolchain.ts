@@ -271,13 +271,15 @@ export class ToolCache {
     return this.registryInfo;
   }
 
-  private async pacoteOptions(signal?: AbortSignal, cache = path.join(this.dir, ".pacote")): Promise<Record<string, unknown>> {
+  private async pacoteOptions(signal: AbortSignal | undefined, cache: string): Promise<Record<string, unknown>> {
     const { registry, auth } = await this.registryConfig();
     this.registryName = withoutCredentials(registry);
     return {
       ...auth,
       registry,
-      // pacote's own cache (cacache): packuments here; a download's in its temporary directory.
+      // pacote's own cache (cacache), always a temporary directory of the call: a lasting one would
+      // keep every packument version it ever fetched (cacache never drops old content), outside the
+      // size cap. Packuments are kept in memory instead (this.packuments).
       cache,
       preferOnline: true,
       fullMetadata: true,
@@ -334,8 +336,11 @@ export class ToolCache {
   private async packument(name: string, what: string, signal?: AbortSignal): Promise<Packument> {
     const cached = this.packuments.get(name);
     if (cached && Date.now() - cached.at < 5 * 60_000) return cached;
+    await mkdirShared(this.dir);
+    // Named as an install's temporary directory: prune removes it if a killed process left it.
+    const cache = await fsp.mkdtemp(path.join(this.dir, ".tmp-packument-"));
     try {
-      const packument = (await this.bounded(this.options.metadataTimeoutMs ?? 30_000, signal, `${what} (${name})`, async (s) => pacote.packument(name, await this.pacoteOptions(s)))) as unknown as {
+      const packument = (await this.bounded(this.options.metadataTimeoutMs ?? 30_000, signal, `${what} (${name})`, async (s) => pacote.packument(name, await this.pacoteOptions(s, cache)))) as unknown as {
         versions: Record<string, { engines?: { node?: unknown } }>;
         time?: Record<string, string>;
       };
@@ -348,6 +353,8 @@ export class ToolCache {
     } catch (error) {
       if (signal?.aborted) throw error;
       throw this.unreachable(error, `${what} (${name})`);
+    } finally {
+      await fsp.rm(cache, { recursive: true, force: true });
     }
   }
 
