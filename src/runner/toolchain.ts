@@ -612,7 +612,7 @@ export async function prepareTools(cache: ToolCache, requests: ToolRequest[], de
         request.tool === "npm" && request.source === "default" && node !== undefined && node !== defaults.node
           ? await cache.npmFor(node, await cache.resolve("npm", request.spec, signal), signal)
           : await cache.resolve(request.tool, request.spec, signal);
-      const announced = request.source !== "default" && version !== defaults[request.tool];
+      const announced = request.source !== "default" && version !== (await defaultVersion(cache, request.tool, defaults[request.tool], signal));
       if (announced) line(`Installing ${displayName(request.tool)} ${version}`);
       const installed = await cache.ensure(request.tool, version, signal);
       held.push(installed.release);
@@ -630,6 +630,21 @@ export async function prepareTools(cache: ToolCache, requests: ToolRequest[], de
   } catch (error) {
     await release();
     throw error;
+  }
+}
+
+/**
+ * The exact version a default means: itself when exact; when partial (`--default-tools node@22`)
+ * what it resolves to now, so that a project asking for the same version gets no `Installing`
+ * line; itself when the registry cannot say.
+ */
+async function defaultVersion(cache: ToolCache, tool: ToolName, spec: string, signal: AbortSignal): Promise<string> {
+  if (semver.valid(spec)) return spec;
+  try {
+    return await cache.resolve(tool, spec, signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return spec;
   }
 }
 

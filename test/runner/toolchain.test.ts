@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { pickVersion, toolRequests, ToolCache, ToolError, packageOf } from "../../src/runner/toolchain.ts";
+import { pickVersion, prepareTools, toolRequests, ToolCache, ToolError, packageOf } from "../../src/runner/toolchain.ts";
 import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList } from "../../src/domain/build-image.ts";
 import type { ProjectTools } from "../../src/runner/tools.ts";
 import { loadConfig, runnerOptions } from "../../src/config.ts";
@@ -236,6 +236,27 @@ describe("tool cache against a registry on loopback", () => {
       else process.env.npm_config_userconfig = saved;
       await priv.close();
     }
+  });
+
+  it("Installing … only for a version other than the default, a partial default (--default-tools node@22) too", async () => {
+    const cache = cacheAt(fresh());
+    const defaults = { ...CLOUDFLARE_DEFAULT_TOOLS, node: "22" };
+    const lines = async (spec: string, source: string) => {
+      const said: string[] = [];
+      const got = await prepareTools(cache, [{ tool: "node", spec, source }], defaults, (l) => said.push(l), new AbortController().signal);
+      await got.release();
+      return said;
+    };
+    const first = await lines("22", "default");
+    assert.equal(first.length, 1, first.join("\n"));
+    assert.match(first[0] ?? "", /^Downloaded nodejs 22\.99\.0 \(\d+ B in \d+\.\d\ds\)$/);
+    // What the default resolves to, asked for by the project: no Installing line, as on Cloudflare.
+    assert.deepEqual(await lines("22", ".nvmrc"), []);
+    assert.deepEqual(await lines("v22.99", "NODE_VERSION"), []);
+    const other = await lines("23", ".nvmrc");
+    assert.equal(other[0], "Installing nodejs 23.1.0");
+    assert.match(other[1] ?? "", /^Downloaded nodejs 23\.1\.0 /);
+    assert.deepEqual(await lines("23", ".nvmrc"), ["Installing nodejs 23.1.0", "Restored nodejs 23.1.0 from the tool cache"]);
   });
 
   it("a Node.js other than the default gets the default npm when npm's engines take it, else the newest npm that does", async () => {
