@@ -53,8 +53,11 @@ const MANAGER_VARIABLE: Record<Exclude<PackageManager, "npm">, string> = { pnpm:
 
 /**
  * The tools a build gets: always Node.js and npm (a deploy command runs `npx wrangler`), plus the
- * project's package manager when it is not npm. A trigger variable beats package.json
- * `packageManager`, which beats the default; `engines` is not read (as Cloudflare).
+ * project's package manager when it is not npm, plus any other of pnpm, yarn and bun whose
+ * variable (PNPM_VERSION, YARN_VERSION, BUN_VERSION) the build sets: Cloudflare's image has them
+ * all, so a build that names one expects it on PATH whatever its lockfile. A trigger variable
+ * beats package.json `packageManager`, which beats the default; `engines` is not read (as
+ * Cloudflare).
  */
 export function toolRequests(project: ProjectTools, env: Env, defaults: Readonly<Record<ToolName, string>>): ToolRequest[] {
   const out: ToolRequest[] = [];
@@ -66,6 +69,10 @@ export function toolRequests(project: ProjectTools, env: Env, defaults: Readonly
     const variable = MANAGER_VARIABLE[pm];
     const fromEnv = (env[variable] ?? "").trim().replace(/^v(?=\d)/, "");
     out.push(fromEnv ? { tool: pm, spec: fromEnv, source: variable } : pinned ? { tool: pm, spec: pinned, source: "packageManager" } : { tool: pm, spec: defaults[pm], source: "default" });
+  }
+  for (const [tool, variable] of Object.entries(MANAGER_VARIABLE) as [Exclude<PackageManager, "npm">, string][]) {
+    const fromEnv = (env[variable] ?? "").trim().replace(/^v(?=\d)/, "");
+    if (tool !== pm && fromEnv) out.push({ tool, spec: fromEnv, source: variable });
   }
   return out;
 }
@@ -105,7 +112,7 @@ const LTS_AFTER_MS = 170 * 24 * 3600 * 1000;
 export class ToolError extends Error {
   constructor(
     message: string,
-    readonly kind: "not-found" | "unreachable" | "integrity" | "invalid",
+    readonly kind: "not-found" | "unreachable" | "denied" | "integrity" | "invalid",
   ) {
     super(message);
     this.name = "ToolError";
@@ -211,10 +218,10 @@ export async function npmConfig(env: NodeJS.ProcessEnv = process.env): Promise<{
 
 const VERSION_DIR = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/;
 
-/** Runs fn with a signal that fires on `signal` or after `ms`, whichever first. */
-async function bounded<T>(ms: number, signal: AbortSignal | undefined, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/** Runs fn with a signal that fires on `signal` or after `ms` (failing with `late`), whichever first. */
+async function bounded<T>(ms: number, signal: AbortSignal | undefined, late: () => ToolError, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new ToolError(`${what}: no answer within ${Math.round(ms / 1000)} s`, "unreachable")), ms);
+  const timer = setTimeout(() => controller.abort(late()), ms);
   const forward = () => controller.abort(signal?.reason);
   signal?.addEventListener("abort", forward, { once: true });
   try {
@@ -264,13 +271,15 @@ export class ToolCache {
     return this.registryInfo;
   }
 
-  private async pacoteOptions(signal?: AbortSignal, cache = path.join(this.dir, ".pacote")): Promise<Record<string, unknown>> {
+  private async pacoteOptions(signal: AbortSignal | undefined, cache: string): Promise<Record<string, unknown>> {
     const { registry, auth } = await this.registryConfig();
     this.registryName = withoutCredentials(registry);
     return {
       ...auth,
       registry,
-      // pacote's own cache (cacache): packuments here; a download's in its temporary directory.
+      // pacote's own cache (cacache), always a temporary directory of the call: a lasting one would
+      // keep every packument version it ever fetched (cacache never drops old content), outside the
+      // size cap. Packuments are kept in memory instead (this.packuments).
       cache,
       preferOnline: true,
       fullMetadata: true,
@@ -283,10 +292,23 @@ export class ToolCache {
   /** For messages, once known. */
   private registryName = "";
 
+  /**
+   * fn within `ms`, else a ToolError naming the registry that did not answer. The registry is
+   * known (npm's config read) before the clock starts, so the message can say which.
+   */
+  private async bounded<T>(ms: number, signal: AbortSignal | undefined, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.registryName = withoutCredentials((await this.registryConfig()).registry);
+    return bounded(ms, signal, () => new ToolError(`${what}: the npm registry ${this.registryName} did not answer within ${formatSeconds(ms)}`, "unreachable"), fn);
+  }
+
   private unreachable(error: unknown, what: string): ToolError {
     if (error instanceof ToolError) return error;
     const e = error as { code?: string; statusCode?: number; message?: string };
     if (e.code === "E404" || e.statusCode === 404) return new ToolError(`${what} was not found in the npm registry ${this.registryName}`, "not-found");
+    // The credentials themselves are never in the message: only where npm's config keeps them.
+    if (e.code === "E401" || e.code === "E403" || e.statusCode === 401 || e.statusCode === 403) {
+      return new ToolError(`${what}: the npm registry ${this.registryName} refused access (${e.code ?? `E${e.statusCode}`}); its credentials come from npm's config (.npmrc)`, "denied");
+    }
     if (e.code === "EINTEGRITY") return new ToolError(`${what}: the downloaded tarball does not match its dist.integrity (${this.registryName})`, "integrity");
     return new ToolError(`${what}: the npm registry ${this.registryName} could not be reached (${e.code ?? e.message ?? String(error)})`, "unreachable");
   }
@@ -314,8 +336,11 @@ export class ToolCache {
   private async packument(name: string, what: string, signal?: AbortSignal): Promise<Packument> {
     const cached = this.packuments.get(name);
     if (cached && Date.now() - cached.at < 5 * 60_000) return cached;
+    await mkdirShared(this.dir);
+    // Named as an install's temporary directory: prune removes it if a killed process left it.
+    const cache = await fsp.mkdtemp(path.join(this.dir, ".tmp-packument-"));
     try {
-      const packument = (await bounded(this.options.metadataTimeoutMs ?? 30_000, signal, `${what} (${name})`, async (s) => pacote.packument(name, await this.pacoteOptions(s)))) as unknown as {
+      const packument = (await this.bounded(this.options.metadataTimeoutMs ?? 30_000, signal, `${what} (${name})`, async (s) => pacote.packument(name, await this.pacoteOptions(s, cache)))) as unknown as {
         versions: Record<string, { engines?: { node?: unknown } }>;
         time?: Record<string, string>;
       };
@@ -328,6 +353,8 @@ export class ToolCache {
     } catch (error) {
       if (signal?.aborted) throw error;
       throw this.unreachable(error, `${what} (${name})`);
+    } finally {
+      await fsp.rm(cache, { recursive: true, force: true });
     }
   }
 
@@ -394,12 +421,12 @@ export class ToolCache {
       let integrity: string | undefined;
       let resolved: string | undefined;
       try {
-        const manifest = await bounded(this.options.metadataTimeoutMs ?? 30_000, signal, what, async (s) => pacote.manifest(`${pkg.name}@${version}`, await this.pacoteOptions(s, cache)));
+        const manifest = await this.bounded(this.options.metadataTimeoutMs ?? 30_000, signal, what, async (s) => pacote.manifest(`${pkg.name}@${version}`, await this.pacoteOptions(s, cache)));
         integrity = manifest._integrity;
         resolved = manifest._resolved;
         if (!integrity) throw new ToolError(`${what}: the registry gives no dist.integrity for it`, "integrity");
         const downloadMs = this.options.downloadTimeoutMs ?? 5 * 60_000;
-        await bounded(downloadMs, signal, what, async (s) => pacote.tarball.file(resolved as string, tarball, { ...(await this.pacoteOptions(s, cache)), integrity, timeout: downloadMs }));
+        await this.bounded(downloadMs, signal, what, async (s) => pacote.tarball.file(resolved as string, tarball, { ...(await this.pacoteOptions(s, cache)), integrity, timeout: downloadMs }));
       } catch (error) {
         if (signal?.aborted) throw error;
         throw this.unreachable(error, what);
@@ -539,6 +566,12 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(1)} ${units[u]}`;
 }
 
+/** "30 s", "5 min", "0.5 s". */
+function formatSeconds(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms / 1000} s`;
+}
+
 /** "1.23s". */
 export function formatMs(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
@@ -579,7 +612,7 @@ export async function prepareTools(cache: ToolCache, requests: ToolRequest[], de
         request.tool === "npm" && request.source === "default" && node !== undefined && node !== defaults.node
           ? await cache.npmFor(node, await cache.resolve("npm", request.spec, signal), signal)
           : await cache.resolve(request.tool, request.spec, signal);
-      const announced = request.source !== "default" && version !== defaults[request.tool];
+      const announced = request.source !== "default" && version !== (await defaultVersion(cache, request.tool, defaults[request.tool], signal));
       if (announced) line(`Installing ${displayName(request.tool)} ${version}`);
       const installed = await cache.ensure(request.tool, version, signal);
       held.push(installed.release);
@@ -597,6 +630,21 @@ export async function prepareTools(cache: ToolCache, requests: ToolRequest[], de
   } catch (error) {
     await release();
     throw error;
+  }
+}
+
+/**
+ * The exact version a default means: itself when exact; when partial (`--default-tools node@22`)
+ * what it resolves to now, so that a project asking for the same version gets no `Installing`
+ * line; itself when the registry cannot say.
+ */
+async function defaultVersion(cache: ToolCache, tool: ToolName, spec: string, signal: AbortSignal): Promise<string> {
+  if (semver.valid(spec)) return spec;
+  try {
+    return await cache.resolve(tool, spec, signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return spec;
   }
 }
 

@@ -47,4 +47,29 @@ describe("kiln tools", () => {
     assert.match(pruned.stdout, /^removed pnpm 10\.99\.1 \([\d.]+ k?B\)\nremoved nodejs 22\.99\.0 \([\d.]+ k?B\)\n$/);
     assert.equal((await kiln(["tools", "list", ...common])).stdout.trim(), "(none)");
   });
+
+  it("three processes installing one version at once over one data dir: one download, the others find it", async () => {
+    // Each tarball is sent 1.5 s after it is asked for: every process has resolved the version (asked
+    // for the packument) before the first download ends, so only the cross-process lock keeps them to one.
+    const slow = await startNpmRegistry({ tarballDelayMs: 1500 });
+    const dir = tempDir("kiln-test-tools-cli-");
+    try {
+      slow.publish(NODE, "22.99.0", fakeNodeFiles("22.99.0"));
+      const common = ["--data-dir", dir, "--npm-registry", slow.url];
+      const runs = await Promise.all([0, 1, 2].map(() => kiln(["tools", "install", "node@22", ...common])));
+      for (const r of runs) assert.equal(r.code, 0, r.stderr);
+      const said = runs.map((r) => r.stdout.trim()).sort();
+      assert.match(said[0] ?? "", /^Downloaded nodejs 22\.99\.0 /);
+      assert.deepEqual(said.slice(1), ["nodejs 22.99.0 is already in the tool cache", "nodejs 22.99.0 is already in the tool cache"]);
+      assert.equal(slow.tarballGets(NODE, "22.99.0"), 1);
+      const events = slow.events();
+      const sent = events.indexOf(`tarball ${NODE}@22.99.0`);
+      // Three resolves, then the one installer's manifest (the other two wait on the lock): all before the tarball.
+      assert.equal(events.slice(0, sent).filter((e) => e === `packument ${NODE}`).length, 4, `all three resolved before the download ended: ${events.join(", ")}`);
+      assert.deepEqual(fs.readdirSync(`${dir}/tools`).filter((n) => n.startsWith(".tmp")), []);
+    } finally {
+      await slow.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -7,6 +7,11 @@
  *   new ToolCache({ dir, registry: reg.url, auth: {} });
  *   reg.tarballGets("pnpm", "10.99.1")   // how many times the tarball was downloaded
  *
+ * With `{ tarballDelayMs }` every tarball is sent that long after it is asked for (downloads that
+ * overlap); `events()` lists, in order, `packument <name>` and `tarball <name>@<version>` (when sent).
+ * With `{ token }` it answers 401 to any request without `Authorization: Bearer <token>`, as a
+ * private registry does; `authorizations()` lists the Authorization headers it was sent.
+ *
  * Also a registry that refuses connections (`refusedUrl`) and one that accepts and never answers
  * (`startSilentServer`), for the failure paths.
  */
@@ -42,6 +47,10 @@ export interface NpmRegistry {
   tarballGets(name: string, version: string): number;
   /** GETs of a packument so far. */
   packumentGets(name: string): number;
+  /** The Authorization header of every request so far ("" when there was none). */
+  authorizations(): string[];
+  /** `packument <name>` when one was asked for, `tarball <name>@<version>` when one was sent, in order. */
+  events(): string[];
   close(): Promise<void>;
 }
 
@@ -65,12 +74,20 @@ export function packTarball(name: string, version: string, files: Record<string,
   }
 }
 
-export async function startNpmRegistry(): Promise<NpmRegistry> {
+export async function startNpmRegistry(options: { token?: string; tarballDelayMs?: number } = {}): Promise<NpmRegistry> {
   const packages = new Map<string, Map<string, Published>>();
   const tarballCounts = new Map<string, number>();
   const packumentCounts = new Map<string, number>();
+  const authorizations: string[] = [];
+  const events: string[] = [];
   let base = "";
   const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization ?? "");
+    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "authentication required" }));
+      return;
+    }
     const url = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
     if (url.startsWith("/-/")) {
       const file = url.slice(3);
@@ -78,8 +95,13 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
         for (const p of versions.values()) {
           if (p.file !== file) continue;
           tarballCounts.set(`${name}@${p.version}`, (tarballCounts.get(`${name}@${p.version}`) ?? 0) + 1);
-          res.writeHead(200, { "content-type": "application/octet-stream", "content-length": p.tarball.length });
-          res.end(p.tarball);
+          const send = () => {
+            events.push(`tarball ${name}@${p.version}`);
+            res.writeHead(200, { "content-type": "application/octet-stream", "content-length": p.tarball.length });
+            res.end(p.tarball);
+          };
+          if (options.tarballDelayMs) setTimeout(send, options.tarballDelayMs);
+          else send();
           return;
         }
       }
@@ -87,6 +109,7 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
       const name = url.slice(1);
       const versions = packages.get(name);
       packumentCounts.set(name, (packumentCounts.get(name) ?? 0) + 1);
+      events.push(`packument ${name}`);
       if (versions) {
         const list = [...versions.values()];
         const doc = {
@@ -122,6 +145,8 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
     },
     tarballGets: (name, version) => tarballCounts.get(`${name}@${version}`) ?? 0,
     packumentGets: (name) => packumentCounts.get(name) ?? 0,
+    authorizations: () => [...authorizations],
+    events: () => [...events],
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,5 +1,5 @@
 /**
- * Real wrangler, end to end (issue 15 item 5): a Worker project (TypeScript entry,
+ * Real wrangler, end to end: a Worker project (TypeScript entry,
  * `wrangler.jsonc`, wrangler a devDependency pinned exactly, a package-lock.json) is built by
  * Kiln's real runner in the bubblewrap sandbox. Its install step (`npm clean-install`) fetches
  * wrangler from the npm registry inside the build; its deploy command is a real

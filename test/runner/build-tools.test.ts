@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { detectSandbox } from "../../src/runner/sandbox.ts";
@@ -43,9 +44,12 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
   let h: Harness;
   let reg: NpmRegistry;
   let repo: TestRepo;
+  let npmRepo: TestRepo;
+  let monoRepo: TestRepo;
   before(async () => {
     reg = await startNpmRegistry();
     for (const v of ["22.98.0", "22.99.0", "23.1.0", "23.2.0"]) reg.publish(NODE, v, fakeNodeFiles(v));
+    reg.publish(packageOf("bun").name, "1.99.3", { ...fakeBinFiles("bin/bun", "1.99.3") });
     reg.publish("npm", npmVersion, { "": { copy: hostNpmDir() } });
     reg.publish("pnpm", "10.99.1", { ...fakeBinFiles("bin/pnpm.cjs", "10.99.1"), ...fakeBinFiles("bin/pnpx.cjs", "10.99.1") });
     reg.publish("pnpm", "10.99.2", fakeBinFiles("bin/pnpm.cjs", "10.99.2"), { corrupt: true });
@@ -56,6 +60,13 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
         "package.json": JSON.stringify({ name: "tools-app", private: true, packageManager: "pnpm@10.99.1" }),
         "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
       },
+    });
+    // Beside it (the same URL template): an npm project.
+    npmRepo = makeRepo({ name: "npm-app", dir: repo.dir, files: { "package.json": JSON.stringify({ name: "npm-app", private: true }) } });
+    monoRepo = makeRepo({
+      name: "mono-app",
+      dir: repo.dir,
+      files: { ".nvmrc": "23\n", "package.json": JSON.stringify({ name: "mono", private: true }), "site/.node-version": "v22.99\n", "site/package.json": JSON.stringify({ name: "site", private: true }) },
     });
     h = await startHarness("sqlite", {}, {
       runner: true,
@@ -69,6 +80,8 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
   after(async () => {
     await h?.close();
     await reg?.close();
+    npmRepo?.cleanup();
+    monoRepo?.cleanup();
     repo?.cleanup();
   });
 
@@ -104,6 +117,33 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     ]);
     assert.equal(reg.tarballGets(NODE, "22.99.0"), 1);
     assert.equal(reg.tarballGets("pnpm", "10.99.1"), 1);
+  });
+
+  it("BUN_VERSION in an npm project brings bun too, first on PATH after Node.js and npm", async () => {
+    const s = await setupTrigger(h, npmRepo, { build: 'bun --version && echo "PATH=$PATH"', env: { BUN_VERSION: { is_secret: false, value: "v1.99" } } }, "extra-bun");
+    const { b, t } = await run(h, s);
+    assert.equal(b.build_outcome, "success", t.join("\n"));
+    const tools = between(t, /^Installing bun/, /^Detected the following tools/);
+    assert.equal(tools[0], "Installing bun 1.99.3");
+    assert.match(tools[1] ?? "", DOWNLOADED("bun", "1.99.3"));
+    assert.match(tools[2] ?? "", /^Detected the following tools from environment: npm@[\d.]+, nodejs@22\.98\.0$/);
+    assert.ok(t.includes("Installing project dependencies: npm install --progress=false"), t.join("\n"));
+    assert.ok(t.includes("1.99.3"), t.join("\n"));
+    const view = detected.mode === "bubblewrap" ? "/opt/kiln/tools" : path.join(h.db.dataDir, "tools");
+    const pathLine = t.find((l) => l.startsWith("PATH=")) ?? "";
+    assert.ok(pathLine.startsWith(`PATH=${view}/node/22.98.0/bin:${view}/npm/${npmVersion}/bin:${view}/bun/1.99.3/bin:`), pathLine);
+  });
+
+  it(".node-version is read in the trigger's root directory, not the repository's top", async () => {
+    const s = await setupTrigger(h, monoRepo, { build: "node --version" }, "mono");
+    const patched = await h.call("PATCH", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}`, { token: s.write, body: { root_directory: "/site" } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    const { b, t } = await run(h, s);
+    assert.equal(b.build_outcome, "success", t.join("\n"));
+    assert.ok(t.includes("Installing nodejs 22.99.0"), t.join("\n"));
+    assert.ok(!t.some((l) => /nodejs 23\./.test(l)), t.join("\n"));
+    assert.ok(t.includes("v22.99.0"), t.join("\n"));
+    assert.ok(t.includes(`Detected the following tools from environment: npm@${npmVersion}, nodejs@22.99.0`), t.join("\n"));
   });
 
   it("the build cannot change the tool cache", { skip: detected.mode === "bubblewrap" ? false : "bubblewrap is not available here" }, async () => {
@@ -145,6 +185,63 @@ describe(`build tools from a registry on loopback (${detected.mode})`, () => {
     assert.equal(b.build_outcome, "fail");
     assert.equal(t.at(-1), `Failed: error occurred while installing tools: nodejs 21 does not exist (no version of ${NODE} in ${reg.url} matches it)`);
     assert.ok(!t.includes("SHOULD-NOT-RUN"));
+  });
+});
+
+describe("build tools from a registry that needs credentials", () => {
+  const token = `npm_${"priv4te".repeat(6)}`;
+  const saved = process.env.npm_config_userconfig;
+  const logs: string[] = [];
+  let h: Harness;
+  let reg: NpmRegistry;
+  let repo: TestRepo;
+  let home: string;
+  before(async () => {
+    reg = await startNpmRegistry({ token });
+    reg.publish(NODE, "22.98.0", fakeNodeFiles("22.98.0"));
+    reg.publish("npm", npmVersion, { "": { copy: hostNpmDir() } });
+    // npm's own config holds the credentials, per registry, as `npm login` writes them.
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-test-npmrc-"));
+    fs.writeFileSync(path.join(home, ".npmrc"), `//${new URL(reg.url).host}/:_authToken=${token}\n`);
+    process.env.npm_config_userconfig = path.join(home, ".npmrc");
+    repo = makeRepo({ name: "private-app", files: { "package.json": JSON.stringify({ name: "private-app", private: true }) } });
+    h = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, buildTools: "registry", npmRegistry: reg.url, defaultTools: `node@22.98.0,npm@${npmVersion}` }, { logs });
+  });
+  after(async () => {
+    await h?.close();
+    await reg?.close();
+    repo?.cleanup();
+    if (saved === undefined) delete process.env.npm_config_userconfig;
+    else process.env.npm_config_userconfig = saved;
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it("--npm-registry with npm's credentials for it: installed, and the token is in no log and not in the build's environment", async () => {
+    const s = await setupTrigger(h, repo, { build: "env | sort; if [ -e ~/.npmrc ]; then cat ~/.npmrc; else echo NO-NPMRC; fi; node --version" }, "private");
+    const { b, t } = await run(h, s);
+    assert.equal(b.build_outcome, "success", t.join("\n"));
+    assert.match(t.find((l) => l.startsWith("Downloaded nodejs")) ?? "", DOWNLOADED("nodejs", "22.98.0"));
+    assert.ok(!t.some((l) => l.startsWith("Installing nodejs")), "the default version: no Installing line");
+    assert.ok(t.includes("v22.98.0"), t.join("\n"));
+    assert.ok(t.includes("NO-NPMRC"), "the runner's npm config stays out of the build");
+    assert.deepEqual([...new Set(reg.authorizations())], [`Bearer ${token}`], "every request carried npm's token");
+    assert.ok(logs.length > 0);
+    for (const line of [...t, ...logs]) assert.ok(!line.includes(token), `the token in: ${line}`);
+  });
+
+  it("credentials the registry refuses: the build fails with a line saying so, without them", async () => {
+    fs.writeFileSync(path.join(home, ".npmrc"), `//${new URL(reg.url).host}/:_authToken=stale-${token}\n`);
+    // A new runner reads npm's config afresh (the server above read it once, at its first build).
+    const other = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, buildTools: "registry", npmRegistry: reg.url, defaultTools: "node@22" }, { logs });
+    try {
+      const s = await setupTrigger(other, repo, { build: "echo SHOULD-NOT-RUN" }, "refused");
+      const { b, t } = await run(other, s);
+      assert.equal(b.build_outcome, "fail");
+      assert.equal(t.at(-1), `Failed: error occurred while installing tools: nodejs 22 (${NODE}): the npm registry ${reg.url} refused access (E401); its credentials come from npm's config (.npmrc)`);
+      for (const line of [...t, ...logs]) assert.ok(!line.includes(token), `the token in: ${line}`);
+    } finally {
+      await other.close();
+    }
   });
 });
 

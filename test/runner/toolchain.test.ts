@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { pickVersion, toolRequests, ToolCache, ToolError, packageOf } from "../../src/runner/toolchain.ts";
+import { pickVersion, prepareTools, toolRequests, ToolCache, ToolError, packageOf } from "../../src/runner/toolchain.ts";
 import { CLOUDFLARE_DEFAULT_TOOLS, parseToolList } from "../../src/domain/build-image.ts";
 import type { ProjectTools } from "../../src/runner/tools.ts";
 import { loadConfig, runnerOptions } from "../../src/config.ts";
@@ -77,6 +77,21 @@ describe("version resolution", () => {
     assert.deepEqual(toolRequests(pnpm, {}, d)[2], { tool: "pnpm", spec: "9.1.0", source: "packageManager" });
     assert.deepEqual(toolRequests(pnpm, { PNPM_VERSION: "8" }, d)[2], { tool: "pnpm", spec: "8", source: "PNPM_VERSION" });
     assert.deepEqual(toolRequests(project({ packageManager: "bun", packageManagerSource: "lockfile" }), {}, d)[2], { tool: "bun", spec: "1.2.15", source: "default" });
+    const yarn = project({ packageManager: "yarn", packageManagerVersion: "4.9.1", packageManagerSource: "packageManager" });
+    assert.deepEqual(toolRequests(yarn, { YARN_VERSION: " v1.22 " }, d)[2], { tool: "yarn", spec: "1.22", source: "YARN_VERSION" });
+    const bun = project({ packageManager: "bun", packageManagerVersion: "1.2.15", packageManagerSource: "packageManager" });
+    assert.deepEqual(toolRequests(bun, { BUN_VERSION: "1.1" }, d)[2], { tool: "bun", spec: "1.1", source: "BUN_VERSION" });
+    // A variable of another manager than the project's brings that one too (Cloudflare's image has them all).
+    assert.deepEqual(toolRequests(project({ nodeVersion: "22", nodeVersionSource: "NODE_VERSION" }), { BUN_VERSION: "1.2", PNPM_VERSION: "" }, d), [
+      { tool: "node", spec: "22", source: "NODE_VERSION" },
+      { tool: "npm", spec: "10.9.2", source: "default" },
+      { tool: "bun", spec: "1.2", source: "BUN_VERSION" },
+    ]);
+    assert.deepEqual(toolRequests(pnpm, { PNPM_VERSION: "8", YARN_VERSION: "1" }, d).slice(2), [
+      { tool: "pnpm", spec: "8", source: "PNPM_VERSION" },
+      { tool: "yarn", spec: "1", source: "YARN_VERSION" },
+    ]);
+    assert.equal(toolRequests(project({ hasPackageJson: false }), { PNPM_VERSION: "10" }, d).at(-1)?.tool, "pnpm");
     assert.deepEqual(parseToolList("node@22.16.0, pnpm@10.11.1,nodejs@v20"), { node: "20", pnpm: "10.11.1" });
     assert.throws(() => parseToolList("python@3"), /TOOL@VERSION/);
   });
@@ -131,10 +146,8 @@ describe("tool cache against a registry on loopback", () => {
     assert.equal(reg.tarballGets(NODE, "22.99.0"), 1);
     // Readable by the build uids, writable by no one else.
     for (const p of [cache.dir, path.dirname(first.dir), first.dir, path.join(first.dir, "pkg", "bin", "node")]) assert.equal(fs.statSync(p).mode & 0o777, 0o755, p);
-    assert.deepEqual(
-      fs.readdirSync(cache.dir).filter((n) => n.startsWith(".tmp")),
-      [],
-    );
+    // Nothing else is kept: no temporary directory, no pacote cache growing with every packument fetched.
+    assert.deepEqual(fs.readdirSync(cache.dir), ["node"]);
     // An exact version already installed needs no registry at all.
     const offline = new ToolCache({ dir: cache.dir, registry: await refusedUrl(), auth: {} });
     assert.equal(await offline.resolve("node", "22.99.0"), "22.99.0");
@@ -172,7 +185,11 @@ describe("tool cache against a registry on loopback", () => {
     try {
       const cache = cacheAt(fresh(), { registry: silent.url, metadataTimeoutMs: 500 });
       const t0 = Date.now();
-      await assert.rejects(cache.resolve("node", "22"), (e: unknown) => e instanceof ToolError && e.kind === "unreachable");
+      await assert.rejects(cache.resolve("node", "22"), (e: unknown) => {
+        assert.ok(e instanceof ToolError && e.kind === "unreachable", String(e));
+        assert.equal(e.message, `nodejs 22 (${NODE}): the npm registry ${silent.url} did not answer within 0.5 s`);
+        return true;
+      });
       const waited = Date.now() - t0;
       assert.ok(waited >= 450 && waited < 5000, `bounded: ${waited} ms`);
       const controller = new AbortController();
@@ -185,6 +202,61 @@ describe("tool cache against a registry on loopback", () => {
     } finally {
       await silent.close();
     }
+  });
+
+  it("a registry's credentials come from npm's config (with --npm-registry too), are sent, and are in no message", async () => {
+    const token = `npm_${"s3cr3t".repeat(6)}`;
+    const priv = await startNpmRegistry({ token });
+    const home = tempDir("kiln-test-npmrc-");
+    dirs.push(home);
+    const npmrc = path.join(home, ".npmrc");
+    const saved = process.env.npm_config_userconfig;
+    try {
+      priv.publish(NODE, "22.99.0", fakeNodeFiles("22.99.0"));
+      const hostPort = new URL(priv.url).host;
+      fs.writeFileSync(npmrc, `//${hostPort}/:_authToken=${token}\n`);
+      process.env.npm_config_userconfig = npmrc;
+      // Only the registry is given, as `--npm-registry` does: its credentials are npm's.
+      const cache = new ToolCache({ dir: fresh(), registry: priv.url });
+      const got = await cache.ensure("node", await cache.resolve("node", "22"));
+      assert.ok(got.downloaded);
+      await got.release();
+      assert.ok(priv.authorizations().length >= 2);
+      assert.deepEqual([...new Set(priv.authorizations())], [`Bearer ${token}`]);
+      // Without them: refused, said so, and the message shows no credential.
+      fs.writeFileSync(npmrc, `//${hostPort}/:_authToken=wrong-${token}\n`);
+      const denied = new ToolCache({ dir: fresh(), registry: priv.url });
+      await assert.rejects(denied.resolve("node", "22"), (e: unknown) => {
+        assert.ok(e instanceof ToolError && e.kind === "denied", String(e));
+        assert.equal(e.message, `nodejs 22 (${NODE}): the npm registry ${priv.url} refused access (E401); its credentials come from npm's config (.npmrc)`);
+        return true;
+      });
+    } finally {
+      if (saved === undefined) delete process.env.npm_config_userconfig;
+      else process.env.npm_config_userconfig = saved;
+      await priv.close();
+    }
+  });
+
+  it("Installing … only for a version other than the default, a partial default (--default-tools node@22) too", async () => {
+    const cache = cacheAt(fresh());
+    const defaults = { ...CLOUDFLARE_DEFAULT_TOOLS, node: "22" };
+    const lines = async (spec: string, source: string) => {
+      const said: string[] = [];
+      const got = await prepareTools(cache, [{ tool: "node", spec, source }], defaults, (l) => said.push(l), new AbortController().signal);
+      await got.release();
+      return said;
+    };
+    const first = await lines("22", "default");
+    assert.equal(first.length, 1, first.join("\n"));
+    assert.match(first[0] ?? "", /^Downloaded nodejs 22\.99\.0 \(\d+ B in \d+\.\d\ds\)$/);
+    // What the default resolves to, asked for by the project: no Installing line, as on Cloudflare.
+    assert.deepEqual(await lines("22", ".nvmrc"), []);
+    assert.deepEqual(await lines("v22.99", "NODE_VERSION"), []);
+    const other = await lines("23", ".nvmrc");
+    assert.equal(other[0], "Installing nodejs 23.1.0");
+    assert.match(other[1] ?? "", /^Downloaded nodejs 23\.1\.0 /);
+    assert.deepEqual(await lines("23", ".nvmrc"), ["Installing nodejs 23.1.0", "Restored nodejs 23.1.0 from the tool cache"]);
   });
 
   it("a Node.js other than the default gets the default npm when npm's engines take it, else the newest npm that does", async () => {

@@ -191,6 +191,15 @@ describe("Node version", () => {
     assert.equal(t.nodeVersionSource, null);
   });
 
+  it("package.json engines is ignored, as on Cloudflare: no Node.js version and no manager version from it", async () => {
+    const t = await detectProject(project({ "package.json": JSON.stringify({ name: "app", engines: { node: ">=24", npm: "11.1.0", pnpm: "9" } }), "pnpm-lock.yaml": "" }));
+    assert.equal(t.nodeVersion, null);
+    assert.equal(t.nodeVersionSource, null);
+    assert.equal(t.packageManager, "pnpm");
+    assert.equal(t.packageManagerVersion, null);
+    assert.equal(t.packageManagerSource, "lockfile");
+  });
+
   it("an empty .nvmrc falls through to .node-version; comments are ignored", async () => {
     const t = await detectProject(project({ ".nvmrc": "\n  \n", ".node-version": "# pinned\nlts/iron\n" }));
     assert.equal(t.nodeVersion, "lts/iron");
