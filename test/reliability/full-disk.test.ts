@@ -1,5 +1,5 @@
 /**
- * Full disk (issue 14 §6), on a small tmpfs the test mounts: SQLite with the data dir on it;
+ * Full disk, on a small tmpfs the test mounts: SQLite with the data dir on it;
  * PostgreSQL with the test database's tablespace on it (the data dir and the cluster's WAL stay
  * where they are, as with a database volume of its own). A build floods its log until the
  * database answers SQLITE_FULL or 53100; the build is stopped at once (not left running for the lease

@@ -1,5 +1,5 @@
 /**
- * Hostile builds against what the server reads and waits for (issue 14 §1, §2), through the real
+ * Hostile builds against what the server reads and waits for, through the real
  * API, runner and sandbox, with real FIFOs, symlinks, sparse files, git and TCP sockets:
  * - the deploy step makes WRANGLER_OUTPUT_FILE_PATH a FIFO, a symlink to /dev/zero, a symlink
  *   to a root-only file holding a deploy entry, or a 10 GiB sparse file: each build ends at
