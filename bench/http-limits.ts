@@ -1,5 +1,5 @@
 /**
- * What abusive clients cost everybody else (issue 14 §3), on `kiln serve` with its default limits:
+ * What abusive clients cost everybody else, on `kiln serve` with its default limits:
  * a bystander account's latency (GET its scripts list, 4 at a time) alone, beside 32 clients
  * posting 1 MiB bodies without a token, and beside 3,000 live log streams opened by one read
  * token; then slowloris (2,000 partial-header and 1,100 slow-body sockets) on a server whose

@@ -1,5 +1,5 @@
 /**
- * The log cap under a flood (issue 14 §8): a real `kiln serve` process (API and runner, SQLite,
+ * The log cap under a flood: a real `kiln serve` process (API and runner, SQLite,
  * default --log-cap of 64 MiB) runs six builds at once, each printing one 500 MB line with no
  * newline (`head -c 500000000 /dev/zero | tr '\0' a`). The server's resident memory is sampled
  * from /proc/<pid>/status (VmRSS every 50 ms, VmHWM at the end), against a baseline measured in

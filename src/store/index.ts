@@ -34,8 +34,9 @@ export interface Store extends StorePort {
   /** Cheap liveness probe for /healthz. */
   ping(): Promise<void>;
   /**
-   * A small real write (one row rewritten in a transaction): whether the database can store
-   * data again after a storage failure. Clears the failure when it succeeds.
+   * A small real write that needs space (SQLite: one row rewritten, a WAL page; PostgreSQL: 64 KiB
+   * into a temporary table of its own): whether the database can store data again after a
+   * storage failure. The only thing that clears the failure, when it succeeds.
    */
   probeWrite(): Promise<void>;
   /** Storage failures seen by writes (and whether the node drains), for /healthz. */
@@ -80,12 +81,13 @@ function repositories(tx: Tx, box: SecretBox, dialect: DialectName, binding: Bin
 export function createStore(db: Db, secretKey: Buffer): Store {
   const box = secretBox(secretKey);
   const health = new ServiceHealth();
-  // Every write transaction tells the health whether the database could store it.
+  // Every write transaction that the database could not store for lack of space (or a failing
+  // disk) marks the health; only probeWrite clears it. Other writes succeeding prove nothing:
+  // on PostgreSQL an update rewrites its row in the page it is on, and a lease renewal or the
+  // old probe went through while every log line was refused for want of a new page.
   const watched = async <T>(write: Promise<T>): Promise<T> => {
     try {
-      const result = await write;
-      if (health.storage) health.storageRecovered();
-      return result;
+      return await write;
     } catch (error) {
       const failure = storageFailureOf(error);
       if (failure) health.storageFailed(failure.code, failure.message);
@@ -124,9 +126,19 @@ export function createStore(db: Db, secretKey: Buffer): Store {
     async probeWrite() {
       await watched(
         writeTransaction(db, async (tx) => {
-          await sql`update kiln_migrations set name = name where name = (select min(name) from kiln_migrations)`.execute(tx);
+          if (db.dialect === "postgres") {
+            // A file of its own that must grow by 64 KiB (8 pages; rows under 2 KB are stored as
+            // they are, not compressed), in the database's tablespace, dropped at commit: it
+            // fails with 53100 while no new page can be had, as log lines then do.
+            await sql`create temporary table kiln_storage_probe (t text) on commit drop`.execute(tx);
+            await sql`insert into kiln_storage_probe select repeat(md5(g::text), 32) from generate_series(1, 64) g`.execute(tx);
+          } else {
+            // SQLite: the page goes to the end of the WAL, which the disk must hold.
+            await sql`update kiln_migrations set name = name where name = (select min(name) from kiln_migrations)`.execute(tx);
+          }
         }),
       );
+      health.storageRecovered();
     },
     close: () => db.close(),
   };

@@ -1,5 +1,5 @@
 /**
- * HTTP limits (issue 14 §3) against real `kiln serve` processes over loopback, started with small
+ * HTTP limits against real `kiln serve` processes over loopback, started with small
  * limits so the attacks are quick:
  *
  * - slowloris: thousands of sockets sending partial headers or a body a byte at a time, on a

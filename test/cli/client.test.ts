@@ -160,6 +160,26 @@ describe("kiln builds / kiln triggers (the HTTP client)", () => {
     }
   });
 
+  it("get and list: a commit message holding control sequences reaches no terminal and no pipe; --json keeps them", async () => {
+    // Whoever pushes a commit chooses its message.
+    const message = "fix \u001b]52;c;aGk=\u0007clip \u001b[2K\u001b]0;title\u001b\\done\u009b2J";
+    repo.commit({ "hostile.txt": "x" }, message, { branch: "hostile" });
+    const uuid = await create("hostile");
+    await client(["builds", "logs", uuid, "--follow"]);
+    const onTty = (args: string[]) => {
+      const command = [process.execPath, KILN_BIN, ...args].map((a) => `'${a}'`).join(" ");
+      return execFileSync("script", ["-qec", command, "/dev/null"], { env: { ...cleanEnv(), ...env() }, encoding: "utf8" });
+    };
+    for (const text of [(await client(["builds", "get", uuid])).stdout, onTty(["builds", "get", uuid])]) {
+      assert.doesNotMatch(text, /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/, JSON.stringify(text));
+      assert.match(text, /^commit:\s+[0-9a-f]{40} fix clip done\r?$/m);
+    }
+    const listed = await client(["builds", "list", "--worker", "cli-worker"]);
+    assert.doesNotMatch(listed.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    const json = JSON.parse((await client(["builds", "get", uuid, "--json"])).stdout);
+    assert.equal(json.build_trigger_metadata.commit_message, message, "the API's answer stays as stored");
+  });
+
   it("list (by name or tag), get: a table for people, the API's result with --json", async () => {
     const uuid = await create();
     await client(["builds", "logs", uuid, "--follow"]);

@@ -239,6 +239,13 @@ describe("kiln configuration commands (repos, build-tokens, triggers, vars, depl
     assert.equal(secret.code, 0, secret.stderr);
     assert.equal(secret.stdout, `set API_KEY (secret) on trigger ${production}\n`);
     assert.ok(!secret.stdout.includes("top-secret-value"));
+    assert.equal(secret.stderr, "", "a secret long enough to be masked: no warning");
+    // A secret too short to be masked: the server's note reaches the person (stderr; stdout stays the JSON).
+    const short = await client(["vars", "set", "--worker", "hello", "PIN=123", "--secret", "--json"]);
+    assert.equal(short.code, 0, short.stderr);
+    assert.equal(short.stderr, "kiln: warning: PIN: secret values shorter than 4 characters are not masked in build logs\n");
+    assert.equal(JSON.parse(short.stdout).PIN.is_secret, true);
+    assert.equal((await client(["vars", "unset", "--worker", "hello", "PIN"])).code, 0);
 
     const table = await client(["vars", "list", "--trigger", production]);
     assert.equal(table.code, 0, table.stderr);

@@ -1,5 +1,5 @@
 /**
- * Shutdown that keeps the API up (issue 14 §7): the first SIGTERM/SIGINT stops claiming and
+ * Shutdown that keeps the API up: the first SIGTERM/SIGINT stops claiming and
  * drains while status, logs and cancels keep being answered and /healthz says draining; a
  * second signal terminates the running builds and stores their outcomes before exiting; a
  * person at a terminal is told what is awaited and how to cut it short.

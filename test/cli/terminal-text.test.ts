@@ -1,7 +1,8 @@
 /** `kiln builds logs` and a build's control sequences (terminal-text.ts). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { terminalMode, terminalText } from "../../src/cli/client/terminal-text.ts";
+import { plainLines, terminalMode, terminalText } from "../../src/cli/client/terminal-text.ts";
+import { table } from "../../src/cli/output.ts";
 
 describe("terminal text", () => {
   const hostile =
@@ -25,5 +26,11 @@ describe("terminal text", () => {
 
   it("keeps ordinary text whole, multi-byte characters included", () => {
     assert.equal(terminalText("npm ✓ built in 1.2 s — ok", "colour"), "npm ✓ built in 1.2 s — ok");
+  });
+
+  it("human output (tables, key: value lines): every control sequence stripped, newlines and tabs kept, columns measured on what is shown", () => {
+    assert.equal(plainLines(`commit: fix \u001b]52;c;aGk=\u0007done\nauthor:\tEve\u001b[2K`), "commit: fix done\nauthor:\tEve");
+    assert.equal(table([{ name: "a\u001b[31mb\u001b[0m", n: 1 }, { name: "abc", n: 2 }], ["name", "n"]), "name  n\nab    1\nabc   2");
+    assert.equal(table([{ name: "two\nlines" }], ["name"]), "name\ntwo lines");
   });
 });

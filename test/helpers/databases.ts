@@ -34,6 +34,8 @@ export function tempDir(prefix = "kiln-test-"): string {
 export interface DatabaseOptions {
   /** PostgreSQL: the new database's encoding (default the server's, UTF8), e.g. "LATIN1". */
   encoding?: string;
+  /** PostgreSQL: the tablespace the new database lives in (default the server's), e.g. one on a small tmpfs. */
+  tablespace?: string;
 }
 
 export async function makeDatabase(name: "sqlite" | "postgres", options: DatabaseOptions = {}): Promise<TestDatabase> {
@@ -46,7 +48,8 @@ export async function makeDatabase(name: "sqlite" | "postgres", options: Databas
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   const encoding = options.encoding ? ` encoding '${options.encoding.replace(/[^A-Za-z0-9_]/g, "")}' template template0 lc_collate 'C' lc_ctype 'C'` : "";
-  await admin.query(`create database ${dbName}${encoding}`);
+  const tablespace = options.tablespace ? ` tablespace ${options.tablespace.replace(/[^A-Za-z0-9_]/g, "")}` : "";
+  await admin.query(`create database ${dbName}${encoding}${tablespace}`);
   await admin.end();
   const url = new URL(PG_URL);
   url.pathname = `/${dbName}`;

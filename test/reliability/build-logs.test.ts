@@ -1,5 +1,5 @@
 /**
- * What a build prints is stored, within the log cap, on either database (issue 14 §4, §8): real
+ * What a build prints is stored, within the log cap, on either database: real
  * builds through the real runner and sandbox.
  * - a line the database refuses (an operator's trigger on both databases; on PostgreSQL, a
  *   LATIN1 database given a character LATIN1 cannot hold) is stored as a notice under its own

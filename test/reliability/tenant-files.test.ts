@@ -1,5 +1,5 @@
 /**
- * Hostile builds against what the server reads and waits for (issue 14 §1, §2), through the real
+ * Hostile builds against what the server reads and waits for, through the real
  * API, runner and sandbox, with real FIFOs, symlinks, sparse files, git and TCP sockets:
  * - the deploy step makes WRANGLER_OUTPUT_FILE_PATH a FIFO, a symlink to /dev/zero, a symlink
  *   to a root-only file holding a deploy entry, or a 10 GiB sparse file: each build ends at
@@ -8,6 +8,8 @@
  *   `POST …/builds` is answered and its build runs;
  * - the build's cache dir holds a FIFO, a /dev/zero link, a link to a root-only file and an
  *   11 GiB sparse file: the save ends at once and copies none of it, the next build restores;
+ * - a cache restore that outlasts --build-timeout: the build is terminated at the timeout plus
+ *   the grace;
  * - a git server that accepts and never answers: a cancel answers within the grace plus a margin
  *   (outcome cancelled), an uncancelled build is terminated at --build-timeout plus the grace,
  *   and no git process is left.
@@ -23,6 +25,7 @@ import { after, before, describe, it } from "node:test";
 import { allLogs, setupTrigger, startBuild, waitFor, waitForStatus, type BuildSetup } from "../helpers/builds.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
 import { startHarness, type Harness } from "../helpers/harness.ts";
+import { cacheRoot, save } from "../../src/runner/build-cache.ts";
 
 const MB = 1024 * 1024;
 const GRACE_S = 0.2;
@@ -375,5 +378,52 @@ describe("a git server that accepts and never answers", () => {
     assert.ok(ran < (TIMEOUT_S + GRACE_S) * 1000 + MARGIN_MS, `ran ${ran} ms`);
     await waitFor("git killed", async () => gitProcesses(git.url).length === 0, 5000);
     console.log(`# git server never answers: terminated ${ran} ms after it started (--build-timeout ${TIMEOUT_S} s, grace ${GRACE_S} s); ${git.held()} connections held open by the server, no git left`);
+  });
+});
+
+describe("the build timeout during a slow cache restore", () => {
+  let h: Harness;
+  let repo: TestRepo;
+  let src: string;
+  const TIMEOUT_S = 2;
+  before(async () => {
+    repo = makeRepo({ name: "slow-restore", files: { "package.json": JSON.stringify({ name: "app", version: "1.0.0" }) } });
+    h = await startHarness("sqlite", {}, { runner: true, gitUrlTemplate: repo.template, cancelGrace: GRACE_S, slots: 1, buildTimeout: TIMEOUT_S });
+    src = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-slow-restore-"));
+  });
+  after(async () => {
+    await h.close();
+    repo.cleanup();
+    fs.rmSync(src, { recursive: true, force: true });
+  });
+
+  it("50 000 cached files take longer to restore than --build-timeout: terminated at the timeout plus the grace, the restore abandoned", async () => {
+    const s = await setupTrigger(h, repo, { build: "echo never runs", env: { SKIP_DEPENDENCY_INSTALL: { is_secret: false, value: "1" } } }, "timedrestore");
+    const patched = await h.call("PATCH", `/client/v4/accounts/${s.accountId}/builds/triggers/${s.triggerUuid}`, { token: s.write, body: { build_caching_enabled: true } });
+    assert.equal(patched.status, 200);
+    // The trigger's cache as a save of an earlier build leaves it (the same save, run here: a
+    // build saving 50 000 files would itself outlast a 2 s timeout).
+    for (let d = 0; d < 50; d++) {
+      const dir = path.join(src, `d${d}`);
+      fs.mkdirSync(dir);
+      for (let i = 0; i < 1000; i++) fs.writeFileSync(path.join(dir, `f${i}`), "");
+    }
+    const saved = await save({ root: cacheRoot(h.config.dataDir), triggerUuid: s.triggerUuid, generation: 0, source: src });
+    assert.equal(saved.status, "saved");
+
+    const uuid = await startBuild(h, s);
+    const b = await waitForStatus(h, s, uuid, "stopped", 30_000);
+    const log = texts((await allLogs(h, s, uuid)).lines);
+    assert.equal(b.build_outcome, "terminated", log.join("\n"));
+    assert.ok(log.includes("Restoring from dependencies cache"), log.join("\n"));
+    assert.ok(!log.includes("Success: Dependencies restored from build cache.") && !log.includes("never runs"), "the restore had not finished at the timeout");
+    assert.equal(log.at(-1), "Build was timed out");
+    const record = await h.store.builds.getByUuid(uuid);
+    const ran = Date.parse(record?.stopped_on ?? "") - Date.parse(record?.initializing_on ?? "");
+    assert.ok(ran < (TIMEOUT_S + GRACE_S) * 1000 + MARGIN_MS, `ran ${ran} ms`);
+    // The entry is kept for the next build; the workspace goes once the copy has stopped.
+    await waitFor("the workspace removed", async () => !fs.existsSync(path.join(h.config.dataDir, "work", uuid)) && !fs.existsSync(path.join(h.config.dataDir, "work", `${uuid}.removing`)), 60_000);
+    assert.ok(fs.existsSync(path.join(cacheRoot(h.config.dataDir), s.triggerUuid, "g0-deps", "manifest.json")));
+    console.log(`# build timeout during the restore of 50 000 cached files: terminated ${ran} ms after it started (--build-timeout ${TIMEOUT_S} s, grace ${GRACE_S} s)`);
   });
 });

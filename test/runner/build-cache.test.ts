@@ -419,6 +419,43 @@ describe("build cache", () => {
       assert.deepEqual(entries(root), ["g0-deps"]);
     });
 
+    it("restore: symlinks inside an existing target (a directory, a file's place, a saved link) are never written through", async () => {
+      const root = tmp();
+      const src = tmp();
+      fillCache(src);
+      // A saved link that climbs out (`..`), then a directory and file of the same names restored after it.
+      fs.symlinkSync("../../outside", path.join(src, "climb"));
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src })).status, "saved");
+      const outside = tmp();
+      fs.writeFileSync(path.join(outside, "index"), "outside's own");
+      const home = tmp();
+      const target = path.join(home, ".npm");
+      fs.mkdirSync(target);
+      // The directory the tree descends into is a link out; a file's place is a link out.
+      fs.symlinkSync(outside, path.join(target, "_cacache"));
+      const restored = await restore({ root, triggerUuid: T, generation: 0, target, within: home });
+      assert.notEqual(restored, "hit");
+      assert.deepEqual(fs.readdirSync(outside), ["index"]);
+      assert.equal(fs.readFileSync(path.join(outside, "index"), "utf8"), "outside's own");
+
+      const home2 = tmp();
+      const target2 = path.join(home2, ".npm");
+      fs.mkdirSync(target2);
+      fs.symlinkSync(path.join(outside, "index"), path.join(target2, "index-link"));
+      fs.symlinkSync(path.join(outside, "index"), path.join(target2, "climb"));
+      fs.mkdirSync(path.join(target2, "_cacache"));
+      fs.symlinkSync(path.join(outside, "index"), path.join(target2, "_cacache", "index"));
+      assert.equal((await save({ root, triggerUuid: T, generation: 0, source: src })).status, "saved");
+      assert.equal(await restore({ root, triggerUuid: T, generation: 0, target: target2, within: home2 }), "hit");
+      // The links in the way were replaced (unlinked), not followed; the saved links came back as links.
+      assert.equal(fs.readlinkSync(path.join(target2, "index-link")), "_cacache/index");
+      assert.equal(fs.readlinkSync(path.join(target2, "climb")), "../../outside");
+      assert.equal(fs.readFileSync(path.join(target2, "_cacache", "index"), "utf8"), "index");
+      assert.equal(fs.lstatSync(path.join(target2, "_cacache", "index")).isFile(), true);
+      assert.equal(fs.readFileSync(path.join(outside, "index"), "utf8"), "outside's own");
+      assert.deepEqual(fs.readdirSync(outside), ["index"]);
+    });
+
     it("restore: a hostile entry (manifest a FIFO; data holding a FIFO, a device link, a 10 GiB sparse file) ends promptly", async () => {
       const root = tmp();
       const src = tmp();

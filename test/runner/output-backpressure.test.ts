@@ -1,5 +1,5 @@
 /**
- * Back-pressure from the build log to the build's pipes (issue 14 §8): while onOutput hands back a
+ * Back-pressure from the build log to the build's pipes: while onOutput hands back a
  * promise, the step's output is not read (the process blocks on its full pipe instead of the
  * runner buffering it), and nothing of the output is lost, its end included. Real processes in
  * the process-group sandbox mode; and BuildLog asks to wait only past its mark.

@@ -2,6 +2,8 @@
  * A small client of the Workers Builds API (Kiln's or Cloudflare's): the envelope unwrapped,
  * API errors raised with their code and message, and the server-sent events of Kiln's live log.
  */
+import { terminalText } from "./terminal-text.ts";
+
 const TIMEOUT_MS = 30_000;
 
 /** An error answered by the API (code and message from the envelope). */
@@ -39,6 +41,8 @@ export class TransportError extends Error {
 export interface Envelope<T> {
   success: boolean;
   errors: { code: number; message: string }[];
+  /** Notes about an answer that succeeded (Kiln: a secret too short to be masked); Cloudflare's may be objects. */
+  messages?: (string | { message?: unknown })[];
   result: T;
   result_info?: { page: number; per_page: number; count: number; total_count: number; total_pages?: number };
 }
@@ -91,6 +95,9 @@ export class ApiClient {
       const first = envelope.errors?.[0];
       throw new ApiError(response.status, typeof first?.code === "number" ? first.code : undefined, first?.message ?? `HTTP ${response.status}`);
     }
+    // A note such as "PIN: secret values shorter than 4 characters are not masked in build logs"
+    // matters to whoever ran the command: on stderr, so --json output stays one object.
+    for (const note of notes(envelope)) process.stderr.write(`kiln: warning: ${note}\n`);
     return envelope;
   }
 
@@ -133,4 +140,13 @@ async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEv
       }
     }
   }
+}
+
+/** The envelope's `messages` as text lines (control sequences stripped: the server is not trusted with the terminal). */
+export function notes(envelope: Pick<Envelope<unknown>, "messages">): string[] {
+  const all = Array.isArray(envelope.messages) ? envelope.messages : [];
+  return all
+    .map((m) => (typeof m === "string" ? m : typeof m?.message === "string" ? m.message : ""))
+    .map((m) => terminalText(m, "plain").trim())
+    .filter((m) => m !== "");
 }

@@ -8,6 +8,7 @@ import { Option, type Command } from "commander";
 import { clientOptions, loadClientConfig } from "../../config.ts";
 import { UsageError } from "../output.ts";
 import { ApiClient, ClientError } from "./api-client.ts";
+import { plainLines } from "./terminal-text.ts";
 
 export type Opts = Record<string, unknown>;
 
@@ -90,7 +91,7 @@ export async function workerTag(api: ApiClient, account: string, worker: string)
 }
 
 export function out(json: boolean, object: unknown, human: string): void {
-  process.stdout.write(json ? `${JSON.stringify(object)}\n` : `${human}\n`);
+  process.stdout.write(json ? `${JSON.stringify(object)}\n` : `${plainLines(human)}\n`);
 }
 
 /** `key: value` lines, the values aligned. */

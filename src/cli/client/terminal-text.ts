@@ -27,3 +27,12 @@ export function terminalText(text: string, mode: TerminalMode): string {
   if (mode === "raw") return text;
   return text.replace(CONTROL, (match) => (mode === "colour" && SGR.test(match) ? match : ""));
 }
+
+/**
+ * Human output made of lines (tables, `key: value` details): every control sequence and control
+ * character stripped from each line, newlines and tabs kept. Fields such as a commit message, an
+ * author or a trigger name come from whoever pushed a commit or called the API.
+ */
+export function plainLines(text: string): string {
+  return text.split("\n").map((line) => terminalText(line, "plain")).join("\n");
+}

@@ -41,7 +41,7 @@ export function registerVars(program: Command): void {
 
   triggerTarget(clientCommand(vars, "set", "add or replace variables (others are kept); they apply from the next build"))
     .argument("<KEY=VALUE...>", "each variable; a single KEY without =VALUE reads the value from stdin")
-    .option("--secret", "store them as secrets: write-only, never answered or logged")
+    .option("--secret", "store them as secrets: write-only, never answered, masked in build logs (from 4 characters on)")
     .action(async (args: string[], opts: Opts) => {
       const body = parseAssignments(args, opts.secret === true, readStdin);
       const { api, account, json } = session(opts);
