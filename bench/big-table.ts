@@ -1,5 +1,5 @@
 /**
- * Reads with a big builds table (issue 7 benchmark): BENCH_TABLE_BUILDS builds (default
+ * Reads with a big builds table: BENCH_TABLE_BUILDS builds (default
  * 1,000,000) spread over 1,000 Workers of one account, generated inside the database; then p50/p99
  * of #21 (first page and the deepest page of a Worker), #3 (20 tags) and #4, through the real app
  * (in-process requests), on SQLite and (with KILN_TEST_DATABASE_URL) PostgreSQL. Baseline in the

@@ -61,7 +61,7 @@ async function phase(h: Harness, label: string, repo: ReturnType<typeof makeRepo
   const before = advertisements();
   const now = await measure(create, ALONE, ROUNDS);
   const fetchesByCreates = advertisements() - before;
-  // What the create path did before answering until issue 16 §3: the branch through the mirror.
+  // What the create path did before it answered at once: resolve the branch through the mirror.
   const trigger = await h.store.triggers.get(s.accountId, s.triggerUuid);
   const connection = (await h.store.repoConnections.get(s.accountId, trigger?.repo_connection_uuid ?? "")) as RepoConnection;
   const resolve = async () => {

@@ -1,5 +1,5 @@
 /**
- * A fleet on PostgreSQL (issue 7), real processes: one or two API nodes (`kiln serve
+ * A fleet on PostgreSQL, real processes: one or two API nodes (`kiln serve
  * --no-runner`) and 1, 2 or 4 runner nodes (`kiln runner`), all on this machine.
  * - throughput: trivial builds completed per second with 1, 2 and 4 runners (ratios to 1 runner);
  * - cancel latency across nodes: PUT …/cancel on the API node that did not create the build,

@@ -1,4 +1,4 @@
-/** #21's Kiln extension filters (issue 9): `branch` and `outcome` (`none` = unfinished). */
+/** #21's Kiln extension filters: `branch` and `outcome` (`none` = unfinished). */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { dialects } from "../helpers/databases.ts";

@@ -1,5 +1,5 @@
 /**
- * Creating a build answers at once (issue 16 §3): the build is stored `queued` with the branch
+ * Creating a build answers at once: the build is stored `queued` with the branch
  * and/or commit as asked, without git; the runner resolves the ref when the build initializes,
  * builds waiting on one repository sharing one fetch of its mirror. An unknown branch or commit
  * fails the build with a log line naming it (no more 400 12012 at create).

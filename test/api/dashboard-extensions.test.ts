@@ -1,5 +1,5 @@
 /**
- * The Kiln extensions the dashboard uses (issue 18): the whole log as text/plain, read and sent in
+ * The Kiln extensions the dashboard uses: the whole log as text/plain, read and sent in
  * pages over real HTTP; what a token may do on an account; the account's webhook deliveries.
  */
 import assert from "node:assert/strict";

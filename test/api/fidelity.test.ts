@@ -1,5 +1,5 @@
 /**
- * Fidelity gaps real clients found (issue 16 §4): each answer checked to its status, code,
+ * Fidelity gaps real clients found: each answer checked to its status, code,
  * message and fields — branch excludes that exclude everything, `events` in the logs answer,
  * 12013 for query parameters and 10503 for an unconfirmed cancel, the workers.dev subdomain,
  * one `build_caching_enabled` default on every create path.
@@ -18,7 +18,7 @@ import { startHarness, type Harness } from "../helpers/harness.ts";
 const EXCLUDES_ALL = { code: 12002, message: 'Invalid request body: branch_excludes: must not exclude every branch ("*")' };
 
 for (const dialect of dialects()) {
-  describe(`${dialect}: fidelity gaps (issue 16 §4)`, () => {
+  describe(`${dialect}: fidelity gaps`, () => {
     let h: Harness;
     let account: string;
     let write: string;

@@ -1,5 +1,5 @@
 /**
- * The command-line client (issue 9 §2) against a running `kiln serve`: each command's table and
+ * The command-line client against a running `kiln serve`: each command's table and
  * JSON, `logs --follow` to the end with the right exit code (through Kiln's stream, and by
  * polling through a proxy that hides the stream the way Cloudflare's API lacks it), cancel,
  * retry, and clear errors for bad tokens and missing settings.

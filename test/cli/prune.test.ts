@@ -1,4 +1,4 @@
-/** Retention (issue 7 §7): `kiln prune --older-than` deletes old builds, their logs and deliveries, in batches. */
+/** Retention: `kiln prune --older-than` deletes old builds, their logs and deliveries, in batches. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { dialects } from "../helpers/databases.ts";

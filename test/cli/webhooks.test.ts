@@ -1,5 +1,5 @@
 /**
- * Webhooks through the real binary (issue 6 §1, §5): `kiln account webhook-secret` shows and
+ * Webhooks through the real binary: `kiln account webhook-secret` shows and
  * rotates an account's secret, a push delivered over HTTP to `kiln serve` builds, and
  * `kiln deliveries list` shows what each delivery did.
  */

@@ -1,5 +1,5 @@
 /**
- * A fleet on PostgreSQL (issue 7), with real processes: two API nodes (`kiln serve --no-runner`)
+ * A fleet on PostgreSQL, with real processes: two API nodes (`kiln serve --no-runner`)
  * and three runner nodes (`kiln runner`), each with its own data dir, sharing one database.
  * Claims, per-account concurrency across runners, cancel through either API node, a runner
  * killed with SIGKILL, a runner cut off from the database (frozen past its lease, its database

@@ -1,5 +1,5 @@
 /**
- * Races (issue 8 §7): randomised cancel-versus-finish and cancel-versus-cancel through the API
+ * Races: randomised cancel-versus-finish and cancel-versus-cancel through the API
  * and the real runner. Each race: exactly one final outcome, `stopped_on` set once and never
  * changing, never an unstopped status after it, and every cancel answer agreeing with what was
  * stored. CI runs RACES per database; `npm run test:long` runs 1000.

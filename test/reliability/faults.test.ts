@@ -1,5 +1,5 @@
 /**
- * Faults (issue 8 §5), with real processes.
+ * Faults, with real processes.
  *
  * SQLite: `kill -9` of `kiln serve` (a) while several builds run, (b) in the middle of a burst of
  * log writes, (c) while a cancel request is in flight. After each kill, before the restart, no

@@ -1,5 +1,5 @@
 /**
- * Property-based fuzzing of every endpoint (issue 8 §1), generated from the route table: random
+ * Property-based fuzzing of every endpoint, generated from the route table: random
  * path ids (valid, other tenant's, malformed, unicode, huge), query strings, credentials and JSON
  * bodies (random JSON, mutations of a valid body, wrong types, deep nesting, `__proto__` and
  * `constructor` keys, bodies over the size limit). For every request: never a 5xx, always the

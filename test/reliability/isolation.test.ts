@@ -1,5 +1,5 @@
 /**
- * Tenant isolation matrix (issue 8 §2), generated from the route table so that a new endpoint
+ * Tenant isolation matrix, generated from the route table so that a new endpoint
  * cannot be missed: for every account-scoped endpoint, account A's token naming account B's
  * resources answers exactly like a resource that does not exist; A's token on B's account path
  * is 403; no answer to A carries any of B's ids or secrets; and B's data is unchanged.

@@ -1,5 +1,5 @@
 /**
- * Load (issue 8 §6): a real `kiln serve` (SQLite, embedded runner) under many concurrent API
+ * Load: a real `kiln serve` (SQLite, embedded runner) under many concurrent API
  * clients issuing a mix of reads and writes over HTTP while builds print numbered log lines.
  * Asserts zero 5xx, the envelope on every answer, and zero lost log lines counted end to end;
  * prints p50/p99 per endpoint group. CI: 30 clients for 5 s and 6 builds; `npm run test:long`:

@@ -1,5 +1,5 @@
 /**
- * Build sandbox escapes (issue 8 §3), through the real API, runner and bubblewrap sandbox, with
+ * Build sandbox escapes, through the real API, runner and bubblewrap sandbox, with
  * real processes and real sockets. Builds that try to reach what is the host's and not theirs
  * fail to:
  * - files: Kiln's database, WAL, key file and mirrors (the data dir does not exist inside at all),

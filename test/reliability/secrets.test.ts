@@ -1,5 +1,5 @@
 /**
- * Secrets end to end (issue 8 §4): a build token secret and secret variables, given through the
+ * Secrets end to end: a build token secret and secret variables, given through the
  * API, used by real builds that print them (whole, on stderr, split across two writes with a pause,
  * multi-line, with regex characters) and fail with one in an error message. The raw values must
  * appear in no API answer (every endpoint that shows the build, the trigger, its variables, the

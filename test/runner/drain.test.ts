@@ -1,4 +1,4 @@
-/** Drain (issue 7 §6): a stopping runner claims nothing new, lets running builds finish up to the limit, then terminates the rest. */
+/** Drain: a stopping runner claims nothing new, lets running builds finish up to the limit, then terminates the rest. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { dialects } from "../helpers/databases.ts";

@@ -1,4 +1,4 @@
-/** LISTEN/NOTIFY signals between processes of a fleet (issue 7 §4, §5), and their recovery from a lost connection. */
+/** LISTEN/NOTIFY signals between processes of a fleet, and their recovery from a lost connection. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";

@@ -1,5 +1,5 @@
 /**
- * The dashboard (issues 9 and 18): served by `kiln serve` at `/` next to the API, and driven in a
+ * The dashboard: served by `kiln serve` at `/` next to the API, and driven in a
  * real browser (playwright-core + the system's Chromium) against a real server running real
  * builds. Screenshots go to a temporary folder, removed after the run; `npm run screenshots`
  * (KILN_SCREENSHOTS_DIR=docs/screenshots) writes the ones docs/dashboard.md shows, on purpose.

@@ -1,5 +1,5 @@
 /**
- * GitHub deliveries end to end through the HTTP app (issue 6): signature, events, the matching
+ * GitHub deliveries end to end through the HTTP app: signature, events, the matching
  * rules of docs/webhooks.md ("What builds") on a three-Worker monorepo, pull requests, Previews,
  * de-duplication, the delivery's answer, and every bad input.
  */

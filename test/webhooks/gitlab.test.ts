@@ -1,4 +1,4 @@
-/** GitLab deliveries (issue 6): token, Push Hook, Merge Request Hook, replays, bad input. */
+/** GitLab deliveries: token, Push Hook, Merge Request Hook, replays, bad input. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { dialects } from "../helpers/databases.ts";

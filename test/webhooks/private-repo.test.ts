@@ -1,5 +1,5 @@
 /**
- * Private repositories (issue 6 §6): the server's provider token reaches git as HTTP Basic
+ * Private repositories: the server's provider token reaches git as HTTP Basic
  * credentials through git's environment — never in a URL, a log line, an answer or a file —
  * against a local git server over HTTP that refuses anyone without them.
  */

@@ -1,5 +1,5 @@
 /**
- * Status back to the provider (issue 6 §7): a GitHub commit status / GitLab commit status per
+ * Status back to the provider: a GitHub commit status / GitLab commit status per
  * Worker per commit, created at queued, updated at running and at the end, linking to the
  * build; failures to report are retried and then given up, never failing the build. The
  * provider is a real HTTP server on loopback that records what GitHub's or GitLab's API would
