@@ -58,7 +58,7 @@ export function renderApiDoc(): string {
   }
   lines.push("| GET | `/openapi.json` | — | none | extension |", "");
   lines.push("Outside `/client/v4`: `GET /healthz`, `GET /metrics` (Prometheus).", "");
-  lines.push("Status: *implemented* follows the spec's shapes; *inferred* fills a gap of the spec (each inference is listed in", "[compatibility.md](compatibility.md)); *extension* is Kiln's own; *not yet* is not served (400 7003/7000).", "");
+  lines.push("Status: *implemented* follows the shapes of Cloudflare's API reference; *inferred* fills a gap the public sources leave (each inference is listed in", "[compatibility.md](compatibility.md)); *extension* is Kiln's own; *not yet* is not served (400 7003/7000).", "");
   return lines.join("\n");
 }
 

@@ -1,4 +1,4 @@
-/** `kiln serve`: the API server (and, from the builds issue on, an embedded runner). */
+/** `kiln serve`: the API server, and an embedded runner unless `--no-runner` (or `KILN_NO_RUNNER`) is given. */
 import type { Server } from "node:http";
 import path from "node:path";
 import type { Command } from "commander";

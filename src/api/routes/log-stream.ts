@@ -1,5 +1,5 @@
 /**
- * Kiln extension: a build's log as Server-Sent Events (kiln.md §2.4 "Live stream").
+ * Kiln extension: a build's log as Server-Sent Events (documented in docs/compatibility.md, "log stream").
  *
  *   GET …/builds/builds/{build_uuid}/logs/stream
  *
