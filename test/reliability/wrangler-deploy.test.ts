@@ -125,7 +125,7 @@ function ndjsonOf(lines: string[]): Record<string, unknown>[] {
   return lines.slice(start + 1, end).filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** Builds stored for these version ids, through Cloudflare's #3 (getBuildsByVersionIds). */
+/** Builds stored for these version ids, through Cloudflare's #2 (getBuildsByVersionIds). */
 async function buildsByVersion(h: Harness, s: BuildSetup, ids: string[]): Promise<Record<string, { build_uuid: string }>> {
   const r = await h.call("GET", `/client/v4/accounts/${s.accountId}/builds/builds?version_ids=${ids.join(",")}`, { token: s.read });
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -226,7 +226,7 @@ describe("a real wrangler deploys through Kiln to a fake Cloudflare API", { skip
     const deployed = calls.find((e) => e.method === "POST" && e.path.endsWith("/deployments"));
     assert.deepEqual((JSON.parse(deployed?.body ?? "{}") as { versions?: unknown }).versions, [{ version_id: versionId, percentage: 100 }]);
 
-    // Kiln stored it: the build is found by its version id (#3), and in the store.
+    // Kiln stored it: the build is found by its version id (#2), and in the store.
     const byVersion = await buildsByVersion(h, deploy, [versionId]);
     assert.deepEqual(Object.keys(byVersion), [versionId]);
     assert.equal(byVersion[versionId]?.build_uuid, uuid);
