@@ -6,7 +6,7 @@ import fs from "node:fs";
 import { routes } from "../src/api/routes/index.ts";
 
 /** Cloudflare's 38 Workers Builds endpoints (https://developers.cloudflare.com/api/resources/workers_builds/), numbered as docs/api.md shows them. */
-const CLOUDFLARE: [number, string, string][] = [
+export const CLOUDFLARE: [number, string, string][] = [
   [1, "GET", "getAccountLimits"], [2, "GET", "getBuildsByVersionIds"], [3, "GET", "getLatestBuildsByScripts"],
   [4, "GET", "getBuildByUuid"], [5, "PUT", "cancelBuildByUuid"], [6, "GET", "getBuildLogs"],
   [7, "PUT", "upsertRepoConnection"], [8, "DELETE", "deleteRepoConnection"], [9, "GET", "getWorkerConfigAutofill"],
