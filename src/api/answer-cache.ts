@@ -6,11 +6,27 @@
  * (dashboards, bots, follow loops) mostly ask again between two commits.
  *
  * The credential check still runs on every request before an entry is used: an entry is an
- * answer to a URL, never to a caller. Bounded in bytes; oldest entries leave first.
+ * answer to a URL (or, for answers about the caller, to a URL and a caller), and it says what
+ * access it needs. Bounded in bytes; oldest entries leave first.
  */
+import type { RouteAuth } from "./route.ts";
+
+export interface ReusedAnswer {
+  /** The whole serialised envelope. */
+  body: Buffer;
+  /** The route pattern, for the metrics. */
+  route: string;
+  /** What the route asks of the caller, and of which account. */
+  auth: RouteAuth;
+  accountId: string;
+}
+
+/** The key of an answer that depends on who asks (token verify): the URL and the caller. */
+export const callerKey = (url: string, callerId: string): string => `${url}\n${callerId}`;
+
 export class AnswerCache {
   private epoch: number | undefined;
-  private readonly entries = new Map<string, Buffer>();
+  private readonly entries = new Map<string, ReusedAnswer>();
   private bytes = 0;
 
   constructor(
@@ -18,13 +34,13 @@ export class AnswerCache {
     private readonly maxEntryBytes = 1024 * 1024,
   ) {}
 
-  get(key: string, epoch: number): Buffer | undefined {
+  get(key: string, epoch: number): ReusedAnswer | undefined {
     if (epoch !== this.epoch) return undefined;
     return this.entries.get(key);
   }
 
   /** `epoch` is the look taken before the answer's reads: a commit after it moves the epoch. */
-  set(key: string, epoch: number, answer: Buffer): void {
+  set(key: string, epoch: number, answer: ReusedAnswer): void {
     // Made before a look that already moved the cache on: stale on arrival.
     if (this.epoch !== undefined && epoch < this.epoch) return;
     if (epoch !== this.epoch) {
@@ -32,18 +48,18 @@ export class AnswerCache {
       this.bytes = 0;
       this.epoch = epoch;
     }
-    if (answer.length > this.maxEntryBytes) return;
+    if (answer.body.length > this.maxEntryBytes) return;
     const old = this.entries.get(key);
     if (old) {
       this.entries.delete(key);
-      this.bytes -= old.length;
+      this.bytes -= old.body.length;
     }
-    while (this.bytes + answer.length > this.maxBytes) {
-      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Buffer];
+    while (this.bytes + answer.body.length > this.maxBytes) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [string, ReusedAnswer];
       this.entries.delete(oldestKey);
-      this.bytes -= oldest.length;
+      this.bytes -= oldest.body.length;
     }
     this.entries.set(key, answer);
-    this.bytes += answer.length;
+    this.bytes += answer.body.length;
   }
 }

@@ -12,6 +12,7 @@
  * caller without them costs a lookup, never a 1 MiB read and parse.
  */
 import { randomUUID } from "node:crypto";
+import http, { type IncomingMessage } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { authenticate, authorize } from "../domain/auth.ts";
 import type { Principal } from "../domain/types.ts";
@@ -22,7 +23,8 @@ import { readCredential } from "./credentials.ts";
 import type { AppDeps } from "./deps.ts";
 import { answerClientError, MAX_URL_LENGTH } from "./client-errors.ts";
 import { performance } from "node:perf_hooks";
-import { AnswerCache } from "./answer-cache.ts";
+import { AnswerCache, callerKey } from "./answer-cache.ts";
+import { callerIdOf, JSON_TYPE, reuseFront } from "./reuse-front.ts";
 import { continueBody } from "./continue.ts";
 import { lazyChildLogger } from "./lazy-logger.ts";
 import { failure, success } from "./envelope.ts";
@@ -51,8 +53,11 @@ export interface KilnApp {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
-/** What Fastify sends for a serialised object, so a reused answer reads the same. */
-const JSON_TYPE = "application/json; charset=utf-8";
+/** The caller's x-request-id when it is a sane one, else a new one. */
+const requestIdOf = (req: IncomingMessage): string => {
+  const incoming = req.headers["x-request-id"];
+  return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+};
 
 /** Who the auth hook found the caller to be, for the route's handler. */
 const principals = new WeakMap<FastifyRequest, Principal>();
@@ -63,7 +68,46 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   const limits = deps.config;
   const headersTimeout = Math.round(limits.headersTimeout * 1000);
   const requestTimeout = Math.round(limits.requestTimeout * 1000);
+  // One per app: entries are keyed by URL, and every route's URLs differ.
+  const answers = new AnswerCache();
+  // Requests that still arrive on open connections once close() began (Fastify marks them
+  // Connection: close) are refused, as Fastify would, but in the envelope.
+  let closing = false;
+  const changes = deps.store.changes;
+  const front =
+    changes && deps.store.credentials.generation
+      ? reuseFront({
+          cache: answers,
+          changes,
+          credentials: deps.store.credentials,
+          metrics,
+          logger: deps.logger,
+          requestId: requestIdOf,
+          // What the onRequest hook below would refuse, and requests with a body to come.
+          passOn: (req) =>
+            closing ||
+            req.httpVersionMajor !== 1 ||
+            (req.url?.length ?? 0) > MAX_URL_LENGTH ||
+            req.headers.expect !== undefined ||
+            req.headers["user-agent"]?.startsWith(WEBHOOK_USER_AGENT_PREFIX) === true,
+        })
+      : undefined;
   const fastify = Fastify({
+    // The server Fastify would make, with the reused answers in front of Fastify's handler.
+    ...(front
+      ? {
+          serverFactory: (handler: http.RequestListener) => {
+            const server = http.createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: checkingInterval(headersTimeout) }, (req, res) => {
+              if (!front(req, res)) handler(req, res);
+            });
+            // What Fastify sets on a server it makes itself.
+            server.keepAliveTimeout = Math.round(limits.keepAliveTimeout * 1000);
+            server.requestTimeout = requestTimeout;
+            server.setTimeout(Math.round(limits.idleTimeout * 1000));
+            return server;
+          },
+        }
+      : {}),
     // pino's Logger and Fastify's base logger type differ only in generics.
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per request is logged in onResponse below, without headers (credentials).
@@ -74,7 +118,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     // client gets 408 and is disconnected. Both cover only receiving the request; an answer, a
     // live log stream included, may take as long as it needs. Node checks every
     // connectionsCheckingInterval (30 s by default, which let a 20 s limit run to 50).
-    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.round(headersTimeout / 4))) },
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: checkingInterval(headersTimeout) },
     requestTimeout,
     keepAliveTimeout: Math.round(limits.keepAliveTimeout * 1000),
     // Fastify's connectionTimeout is the socket's inactivity timeout (0: none).
@@ -93,10 +137,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
       const e = errors.noRoute((req.url.split("?")[0] ?? "").slice(0, 200));
       void (reply as FastifyReply).code(e.status).send(failure(e.errors));
     },
-    genReqId: (req) => {
-      const incoming = req.headers["x-request-id"];
-      return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    },
+    genReqId: requestIdOf,
   });
 
   // Bodies are JSON whatever the Content-Type says (Cloudflare's clients are not all
@@ -112,9 +153,6 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     }
   });
 
-  // Requests that still arrive on open connections once close() began (Fastify marks them
-  // Connection: close) are refused, as Fastify would, but in the envelope.
-  let closing = false;
   fastify.addHook("preClose", (done) => {
     closing = true;
     done();
@@ -169,8 +207,6 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     void reply.code(error.status).send(failure(error.errors));
   });
 
-  // One per app: entries are keyed by URL, and every route's URLs differ.
-  const answers = new AnswerCache();
   for (const spec of routes) registerRoute(fastify, spec, deps, options.validateResponses ?? false, answers, metrics);
   for (const plugin of options.plugins ?? []) await plugin(fastify, deps);
 
@@ -207,6 +243,9 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   return { fastify, metrics };
 }
 
+/** How often Node looks for requests past their timeouts (30 s by default, which let a 20 s limit run to 50). */
+const checkingInterval = (headersTimeout: number): number => Math.min(1000, Math.max(100, Math.round(headersTimeout / 4)));
+
 function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps, validateResponses: boolean, answerCache: AnswerCache, metrics: HttpMetrics): void {
   const auth = spec.auth;
   // The one credential check of the API. Routes with a body run it in an onRequest hook, before
@@ -222,7 +261,11 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
           return principal;
         };
   const beforeBody = check !== undefined && spec.method !== "GET";
-  const answers = spec.reuseAnswer && spec.method === "GET" && deps.store.changes ? { cache: answerCache, changes: deps.store.changes } : undefined;
+  const answers =
+    spec.reuseAnswer && spec.method === "GET" && deps.store.changes
+      ? { cache: answerCache, changes: deps.store.changes, perCaller: spec.reuseAnswer === "per-caller" }
+      : undefined;
+  const route = API_PREFIX + spec.path;
   fastify.route({
     method: spec.method,
     url: API_PREFIX + spec.path,
@@ -259,11 +302,12 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
       const query = spec.query ? parsePart(spec.query, request.query, "query") : {};
       const body = spec.body ? parsePart(spec.body, request.body, "body") : undefined;
       const epoch = answers?.changes.observeSince(arrived);
-      if (answers && epoch !== undefined) {
-        const reused = answers.cache.get(request.url, epoch);
+      const answerKey = answers && epoch !== undefined ? (answers.perCaller && principal ? callerKey(request.url, callerIdOf(principal)) : request.url) : undefined;
+      if (answerKey !== undefined && epoch !== undefined) {
+        const reused = answers?.cache.get(answerKey, epoch);
         if (reused) {
-          metrics.reused();
-          return reply.code(200).type(JSON_TYPE).send(reused);
+          metrics.reused("route");
+          return reply.code(200).type(JSON_TYPE).send(reused.body);
         }
       }
       const out = await spec.handler({ params, query, body, principal, deps, request, reply });
@@ -275,10 +319,10 @@ function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps,
           throw new Error(`answer of ${spec.operationId} does not match its schema: ${checked.error.message}`);
         }
       }
-      if (answers && epoch !== undefined) {
-        const answer = Buffer.from(JSON.stringify(success(out.result, out.result_info, out.messages)));
-        answers.cache.set(request.url, epoch, answer);
-        return reply.code(spec.status ?? 200).type(JSON_TYPE).send(answer);
+      if (answers && answerKey !== undefined && epoch !== undefined) {
+        const body = Buffer.from(JSON.stringify(success(out.result, out.result_info, out.messages)));
+        answers.cache.set(answerKey, epoch, { body, route, auth, accountId: accountIdOf(request) });
+        return reply.code(spec.status ?? 200).type(JSON_TYPE).send(body);
       }
       return reply.code(spec.status ?? 200).send(success(out.result, out.result_info, out.messages));
     },

@@ -8,8 +8,11 @@ export interface HttpMetrics {
   refused(status: string): void;
   /** A connection closed at the connection cap. */
   shed(): void;
-  /** An answer served again from the answer cache (api/answer-cache.ts). */
-  reused(): void;
+  /**
+   * An answer served again from the answer cache (api/answer-cache.ts): in front of Fastify
+   * (api/reuse-front.ts) or by the route, when the front left the request to Fastify.
+   */
+  reused(where: "front" | "route"): void;
   /** A webhook delivery attempt this node made (outbound/webhook-deliverer.ts), by what followed. */
   webhookAttempt(result: "delivered" | "retry" | "failed"): void;
 }
@@ -39,9 +42,14 @@ export function createHttpMetrics(): HttpMetrics {
   });
   const reused = new Counter({
     name: "kiln_http_answers_reused_total",
-    help: "Answers to hot reads served again because nothing was committed since they were made",
+    help: "Answers to hot reads served again because nothing was committed since they were made, by where: front (before Fastify) or route",
+    labelNames: ["where"] as const,
     registers: [registry],
   });
+  // Both series exist from the start, at 0, so a rate over them never starts with a gap.
+  reused.inc({ where: "front" }, 0);
+  reused.inc({ where: "route" }, 0);
+  const reusedAt = { front: reused.labels("front"), route: reused.labels("route") };
   const shed = new Counter({
     name: "kiln_http_connections_shed_total",
     help: "Connections closed because the connection cap was reached",
@@ -58,7 +66,7 @@ export function createHttpMetrics(): HttpMetrics {
     registry,
     refused: (status) => refused.inc({ status }),
     shed: () => shed.inc(),
-    reused: () => reused.inc(),
+    reused: (where) => reusedAt[where].inc(),
     webhookAttempt: (result) => webhookAttempts.inc({ result }),
     observe(method, route, status, seconds) {
       // prom-client hashes the label object on every call; the few label sets seen are looked

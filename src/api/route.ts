@@ -57,10 +57,11 @@ export interface RouteSpec<
   /** Success status; 200 unless said. */
   status?: number;
   /**
-   * A hot read whose answer depends only on its URL: on SQLite the serialised answer is reused
-   * until the next commit to the database (api/answer-cache.ts). Credentials are checked first.
+   * A hot read whose answer depends only on its URL (`true`) or on its URL and who asks
+   * (`"per-caller"`): on SQLite the serialised answer is reused until the next commit to the
+   * database (api/answer-cache.ts, api/reuse-front.ts). Credentials are checked first.
    */
-  reuseAnswer?: boolean;
+  reuseAnswer?: boolean | "per-caller";
   /**
    * The success answer's media type when it is not the envelope (a handler that hijacks the reply
    * and writes a stream or a file): the OpenAPI document describes it as a string of that type.

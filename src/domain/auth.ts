@@ -26,15 +26,35 @@ interface Cache {
 
 const caches = new WeakMap<CredentialLookup, Cache>();
 
-export async function authenticate(lookup: CredentialLookup, credential: Credential, now = new Date()): Promise<Principal> {
-  // Read before the lookups below: whatever they read is at least as new as this generation.
+/** The cache of the lookup's current generation (undefined: the lookup keeps nothing). */
+function currentCache(lookup: CredentialLookup): Cache | undefined {
+  // Read before any lookup: whatever they read is at least as new as this generation.
   const generation = lookup.generation?.();
-  let cache: Cache | undefined;
-  if (generation !== undefined) {
-    cache = caches.get(lookup);
-    if (!cache || cache.generation !== generation) caches.set(lookup, (cache = { generation, entries: new Map() }));
-  }
-  const key = credential.kind === "token" ? `t${credential.value}` : `k${credential.email}\n${credential.key}`;
+  if (generation === undefined) return undefined;
+  let cache = caches.get(lookup);
+  if (!cache || cache.generation !== generation) caches.set(lookup, (cache = { generation, entries: new Map() }));
+  return cache;
+}
+
+const credentialKey = (credential: Credential): string =>
+  credential.kind === "token" ? `t${credential.value}` : `k${credential.email}\n${credential.key}`;
+
+/**
+ * The principal of credentials the current generation already found valid and active, without
+ * a read or a hash; undefined otherwise (not seen, refused, or a lookup that keeps nothing),
+ * where `authenticate` gives the answer. For callers that answer only the common case (api's
+ * reused answers) and leave every other to the full path.
+ */
+export function cachedPrincipal(lookup: CredentialLookup, credential: Credential, now = new Date()): Principal | undefined {
+  const hit = currentCache(lookup)?.entries.get(credentialKey(credential));
+  if (hit?.kind === "user") return hit.principal;
+  if (hit?.kind === "token" && isTokenActive(hit.token, now)) return { kind: "token", token: hit.token };
+  return undefined;
+}
+
+export async function authenticate(lookup: CredentialLookup, credential: Credential, now = new Date()): Promise<Principal> {
+  const cache = currentCache(lookup);
+  const key = credentialKey(credential);
   const hit = cache?.entries.get(key);
   if (hit?.kind === "token") {
     if (!isTokenActive(hit.token, now)) throw errors.unauthenticated();

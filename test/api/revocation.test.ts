@@ -12,7 +12,7 @@ import { sql } from "kysely";
 import { revokeToken } from "../../src/domain/admin.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
 import { dialects, makeDatabase, type TestDatabase } from "../helpers/databases.ts";
-import { startHarness, type Harness } from "../helpers/harness.ts";
+import { startHarness, TRANSPORTS, type Harness } from "../helpers/harness.ts";
 import { kiln, startServer } from "../helpers/cli.ts";
 
 const VERIFY = "/client/v4/user/tokens/verify";
@@ -52,13 +52,14 @@ async function burst(call: () => Promise<number>, revoke: () => Promise<unknown>
 }
 
 for (const dialect of dialects()) {
-  describe(`${dialect}: revocation is honoured on the next request, cached or not`, () => {
+  for (const transport of TRANSPORTS)
+  describe(`${dialect} over ${transport}: revocation is honoured on the next request, cached or not`, () => {
     let h: Harness;
     let account: string;
     let other: Store;
 
     before(async () => {
-      h = await startHarness(dialect);
+      h = await startHarness(dialect, {}, {}, { transport });
       account = (await h.account("a")).id;
       // A second connection to the same database: another process on SQLite, another node on PostgreSQL.
       other = await openStore({ dataDir: h.db.dataDir, database: h.db.database, poolSize: 2, secretKey: Buffer.from(h.db.secretKey, "base64") });

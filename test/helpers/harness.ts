@@ -1,7 +1,10 @@
 /**
  * An in-process Kiln for API tests: a real store (SQLite or PostgreSQL), the real Fastify
  * app driven through inject(), answers checked against their route schemas, and helpers
- * that seed accounts and credentials through the same domain code the CLI uses.
+ * that seed accounts and credentials through the same domain code the CLI uses. With
+ * `transport: "http"` the app listens on loopback and calls are real HTTP requests: inject()
+ * goes past the server's request listener, so what answers there (api/reuse-front.ts) is only
+ * reached this way.
  */
 import { pino } from "pino";
 import { createApp, type AppOptions } from "../../src/api/app.ts";
@@ -41,12 +44,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** How the harness reaches the app: fastify.inject(), or real HTTP over loopback. */
+export type Transport = "inject" | "http";
+export const TRANSPORTS: readonly Transport[] = ["inject", "http"];
+
 export async function startHarness(
   dialect: "sqlite" | "postgres",
   options: AppOptions = {},
   configOverrides: Partial<Record<keyof Config, unknown>> = {},
   /** `logs`: every server log line (debug level, or `logLevel`) is pushed here, for tests that check what is logged. `database`: how the test database is made. */
-  extras: { logs?: string[]; logLevel?: string; database?: DatabaseOptions } = {},
+  extras: { logs?: string[]; logLevel?: string; database?: DatabaseOptions; transport?: Transport } = {},
 ): Promise<Harness> {
   const db = await makeDatabase(dialect, extras.database);
   const store = await openStore({ dataDir: db.dataDir, database: db.database, poolSize: 4, secretKey: Buffer.from(db.secretKey, "base64") });
@@ -60,6 +67,7 @@ export async function startHarness(
   const { fastify } = await createApp(kiln.deps, { validateResponses: true, plugins: kiln.plugins, ...options });
   // API-only suites leave the runner idle; build suites ask for it with { runner: true }.
   if (configOverrides.runner === true) await kiln.runner?.start();
+  const base = extras.transport === "http" ? await fastify.listen({ host: "127.0.0.1", port: 0 }) : undefined;
   return {
     db,
     store,
@@ -70,15 +78,27 @@ export async function startHarness(
       if (opts.rawBody !== undefined) payload = opts.rawBody;
       else if (opts.body !== undefined) payload = JSON.stringify(opts.body);
       if (payload !== undefined) headers["content-type"] ??= "application/json";
-      const res = await fastify.inject({ method: method as "GET", url, headers, ...(payload !== undefined ? { payload } : {}) });
-      const text = res.body;
+      let status: number;
+      let text: string;
+      let answerHeaders: Answer["headers"];
+      if (base) {
+        const res = await fetch(base + url, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+        status = res.status;
+        text = await res.text();
+        answerHeaders = Object.fromEntries(res.headers);
+      } else {
+        const res = await fastify.inject({ method: method as "GET", url, headers, ...(payload !== undefined ? { payload } : {}) });
+        status = res.statusCode;
+        text = res.body;
+        answerHeaders = res.headers;
+      }
       let body: unknown = text;
       try {
         body = JSON.parse(text);
       } catch {
         /* non-JSON answers (metrics) stay text */
       }
-      return { status: res.statusCode, headers: res.headers, body };
+      return { status, headers: answerHeaders, body };
     },
     account: (name = "acme") => store.transaction((r) => createAccount(r, name)),
     async token(accountIds, groups, o = {}) {

@@ -18,6 +18,8 @@ export const verifyToken = defineRoute({
   tag: "User",
   auth: "authenticated",
   result: tokenStatus,
+  // Its answer is the caller's token: reused per token until the next commit (a revocation is one).
+  reuseAnswer: "per-caller",
   async handler({ principal }) {
     // A global key is valid credentials but not a token: Cloudflare answers 401 here.
     if (principal?.kind !== "token") throw errors.unauthenticated();
