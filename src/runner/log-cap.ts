@@ -132,8 +132,12 @@ export class LogCap {
     return this.headBytes + this.bytes + marker;
   }
 
-  /** Takes a line; appends to `out` the lines to be written now (the line itself, or older ones sliding out of the tail). */
-  push(line: LogLine, out: LogLine[]): void {
+  /**
+   * Takes a line; appends to `out` the lines to be written now (the line itself, or older ones
+   * sliding out of the tail). With `waitBeforeFreeze`, a line that would freeze the head while
+   * head lines are still unwritten is not taken (false): see LogPipeline.send.
+   */
+  push(line: LogLine, out: LogLine[], waitBeforeFreeze = false): boolean {
     const text = line[1];
     const bytes = Buffer.byteLength(text) + 1;
     if (!this.frozen) {
@@ -141,7 +145,7 @@ export class LogCap {
         this.headBytes += bytes;
         this.unwritten.push(bytes);
         out.push(line);
-        return;
+        return true;
       }
       if (this.headBytes + this.bytes + bytes <= this.headLimit && bytes <= this.tailBytes) {
         this.hold(line, bytes);
@@ -150,8 +154,9 @@ export class LogCap {
           this.headBytes += this.shifted;
           this.unwritten.push(this.shifted);
         }
-        return;
+        return true;
       }
+      if (waitBeforeFreeze && this.unwrittenLines > 0) return false;
       this.frozen = true;
     }
     const budget = this.headLimit - this.headBytes;
@@ -165,7 +170,7 @@ export class LogCap {
         // Nothing of it kept: all its bytes are dropped, newline included.
         this.droppedLines++;
         this.droppedBytes += bytes;
-        return;
+        return true;
       }
       kept = [line[0], text.slice(0, cut)];
       keptBytes = Buffer.byteLength(kept[1]) + 1;
@@ -173,6 +178,7 @@ export class LogCap {
     }
     this.hold(kept, keptBytes);
     while (this.size > this.tailLines || this.bytes > budget) this.dropOldest();
+    return true;
   }
 
   /** What remains to be written after the head: the marker line (when lines were dropped) and the tail. Empties the ring. */
@@ -197,14 +203,6 @@ export class LogCap {
   /** Head lines handed out by push and not reported written yet (settle). */
   get unwrittenLines(): number {
     return this.unwritten.length - this.unwrittenStart;
-  }
-
-  /** Whether this line would freeze the head (the one step a later correction cannot undo). */
-  wouldFreeze(line: LogLine): boolean {
-    if (this.frozen) return false;
-    const bytes = Buffer.byteLength(line[1]) + 1;
-    if (this.size === 0 && this.headBytes + bytes <= this.headLimit - this.tailBytes) return false;
-    return !(this.headBytes + this.bytes + bytes <= this.headLimit && bytes <= this.tailBytes);
   }
 
   /**

@@ -490,10 +490,9 @@ export class LogPipeline {
   private async send(lines: LogLine[]): Promise<void> {
     const out: LogLine[] = [];
     for (const line of lines) {
-      if (this.cap.unwrittenLines > 0 && this.cap.wouldFreeze(line)) {
-        await this.batcher.pushAll(out.splice(0));
-        await this.batcher.drain();
-      }
+      if (this.cap.push(line, out, true)) continue;
+      await this.batcher.pushAll(out.splice(0));
+      await this.batcher.drain();
       this.cap.push(line, out);
     }
     return this.batcher.pushAll(out);
