@@ -67,10 +67,33 @@ export interface BuildRepository {
   removeWithLogs(uuids: string[]): Promise<{ builds: number; log_lines: number }>;
   minutesUsed(accountId: string, sinceIso: string, nowIso: string): Promise<number>;
   /**
-   * Stores lines `firstLine…`. A line the database refuses for its content is stored as a
-   * notice saying so, under the same number, so the lines after it are kept; any other failure
-   * rejects (nothing of the batch stored).
+   * Stores lines `firstLine…`, in order and contiguously numbered. Lines the database refuses
+   * for their content are stored as a notice saying so (one for a run of consecutive refused
+   * lines: the rows after it move up), so the lines after them are kept; any other failure
+   * rejects (nothing of the batch stored). See {@link LogLimits} for what notices may take.
    */
-  appendLogs(uuid: string, firstLine: number, lines: LogLine[]): Promise<void>;
+  appendLogs(uuid: string, firstLine: number, lines: LogLine[], limits?: LogLimits): Promise<StoredLines>;
   readLogs(uuid: string, fromLine: number, limit: number): Promise<LogLine[]>;
+}
+
+/** Bounds on what the notices of refused lines may add to a batch (default: no bound). */
+export interface LogLimits {
+  /**
+   * Bytes the stored rows may take beyond the lines' own (UTF-8 bytes plus one each). The batch
+   * is stored up to the first run of refused lines whose notice could take it past this (counted
+   * at MAX_NOTICE_BYTES, domain/log-notice.ts); the lines from there on are not stored.
+   */
+  extraBytes?: number;
+  /** All or nothing: when not every line fits, nothing of the batch is stored. */
+  whole?: boolean;
+}
+
+/** What appendLogs stored. */
+export interface StoredLines {
+  /** Lines of the batch stored (as themselves or in a notice): the first `taken`. */
+  taken: number;
+  /** Rows written: the next line's number is `firstLine + rows`. */
+  rows: number;
+  /** Bytes the rows take beyond the taken lines' own (negative when notices took less). */
+  extraBytes: number;
 }

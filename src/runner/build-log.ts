@@ -58,13 +58,14 @@ export class BuildLog {
       batchLines: 2000,
       batchChars: BATCH_CHARS,
       highWaterChars: HIGH_WATER_CHARS,
-      flush: async (lines, first) => {
-        await store.transaction(async (r) => {
+      flush: async (lines, first, limits) => {
+        const stored = await store.transaction(async (r) => {
           if (!(await r.builds.holds(buildUuid, runnerId))) throw new LostClaimError(buildUuid);
-          await r.builds.appendLogs(buildUuid, first, lines);
+          return r.builds.appendLogs(buildUuid, first, lines, limits);
         });
-        this.stored = first + lines.length;
-        onStored?.();
+        this.stored = first + stored.rows;
+        if (stored.rows > 0) onStored?.();
+        return stored;
       },
     });
   }

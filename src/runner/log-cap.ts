@@ -19,11 +19,28 @@
  * nothing is claimed dropped when nothing was) and the ring are returned, to be written after
  * the head.
  *
+ * Lines the database refuses are stored as notices (domain/log-notice.ts), which can be longer
+ * than the lines (a `✓` line is 4 bytes, its notice ~160). The cap counts lines before they are
+ * stored, so what the store actually took is charged afterwards (log-lines.ts, LogPipeline):
+ * - a head batch may add at most `noticeRoom` bytes of notices (room left for the head without
+ *   touching the tail's budget); the store stops the batch before a notice that does not fit;
+ *   `charge()` adds what the notices took, and `dropHead()` makes the lines not written (the rest
+ *   of a batch cut short, and the batches after it) the start of the dropped middle, so the head
+ *   still ends where the marker begins;
+ * - the marker and the tail are written last, in one all-or-nothing batch: when their notices do
+ *   not fit, `fitWorstCase()` drops the oldest tail lines until they would fit even if every line
+ *   left became a notice of MAX_NOTICE_BYTES, and they are written again.
+ * Charging afterwards was preferred to counting every line at a notice's size: that would make
+ * a small cap's tail of short lines a quarter as long for every build, for the sake of the few
+ * whose database refuses lines. Room for the marker is at least MAX_NOTICE_BYTES, in case the
+ * database refuses the marker itself.
+ *
  * Memory: the ring holds at most `tailLines` lines and about tailBytes plus one line's bytes,
  * whatever the volume of the build's output (the splitter cuts lines to a bounded length before
  * they get here).
  */
 import type { LogLine } from "../domain/build-types.ts";
+import { MAX_NOTICE_BYTES } from "../domain/log-notice.ts";
 
 export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_TAIL_LINES = 1000;
@@ -62,6 +79,8 @@ export class LogCap {
   readonly tailBytes: number;
   /** Head and tail together never take more than this: the rest of the cap is the marker's. */
   readonly headLimit: number;
+  /** `capBytes - headLimit`: the longest marker line, or a notice in its place. */
+  readonly markerRoom: number;
   /** Bytes of the head (lines returned by push). */
   headBytes = 0;
   droppedLines = 0;
@@ -75,6 +94,9 @@ export class LogCap {
   private bytes = 0;
   private lastDroppedAt = 0;
   private shifted = 0;
+  /** Bytes of each head line handed out by push and not yet reported written (settle), oldest first from `unwrittenStart`. */
+  private unwritten: number[] = [];
+  private unwrittenStart = 0;
 
   constructor(options: LogCapOptions = {}) {
     this.capBytes = options.capBytes ?? DEFAULT_LOG_CAP_BYTES;
@@ -83,8 +105,9 @@ export class LogCap {
     if (!Number.isInteger(this.capBytes) || this.capBytes < MIN_LOG_CAP_BYTES) throw new RangeError(`the log cap must be an integer ≥ ${MIN_LOG_CAP_BYTES}`);
     if (!Number.isInteger(this.tailLines) || this.tailLines < 0 || !Number.isInteger(this.tailBytes) || this.tailBytes < 0) throw new RangeError("invalid log cap options");
     // The longest marker this cap can write: counts are safe integers.
-    const room = Buffer.byteLength(capMarker(this.capBytes, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, this.tailLines)) + 1;
-    this.headLimit = this.capBytes - room;
+    const longest = Buffer.byteLength(capMarker(this.capBytes, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, this.tailLines)) + 1;
+    this.markerRoom = Math.max(longest, MAX_NOTICE_BYTES);
+    this.headLimit = this.capBytes - this.markerRoom;
     if (this.tailBytes > this.headLimit) throw new RangeError("the log tail must be smaller than the cap");
   }
 
@@ -109,24 +132,31 @@ export class LogCap {
     return this.headBytes + this.bytes + marker;
   }
 
-  /** Takes a line; appends to `out` the lines to be written now (the line itself, or older ones sliding out of the tail). */
-  push(line: LogLine, out: LogLine[]): void {
+  /**
+   * Takes a line; appends to `out` the lines to be written now (the line itself, or older ones
+   * sliding out of the tail). With `waitBeforeFreeze`, a line that would freeze the head while
+   * head lines are still unwritten is not taken (false): see LogPipeline.send.
+   */
+  push(line: LogLine, out: LogLine[], waitBeforeFreeze = false): boolean {
     const text = line[1];
     const bytes = Buffer.byteLength(text) + 1;
     if (!this.frozen) {
       if (this.size === 0 && this.headBytes + bytes <= this.headLimit - this.tailBytes) {
         this.headBytes += bytes;
+        this.unwritten.push(bytes);
         out.push(line);
-        return;
+        return true;
       }
       if (this.headBytes + this.bytes + bytes <= this.headLimit && bytes <= this.tailBytes) {
         this.hold(line, bytes);
         while (this.size > this.tailLines) {
           out.push(this.shift());
           this.headBytes += this.shifted;
+          this.unwritten.push(this.shifted);
         }
-        return;
+        return true;
       }
+      if (waitBeforeFreeze && this.unwrittenLines > 0) return false;
       this.frozen = true;
     }
     const budget = this.headLimit - this.headBytes;
@@ -135,32 +165,115 @@ export class LogCap {
     if (bytes > budget) {
       // Only when the head ended within a line of the limit: the start of the line is kept.
       const cut = prefixForBytes(text, Math.max(0, budget - 1));
-      this.droppedBytes += bytes - (Buffer.byteLength(text.slice(0, cut)) + 1);
       this.lastDroppedAt = line[0];
       if (cut === 0) {
+        // Nothing of it kept: all its bytes are dropped, newline included.
         this.droppedLines++;
-        return;
+        this.droppedBytes += bytes;
+        return true;
       }
       kept = [line[0], text.slice(0, cut)];
       keptBytes = Buffer.byteLength(kept[1]) + 1;
+      this.droppedBytes += bytes - keptBytes;
     }
     this.hold(kept, keptBytes);
-    while (this.size > this.tailLines || this.bytes > budget) {
-      this.lastDroppedAt = this.shift()[0];
-      this.droppedLines++;
-      this.droppedBytes += this.shifted;
-    }
+    while (this.size > this.tailLines || this.bytes > budget) this.dropOldest();
+    return true;
   }
 
   /** What remains to be written after the head: the marker line (when lines were dropped) and the tail. Empties the ring. */
   end(): LogLine[] {
-    const out: LogLine[] = [];
-    if (this.droppedBytes > 0) out.push([this.lastDroppedAt, this.marker()]);
-    while (this.size > 0) out.push(this.shift());
+    const out = this.rest();
     this.ring.length = 0;
     this.ringBytes.length = 0;
     this.start = 0;
+    this.size = 0;
+    this.bytes = 0;
     return out;
+  }
+
+  /** What end() would return, the ring left as it is. */
+  rest(): LogLine[] {
+    const out: LogLine[] = [];
+    if (this.droppedBytes > 0) out.push([this.lastDroppedAt, this.marker()]);
+    for (let i = this.start; i < this.start + this.size; i++) out.push(this.ring[i] as LogLine);
+    return out;
+  }
+
+  /** Head lines handed out by push and not reported written yet (settle). */
+  get unwrittenLines(): number {
+    return this.unwritten.length - this.unwrittenStart;
+  }
+
+  /**
+   * Bytes notices may add to a batch of the next `lines` unwritten head lines: what is left of
+   * the head's share, keeping the tail's budget (or the ring, when it holds more), once the head
+   * written so far and the batch are counted. Lines after the batch are not counted: they are
+   * dropped if the notices leave them no room (settle).
+   */
+  noticeRoom(lines: number): number {
+    let through = this.headBytes;
+    for (let i = this.unwrittenStart + lines; i < this.unwritten.length; i++) through -= this.unwritten[i] as number;
+    return Math.max(0, this.headLimit - through - Math.max(this.bytes, this.tailBytes));
+  }
+
+  /**
+   * The next `batch` of unwritten head lines reached the store: the first `taken` were stored,
+   * taking `extra` bytes more than their own (notices; negative when they took less). When the
+   * store stopped short, or the notices took the head past its limit, the rest of the batch and
+   * every head line not written yet (`takePending`, the batcher's) are dropped instead: they
+   * become the start of the dropped middle, and the head is frozen where it was stored. Then head
+   * and ring are made to fit again (the oldest ring lines dropped).
+   */
+  settle(batch: readonly LogLine[], taken: number, extra: number, takePending: () => LogLine[]): void {
+    this.headBytes += extra;
+    if (taken < batch.length || this.headBytes > this.headLimit) {
+      const dropped = [...batch.slice(taken), ...takePending()];
+      let bytes = 0;
+      for (let i = this.unwrittenStart + taken; i < this.unwritten.length; i++) bytes += this.unwritten[i] as number;
+      this.unwritten = [];
+      this.unwrittenStart = 0;
+      this.headBytes -= bytes;
+      // Lines dropped before (from the ring) are newer: the marker keeps their time.
+      if (this.droppedBytes === 0 && dropped.length > 0) this.lastDroppedAt = (dropped[dropped.length - 1] as LogLine)[0];
+      this.droppedLines += dropped.length;
+      this.droppedBytes += bytes;
+      this.frozen = true;
+    } else {
+      this.unwrittenStart += batch.length;
+      if (this.unwrittenStart >= 1024 && this.unwrittenStart * 2 >= this.unwritten.length) {
+        this.unwritten.splice(0, this.unwrittenStart);
+        this.unwrittenStart = 0;
+      }
+    }
+    this.fit();
+  }
+
+  /**
+   * Drops the oldest tail lines until the marker and the tail fit in `budget` bytes even if the
+   * database refused every line left, each then a notice of MAX_NOTICE_BYTES at most (the marker
+   * in its room). Always possible: budget ≥ markerRoom once the head is written.
+   */
+  fitWorstCase(budget: number): void {
+    let worst = 0;
+    for (let i = this.start; i < this.start + this.size; i++) worst += Math.max(this.ringBytes[i] as number, MAX_NOTICE_BYTES);
+    while (this.size > 0 && worst + (this.droppedBytes > 0 ? this.markerRoom : 0) > budget) {
+      worst -= Math.max(this.ringBytes[this.start] as number, MAX_NOTICE_BYTES);
+      this.dropOldest();
+    }
+  }
+
+  /** Head and ring within headLimit again, by freezing the head and dropping the oldest ring lines. */
+  fit(): void {
+    if (this.headBytes + this.bytes <= this.headLimit) return;
+    this.frozen = true;
+    while (this.size > 0 && this.headBytes + this.bytes > this.headLimit) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    this.lastDroppedAt = this.shift()[0];
+    this.droppedLines++;
+    this.droppedBytes += this.shifted;
   }
 
   private marker(): string {

@@ -6,9 +6,11 @@
  * wires the three together; the sink is what writes lines `firstIndex…` to the store.
  *
  * Lines are `[timestampMs, text]` (milliseconds since the epoch: the time the write that completed
- * the line arrived), numbered contiguously by the batcher from `startIndex`.
+ * the line arrived), numbered contiguously by the batcher from `startIndex`. A sink may store fewer
+ * rows than lines (a run of refused lines as one notice) and says so: the numbering follows the rows.
  */
 import { StringDecoder } from "node:string_decoder";
+import type { LogLimits, StoredLines } from "../domain/build-ports.ts";
 import type { LogLine } from "../domain/build-types.ts";
 import { LogCap, prefixForBytes, type LogCapOptions } from "./log-cap.ts";
 import { SecretMasker } from "./masker.ts";
@@ -219,8 +221,12 @@ function isHighSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdbff;
 }
 
-/** Writes `lines` as lines `firstIndex`, `firstIndex + 1`, …; a rejection stops the batcher. */
-export type LogSink = (lines: LogLine[], firstIndex: number) => Promise<void>;
+/**
+ * Writes `lines` as rows `firstIndex`, `firstIndex + 1`, …; a rejection stops the batcher. It
+ * resolves with what it stored (the store's appendLogs, `limits` passed on), or nothing when it
+ * stored every line as given.
+ */
+export type LogSink = (lines: LogLine[], firstIndex: number, limits?: LogLimits) => Promise<StoredLines | void>;
 
 export interface LogBatcherOptions {
   /** Lines per sink call at most; a batch this big is flushed at once (default 500). */
@@ -311,9 +317,23 @@ export class LogBatcher {
     return this.afterAdd();
   }
 
+  /** Takes back the lines not handed to the sink yet (they will not be written). */
+  takePending(): LogLine[] {
+    const lines = this.pending;
+    this.pending = [];
+    this.pendingChars = 0;
+    this.clearTimer();
+    return lines;
+  }
+
   /** Flushes everything pending; resolves when the sink has taken it all, rejects with the sink's failure. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.drain();
+  }
+
+  /** Like close(), and more lines may come after. */
+  async drain(): Promise<void> {
     this.clearTimer();
     while (!this.failed && (this.flushing || this.pending.length > 0)) {
       if (!this.flushing) this.start();
@@ -366,8 +386,8 @@ export class LogBatcher {
         }
         this.pendingChars -= chars;
         const first = this.nextIndex;
-        this.nextIndex += batch.length;
-        await this.sink(batch, first);
+        const stored = await this.sink(batch, first);
+        this.nextIndex = first + (stored ? stored.rows : batch.length);
         if (!this.overHighWater() && this.waiters.length > 0) {
           const waiters = this.waiters;
           this.waiters = [];
@@ -405,11 +425,14 @@ export class LogPipeline {
   readonly cap: LogCap;
   readonly batcher: LogBatcher;
 
+  private readonly flush: LogSink;
+
   constructor(options: LogPipelineOptions) {
     this.cap = new LogCap(options);
     const maxLineBytes = Math.max(64, Math.min(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, Math.floor(this.cap.tailBytes / 4)));
     this.splitter = new LineSplitter({ ...options, maxLineBytes });
-    this.batcher = new LogBatcher(options.flush, options);
+    this.flush = options.flush;
+    this.batcher = new LogBatcher((lines, first) => this.flushHead(lines, first), options);
   }
 
   write(chunk: Uint8Array | string, stream?: string): Promise<void> {
@@ -424,15 +447,60 @@ export class LogPipeline {
     this.splitter.setSecrets(secrets);
   }
 
+  /**
+   * The head is written first (and charged, see flushHead); then the marker and the tail, in one
+   * all-or-nothing call so that, when the notices of refused lines would take them past the cap,
+   * they are written again with fewer tail lines (LogCap.fitWorstCase) and a marker saying so.
+   */
   async end(): Promise<void> {
     await this.send(this.splitter.end());
-    await this.batcher.pushAll(this.cap.end());
     await this.batcher.close();
+    let rest = this.cap.rest();
+    if (rest.length > 0) {
+      const first = this.batcher.nextIndex;
+      const budget = this.cap.capBytes - this.cap.headBytes;
+      let stored = await this.flush(rest, first, { extraBytes: budget - bytesOf(rest), whole: true });
+      if (stored && stored.taken < rest.length) {
+        this.cap.fitWorstCase(budget);
+        rest = this.cap.rest();
+        stored = await this.flush(rest, first, { extraBytes: budget - bytesOf(rest) });
+      }
+      this.batcher.nextIndex = first + (stored ? stored.rows : rest.length);
+    }
+    this.cap.end();
   }
 
-  private send(lines: LogLine[]): Promise<void> {
+  /**
+   * Writes a batch of the head, letting notices take what the cap has left (noticeRoom), and
+   * settles it with the cap: when the store stopped short of a notice that did not fit, or the
+   * head went past its limit, the lines not written (the rest of the batch, those waiting in the
+   * batcher) become dropped lines, so the head ends right before the marker.
+   */
+  private async flushHead(lines: LogLine[], first: number): Promise<StoredLines | void> {
+    const stored = await this.flush(lines, first, { extraBytes: this.cap.noticeRoom(lines.length) });
+    this.cap.settle(lines, stored ? stored.taken : lines.length, stored ? stored.extraBytes : 0, () => this.batcher.takePending());
+    return stored;
+  }
+
+  /**
+   * Before the line that would freeze the head, the head lines in flight are written first: the
+   * store may have stored them in fewer bytes (a run of refused lines as one notice), and the
+   * head is only frozen on what it really takes. Once per build when nothing is refused.
+   */
+  private async send(lines: LogLine[]): Promise<void> {
     const out: LogLine[] = [];
-    for (const line of lines) this.cap.push(line, out);
+    for (const line of lines) {
+      if (this.cap.push(line, out, true)) continue;
+      await this.batcher.pushAll(out.splice(0));
+      await this.batcher.drain();
+      this.cap.push(line, out);
+    }
     return this.batcher.pushAll(out);
   }
+}
+
+function bytesOf(lines: readonly LogLine[]): number {
+  let n = 0;
+  for (const line of lines) n += Buffer.byteLength(line[1]) + 1;
+  return n;
 }

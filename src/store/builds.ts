@@ -15,6 +15,7 @@ import type { BuildsTable } from "./schema.ts";
 import type { Tx } from "./transaction.ts";
 import { recordBuildEvent } from "./build-events.ts";
 import { eventTypeOf } from "../domain/event-envelope.ts";
+import { MAX_NOTICE_BYTES, refusedLinesNotice } from "../domain/log-notice.ts";
 
 /** The columns a Build is made of (the reporter's and the branch/commit index columns are not). */
 const BUILD_COLUMNS = [
@@ -100,9 +101,7 @@ export function refusedValue(error: unknown): boolean {
 
 /** What is stored instead of a line the database refused (ASCII, so any database encoding holds it). */
 export function refusedLineNotice(error: unknown): string {
-  const message = String((error as { message?: unknown } | null)?.message ?? error);
-  const reason = message.replace(/[^\x20-\x7e]+/g, "?").slice(0, 200);
-  return `[kiln] A line of this build's output could not be stored: ${reason}`;
+  return refusedLinesNotice(1, error);
 }
 
 /**
@@ -450,8 +449,9 @@ export function buildRepository(db: Tx, dialect: DialectName, noteEvent: (accoun
       }
       return ms / 60_000;
     },
-    async appendLogs(uuid, firstLine, lines) {
-      if (lines.length === 0) return;
+    async appendLogs(uuid, firstLine, lines, limits = {}) {
+      if (lines.length === 0) return { taken: 0, rows: 0, extraBytes: 0 };
+      const room = limits.extraBytes ?? Infinity;
       const insert = async (rows: readonly LogLine[], first: number) => {
         // Chunks keep each statement under the bound-parameter limits (SQLite 32766, pg 65535).
         for (let i = 0; i < rows.length; i += LOG_ROWS_PER_INSERT) {
@@ -463,35 +463,80 @@ export function buildRepository(db: Tx, dialect: DialectName, noteEvent: (accoun
       };
       // One line the database refuses must not lose the batch, nor (the runner stops at the
       // first failed batch) every line after it. The batch is written under a savepoint; when
-      // the database refuses its values, it is written again in halves, down to the refused
-      // lines, each replaced by a notice under its own line number. Any other failure (a lost
+      // the database refuses its values, it is written again in halves, in order, down to the
+      // refused lines. Consecutive refused lines become one notice (a `✓` line on a LATIN1
+      // database is 4 bytes, its notice ~160: one each would take a log of them 40 times past
+      // what the log cap counted); the rows after it move up. Any other failure (a lost
       // connection, a lock, a full disk) fails the whole transaction, as before.
-      const careful = async (rows: readonly LogLine[], first: number): Promise<void> => {
+      let next = firstLine; // the next row's number
+      let extra = 0; // bytes beyond the taken lines' own; a run's notice is counted at MAX_NOTICE_BYTES until written
+      let taken = 0;
+      let stopped = false;
+      let run: { ts: number; count: number; error: unknown } | undefined;
+      const endRun = async () => {
+        if (!run) return;
+        const notice = refusedLinesNotice(run.count, run.error);
+        // Row `next` was kept for it while the run's lines were tried.
+        await insert([[run.ts, notice]], next++);
+        extra += Buffer.byteLength(notice) + 1 - MAX_NOTICE_BYTES;
+        run = undefined;
+      };
+      const refused = (line: LogLine, error: unknown): boolean => {
+        const own = Buffer.byteLength(line[1]) + 1;
+        if (run) {
+          run.count++;
+          extra -= own;
+          return true;
+        }
+        // A new notice: only when it fits in what the caller allows (the log cap's room).
+        if (extra + MAX_NOTICE_BYTES - own > room) return false;
+        run = { ts: line[0], count: 1, error };
+        extra += MAX_NOTICE_BYTES - own;
+        return true;
+      };
+      const careful = async (rows: readonly LogLine[]): Promise<void> => {
+        // While a run is open its notice's row is kept free: the next rows go after it.
+        const at = run ? next + 1 : next;
         await sql`savepoint kiln_log_lines`.execute(db);
         try {
-          await insert(rows, first);
+          await insert(rows, at);
         } catch (error) {
           // Anything else fails the transaction as a whole: no use undoing part of it.
           if (!refusedValue(error)) throw error;
           await sql`rollback to savepoint kiln_log_lines`.execute(db);
           await sql`release savepoint kiln_log_lines`.execute(db);
           if (rows.length === 1) {
-            await insert([[(rows[0] as LogLine)[0], refusedLineNotice(error)]], first);
+            if (refused(rows[0] as LogLine, error)) taken++;
+            else stopped = true;
             return;
           }
           const half = Math.ceil(rows.length / 2);
-          await careful(rows.slice(0, half), first);
-          await careful(rows.slice(half), first + half);
+          await careful(rows.slice(0, half));
+          if (!stopped) await careful(rows.slice(half));
           return;
         }
         await sql`release savepoint kiln_log_lines`.execute(db);
+        await endRun();
+        next += rows.length;
+        taken += rows.length;
       };
-      await careful(lines, firstLine);
+      if (limits.whole) await sql`savepoint kiln_log_batch`.execute(db);
+      await careful(lines);
+      await endRun();
+      if (limits.whole) {
+        if (stopped) {
+          await sql`rollback to savepoint kiln_log_batch`.execute(db);
+          await sql`release savepoint kiln_log_batch`.execute(db);
+          return { taken: 0, rows: 0, extraBytes: 0 };
+        }
+        await sql`release savepoint kiln_log_batch`.execute(db);
+      }
       await db
         .updateTable("builds")
-        .set({ log_lines: sql<number>`${firstLine + lines.length}` })
+        .set({ log_lines: sql<number>`${next}` })
         .where("uuid", "=", uuid)
         .execute();
+      return { taken, rows: next - firstLine, extraBytes: extra };
     },
     async readLogs(uuid, fromLine, limit) {
       const rows = await db

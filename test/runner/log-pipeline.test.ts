@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
+import { sql } from "kysely";
 import type { LogLine } from "../../src/domain/build-types.ts";
+import { newUuid } from "../../src/domain/ids.ts";
+import { dialects } from "../helpers/databases.ts";
+import { seed, storedBuild, triggerBody } from "../helpers/fixtures.ts";
+import { startHarness, type Harness } from "../helpers/harness.ts";
 import { LogCap, capMarker } from "../../src/runner/log-cap.ts";
 import { LineSplitter, LogBatcher, LogPipeline, prefixForBytes } from "../../src/runner/log-lines.ts";
 import { SecretMasker } from "../../src/runner/masker.ts";
@@ -468,3 +473,128 @@ describe("LogPipeline", () => {
     assert.equal(p.batcher.nextIndex, 3 + stored.length);
   });
 });
+
+/**
+ * The pipeline writing into the real store, whose database refuses some lines (an operator's
+ * trigger refusing lines that start with "!"): each refused line, or run of them, is stored as a
+ * notice far longer than the line, and the stored log must still stay within the cap, keep its
+ * head, marker and tail shape, and the marker's counts must be exactly the lines left out.
+ */
+for (const dialect of dialects()) {
+  describe(`${dialect}: LogPipeline into a store refusing lines`, () => {
+    let h: Harness;
+    let newBuild: () => Promise<string>;
+    before(async () => {
+      h = await startHarness(dialect);
+      const db = h.store.db.kysely;
+      if (dialect === "sqlite") {
+        await sql`create trigger refuse_bang before insert on build_logs when new.text like '!%'
+          begin select raise(abort, 'refused by the operator''s trigger'); end`.execute(db);
+      } else {
+        await sql`create function refuse_bang() returns trigger language plpgsql as $$
+          begin if new.text like '!%' then raise exception 'refused by the operator''s trigger'; end if; return new; end $$`.execute(db);
+        await sql`create trigger refuse_bang before insert on build_logs for each row execute function refuse_bang()`.execute(db);
+      }
+      const account = await h.account("log-refusals");
+      const write = (await h.token([account.id], ["Workers CI Write"])).value;
+      const sd = await seed(h, account.id, `w-${newUuid().slice(0, 8)}`);
+      const t = await h.call("POST", `/client/v4/accounts/${account.id}/builds/triggers`, { token: write, body: triggerBody(sd) });
+      assert.equal(t.status, 200);
+      newBuild = async () => {
+        const now = new Date().toISOString();
+        const b = { ...storedBuild(sd, account.id, t.body.result.trigger_uuid as string, { createdOn: now, status: "running" }), initializing_on: now, running_on: now };
+        await h.store.transaction((r) => r.builds.insert(b));
+        return b.build_uuid;
+      };
+    });
+    after(() => h.close());
+
+    const NOTICE = /^\[kiln\] (?:A line|(\d+) lines) of this build's output could not be stored: refused by the operator's trigger$/;
+    const bytes = (ts: string[]) => ts.reduce((n, t) => n + Buffer.byteLength(t) + 1, 0);
+
+    /** Runs `input` through a pipeline into a new build's log; returns the stored texts. */
+    async function store(input: string[], capBytes: number, tailLines?: number, batchLines = 64): Promise<string[]> {
+      const uuid = await newBuild();
+      const p = new LogPipeline({
+        capBytes,
+        tailLines,
+        batchLines,
+        batchDelayMs: 1,
+        flush: (lines, first, limits) => h.store.transaction((r) => r.builds.appendLogs(uuid, first, lines, limits)),
+      });
+      for (let i = 0; i < input.length; i += 37) await p.write(input.slice(i, i + 37).map((t) => t + "\n").join(""));
+      await p.end();
+      const build = await h.store.builds.getByUuid(uuid);
+      const rows = await h.store.builds.readLogs(uuid, 0, 1_000_000);
+      assert.equal(rows.length, build?.log_lines, "rows numbered contiguously, as many as log_lines says");
+      assert.equal(p.batcher.nextIndex, rows.length);
+      return rows.map((l) => l[1]);
+    }
+
+    /**
+     * Maps stored rows back to the input lines they stand for, from input[at]; returns where they
+     * end. (A run split between two batches is two notices.)
+     */
+    function matches(rows: string[], input: string[], at: number, label: string): number {
+      for (const row of rows) {
+        const m = NOTICE.exec(row);
+        if (!m) {
+          assert.equal(row, input[at], `${label}: row for input line ${at}`);
+          at++;
+          continue;
+        }
+        const n = Number(m[1] ?? 1);
+        for (let k = 0; k < n; k++) assert.ok(input[at + k]?.startsWith("!"), `${label}: a notice stands for refused line ${at + k}`);
+        at += n;
+      }
+      return at;
+    }
+
+    it("many short refused lines, alone and in runs, random caps: stored ≤ cap, head a prefix, tail a suffix, the marker's counts exact", async () => {
+      let seed = 11;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      for (let round = 0; round < 16; round++) {
+        const capBytes = 1024 + Math.floor(random() * 6000);
+        const share = random();
+        const input = Array.from({ length: 200 + Math.floor(random() * 600) }, (_, i) => (random() < share ? "!" : `line ${i}${"x".repeat(Math.floor(random() * 30))}`));
+        const tailLines = Math.floor(random() * 60);
+        const rows = await store(input, capBytes, tailLines);
+        const label = `round ${round} (cap ${capBytes}, ${input.length} lines, ${Math.round(share * 100)}% refused)`;
+        assert.ok(bytes(rows) <= capBytes, `${label}: stored ${bytes(rows)} bytes`);
+        const markers = rows.filter((t) => t.startsWith("[kiln] Log cap of"));
+        if (markers.length === 0) {
+          assert.equal(matches(rows, input, 0, label), input.length, `${label}: nothing dropped, every line stored`);
+          continue;
+        }
+        assert.equal(markers.length, 1, label);
+        const at = rows.indexOf(markers[0] as string);
+        const headEnd = matches(rows.slice(0, at), input, 0, label);
+        const m = /: (\d+) lines \((\d+) bytes\) dropped here; the last (\d+) lines follow\.$/.exec(markers[0] as string);
+        assert.ok(m, markers[0]);
+        const tailStart = headEnd + Number(m[1]);
+        assert.equal(Number(m[2]), bytes(input.slice(headEnd, tailStart)), `${label}: dropped bytes`);
+        assert.equal(matches(rows.slice(at + 1), input, tailStart, label), input.length, `${label}: the tail is the end`);
+        assert.equal(Number(m[3]), input.length - tailStart, `${label}: the marker counts the tail's lines`);
+      }
+    });
+
+    it("a log of nothing but refused lines (4 KiB cap, 6000 bytes of them): a few notices stand for all of them, nothing dropped", async () => {
+      // Counted as lines, 3000 of 2 bytes are past the cap; as stored, a notice per batch of 500.
+      const input = Array.from({ length: 3000 }, () => "!");
+      const rows = await store(input, 4096, undefined, 500);
+      assert.ok(bytes(rows) <= 4096, `stored ${bytes(rows)} bytes`);
+      assert.ok(rows.length <= 3000 / 64, `${rows.length} rows`);
+      assert.equal(matches(rows, input, 0, "all refused"), 3000);
+    });
+
+    it("refused lines alternating with others under a 4 KiB cap: the notices count, the end is kept", async () => {
+      const input = Array.from({ length: 4000 }, (_, i) => (i % 2 === 0 ? "!" : `k ${i}`));
+      input.push("Success: Build command completed");
+      const rows = await store(input, 4096);
+      assert.ok(bytes(rows) <= 4096, `stored ${bytes(rows)} bytes`);
+      assert.equal(rows.filter((t) => t.startsWith("[kiln] Log cap of 4096 bytes reached: ")).length, 1);
+      assert.equal(rows.at(-1), "Success: Build command completed");
+      assert.ok(rows.slice(0, 10).some((t) => NOTICE.test(t)), "the head holds notices");
+    });
+  });
+}

@@ -78,7 +78,7 @@ describe("output back-pressure", () => {
     const store = {
       transaction: async (fn: (r: unknown) => Promise<unknown>) => {
         await gate;
-        return fn({ builds: { holds: async () => true, appendLogs: async () => undefined } });
+        return fn({ builds: { holds: async () => true, appendLogs: async (_u: string, _f: number, lines: unknown[]) => ({ taken: lines.length, rows: lines.length, extraBytes: 0 }) } });
       },
     } as unknown as StorePort;
     const log = new BuildLog(store, "b", "r", 0, 1024 * 1024, []);
