@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
+import { refuseLogLines } from "../helpers/refusing-trigger.ts";
 import { allLogs, setupTrigger, startBuild, waitForStatus } from "../helpers/builds.ts";
 import { dialects } from "../helpers/databases.ts";
 import { makeRepo, type TestRepo } from "../helpers/git-repos.ts";
@@ -63,17 +64,7 @@ function assertCappedRefusals(t: string[], refused: string, pairs: number, notic
 }
 
 /** A trigger of the operator's that refuses any log line holding POISON-LINE. */
-async function refusePoison(h: Harness): Promise<void> {
-  const db = h.store.db.kysely;
-  if (h.db.name === "sqlite") {
-    await sql`create trigger refuse_poison before insert on build_logs when new.text like '%POISON-LINE%'
-      begin select raise(abort, 'refused by the operator''s trigger'); end`.execute(db);
-  } else {
-    await sql`create function refuse_poison() returns trigger language plpgsql as $$
-      begin if new.text like '%POISON-LINE%' then raise exception 'refused by the operator''s trigger'; end if; return new; end $$`.execute(db);
-    await sql`create trigger refuse_poison before insert on build_logs for each row execute function refuse_poison()`.execute(db);
-  }
-}
+const refusePoison = (h: Harness): Promise<void> => refuseLogLines(h, "refuse_poison", "%POISON-LINE%");
 
 for (const dialect of dialects()) {
   describe(`${dialect}: build logs`, () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
+import { refuseLogLines } from "../helpers/refusing-trigger.ts";
 import type { LogLine } from "../../src/domain/build-types.ts";
 import { newUuid } from "../../src/domain/ids.ts";
 import { dialects } from "../helpers/databases.ts";
@@ -486,15 +487,7 @@ for (const dialect of dialects()) {
     let newBuild: () => Promise<string>;
     before(async () => {
       h = await startHarness(dialect);
-      const db = h.store.db.kysely;
-      if (dialect === "sqlite") {
-        await sql`create trigger refuse_bang before insert on build_logs when new.text like '!%'
-          begin select raise(abort, 'refused by the operator''s trigger'); end`.execute(db);
-      } else {
-        await sql`create function refuse_bang() returns trigger language plpgsql as $$
-          begin if new.text like '!%' then raise exception 'refused by the operator''s trigger'; end if; return new; end $$`.execute(db);
-        await sql`create trigger refuse_bang before insert on build_logs for each row execute function refuse_bang()`.execute(db);
-      }
+      await refuseLogLines(h, "refuse_bang", "!%");
       const account = await h.account("log-refusals");
       const write = (await h.token([account.id], ["Workers CI Write"])).value;
       const sd = await seed(h, account.id, `w-${newUuid().slice(0, 8)}`);
