@@ -6,9 +6,10 @@
  * route wrapper cost more than the rest of such a request together (docs/benchmarks.md "HTTP").
  *
  * Anything else — an entry missing or made before the last commit, credentials not in the cache
- * or refused, a missing permission, a server closing, logging at debug (where every request has
- * its line) — goes on to Fastify untouched, which answers it in full, refusals included. So this
- * can only ever answer what the full path would answer the same way at that instant.
+ * or refused, a missing permission, a server closing — goes on to Fastify untouched, which
+ * answers it in full, refusals included. So this can only ever answer what the full path would
+ * answer the same way at that instant. At `--log-level debug` an answer from here has the same
+ * request line the route's onResponse hook writes.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -45,7 +46,7 @@ export type ReuseFront = (req: IncomingMessage, res: ServerResponse) => boolean;
 export function reuseFront(options: ReuseFrontOptions): ReuseFront {
   const { cache, changes, credentials, metrics, logger } = options;
   return (req, res) => {
-    if (req.method !== "GET" || logger.isLevelEnabled("debug") || options.passOn(req)) return false;
+    if (req.method !== "GET" || options.passOn(req)) return false;
     const started = performance.now();
     const url = req.url ?? "";
     let principal: Principal | undefined;
@@ -67,10 +68,13 @@ export function reuseFront(options: ReuseFrontOptions): ReuseFront {
         return false;
       }
     }
-    res.writeHead(200, { "x-request-id": options.requestId(req), "content-type": JSON_TYPE, "content-length": entry.body.length });
+    const reqId = options.requestId(req);
+    res.writeHead(200, { "x-request-id": reqId, "content-type": JSON_TYPE, "content-length": entry.body.length });
     res.end(entry.body);
+    const ms = performance.now() - started;
     metrics.reused("front");
-    metrics.observe("GET", entry.route, 200, (performance.now() - started) / 1000);
+    metrics.observe("GET", entry.route, 200, ms / 1000);
+    if (logger.isLevelEnabled("debug")) logger.debug({ reqId, method: "GET", route: entry.route, status: 200, ms: Math.round(ms * 100) / 100 }, "request");
     return true;
   };
 }

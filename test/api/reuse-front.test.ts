@@ -130,15 +130,22 @@ describe("sqlite over http: reused answers in front of Fastify", () => {
     assert.equal((await front()) - frontBefore, 0);
   });
 
-  it("at debug level every request goes through Fastify and has its log line", async () => {
+  it("at debug level every request has its request line, the front's the same as the route's", async () => {
     const debugLogs: string[] = [];
     const d = await startHarness("sqlite", {}, {}, { transport: "http", logs: debugLogs, logLevel: "debug" });
     try {
       const account = await d.account("dbg");
       const t = await d.token([account.id], ["Workers CI Read"]);
-      for (let i = 0; i < 3; i++) assert.equal((await d.call("GET", VERIFY, { token: t.value })).status, 200);
-      const lines = debugLogs.map((l) => JSON.parse(l) as { msg: string; route?: string }).filter((l) => l.msg === "request" && l.route === VERIFY);
-      assert.equal(lines.length, 3);
+      const fronted = async () => Number(/^kiln_http_answers_reused_total\{where="front"\} (\d+)/m.exec(String((await d.call("GET", "/metrics")).body))?.[1]);
+      const before = await fronted();
+      for (let i = 0; i < 3; i++) assert.equal((await d.call("GET", VERIFY, { token: t.value, headers: { "x-request-id": `dbg-${i}` } })).status, 200);
+      assert.equal((await fronted()) - before, 2, "the second and third from the front");
+      const lines = debugLogs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "request" && l.route === VERIFY);
+      assert.deepEqual(lines.map((l) => l.reqId), ["dbg-0", "dbg-1", "dbg-2"]);
+      // The route's line (the first) and the front's (the other two): the same fields and values.
+      const shape = ({ time: _time, ms, reqId: _id, ...rest }: Record<string, unknown>) => ({ ...rest, ms: typeof ms });
+      assert.deepEqual(shape(lines[0] ?? {}), { ...shape(lines[0] ?? {}), level: 20, method: "GET", status: 200, msg: "request", ms: "number" });
+      assert.deepEqual(lines.map(shape), [0, 1, 2].map(() => shape(lines[0] ?? {})));
     } finally {
       await d.close();
     }
