@@ -68,6 +68,13 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   const limits = deps.config;
   const headersTimeout = Math.round(limits.headersTimeout * 1000);
   const requestTimeout = Math.round(limits.requestTimeout * 1000);
+  const keepAliveTimeout = Math.round(limits.keepAliveTimeout * 1000);
+  const idleTimeout = Math.round(limits.idleTimeout * 1000);
+  // Slow clients (slowloris): the headers, then the whole request, must arrive in time, or the
+  // client gets 408 and is disconnected. Both cover only receiving the request; an answer, a
+  // live log stream included, may take as long as it needs. Node checks every
+  // connectionsCheckingInterval (30 s by default, which let a 20 s limit run to 50).
+  const httpOptions = { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.round(headersTimeout / 4))) };
   // One per app: entries are keyed by URL, and every route's URLs differ.
   const answers = new AnswerCache();
   // Requests that still arrive on open connections once close() began (Fastify marks them
@@ -97,13 +104,13 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     ...(front
       ? {
           serverFactory: (handler: http.RequestListener) => {
-            const server = http.createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: checkingInterval(headersTimeout) }, (req, res) => {
+            const server = http.createServer(httpOptions, (req, res) => {
               if (!front(req, res)) handler(req, res);
             });
             // What Fastify sets on a server it makes itself.
-            server.keepAliveTimeout = Math.round(limits.keepAliveTimeout * 1000);
+            server.keepAliveTimeout = keepAliveTimeout;
             server.requestTimeout = requestTimeout;
-            server.setTimeout(Math.round(limits.idleTimeout * 1000));
+            server.setTimeout(idleTimeout);
             return server;
           },
         }
@@ -114,15 +121,11 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT,
-    // Slow clients (slowloris): the headers, then the whole request, must arrive in time, or the
-    // client gets 408 and is disconnected. Both cover only receiving the request; an answer, a
-    // live log stream included, may take as long as it needs. Node checks every
-    // connectionsCheckingInterval (30 s by default, which let a 20 s limit run to 50).
-    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: checkingInterval(headersTimeout) },
+    http: httpOptions,
     requestTimeout,
-    keepAliveTimeout: Math.round(limits.keepAliveTimeout * 1000),
+    keepAliveTimeout,
     // Fastify's connectionTimeout is the socket's inactivity timeout (0: none).
-    connectionTimeout: Math.round(limits.idleTimeout * 1000),
+    connectionTimeout: idleTimeout,
     // Fastify's own 503 while closing is not the envelope; the onRequest hook below answers it.
     return503OnClosing: false,
     clientErrorHandler: (error, socket) => {
@@ -242,9 +245,6 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}): Promis
   await fastify.ready();
   return { fastify, metrics };
 }
-
-/** How often Node looks for requests past their timeouts (30 s by default, which let a 20 s limit run to 50). */
-const checkingInterval = (headersTimeout: number): number => Math.min(1000, Math.max(100, Math.round(headersTimeout / 4)));
 
 function registerRoute(fastify: FastifyInstance, spec: RouteSpec, deps: AppDeps, validateResponses: boolean, answerCache: AnswerCache, metrics: HttpMetrics): void {
   const auth = spec.auth;
