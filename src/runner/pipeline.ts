@@ -22,7 +22,19 @@ import { BuildLog, LostClaimError } from "./build-log.ts";
 import { storageFailureOf } from "../store/database.ts";
 import { parseWranglerOutput, VersionLineScanner } from "./wrangler-output.ts";
 import { cacheDirFor, cacheRoot, enforceLimits, restore, save } from "./build-cache.ts";
-import { detectedToolsLine, detectProject, installCommand, installLine, managerVersionWarning, missingToolLine, nodeVersionWarning, toolVersions } from "./tools.ts";
+import {
+  detectedToolsLine,
+  detectProject,
+  installCommand,
+  installLine,
+  managerVersionWarning,
+  missingToolLine,
+  nodeVersionWarning,
+  probeTimeoutLine,
+  TOOL_PROBE_TIMEOUT_MS,
+  toolVersions,
+  type ToolProbe,
+} from "./tools.ts";
 import type { RunnerOptions } from "./runner.ts";
 import { openBuildSandbox, type BuildSandbox } from "./build-sandbox.ts";
 import { viewPath } from "./sandbox.ts";
@@ -190,10 +202,11 @@ export async function runBuild(ctx: PipelineContext, build: Build, signal: Abort
       const pm = project.packageManager;
       // The probe runs on the host, as Kiln's user (root): with Kiln's PATH, never the trigger's, whose
       // PATH variable could name a file a build wrote (another build's workspace, a saved cache).
-      const versions: Record<string, string | null> = registryVersions
-        ? { node: registryVersions.node ?? null, [pm]: registryVersions[pm] ?? null }
-        : await until(toolVersions(["node", pm], { PATH: BUILD_PATH }, undefined, controller.signal));
-      if (versions[pm] == null) throw new Stop("fail", missingToolLine(project));
+      const probe: ToolProbe = registryVersions
+        ? { versions: { node: registryVersions.node ?? null, [pm]: registryVersions[pm] ?? null }, timedOut: [] }
+        : await until(toolVersions(["node", pm], { PATH: BUILD_PATH }, TOOL_PROBE_TIMEOUT_MS, controller.signal));
+      const versions = probe.versions;
+      if (versions[pm] == null) throw new Stop("fail", probe.timedOut.includes(pm) ? probeTimeoutLine(pm, TOOL_PROBE_TIMEOUT_MS) : missingToolLine(project));
       log.line(detectedToolsLine(pm, versions));
       if (!registryVersions) {
         for (const warning of [nodeVersionWarning(project, versions.node ?? null), managerVersionWarning(project, versions[pm] ?? null)]) {

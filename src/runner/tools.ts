@@ -214,34 +214,57 @@ export function installLine(command: string): string {
 const TOOL_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
 /**
+ * How long a tool may take to print its version. `npm --version` takes ~0.2 s on an idle machine
+ * and several seconds on one running many builds: past this the build fails saying so.
+ */
+export const TOOL_PROBE_TIMEOUT_MS = 15_000;
+
+export interface ToolProbe {
+  /** Each tool's version, null when it is missing, fails or did not answer in time. */
+  versions: Record<string, string | null>;
+  /** The tools that did not answer within the timeout (killed): there, but too slow to tell. */
+  timedOut: string[];
+}
+
+/**
  * `<tool> --version` for each name, on the runner host, as argv (no shell), with only PATH (and
- * HOME when given) in the environment and a short timeout. The first line of output with a
- * leading "v" stripped ("v22.16.0" → "22.16.0"); null when the tool is missing, fails or hangs.
+ * HOME when given) in the environment and a timeout. The first line of output with a leading
+ * "v" stripped ("v22.16.0" → "22.16.0").
  */
 export async function toolVersions(
   names: readonly string[],
   env: { PATH: string; HOME?: string },
-  timeoutMs = 5000,
+  timeoutMs = TOOL_PROBE_TIMEOUT_MS,
   /** Kills the probes (SIGKILL) and answers null for them at once. */
   signal?: AbortSignal,
-): Promise<Record<string, string | null>> {
+): Promise<ToolProbe> {
   const childEnv: Record<string, string> = { PATH: env.PATH, COREPACK_ENABLE_DOWNLOAD_PROMPT: "0", NO_UPDATE_NOTIFIER: "1" };
   if (env.HOME) childEnv.HOME = env.HOME;
   const unique = [...new Set(names)];
+  const timedOut: string[] = [];
   const results = await Promise.all(
     unique.map(
       (name) =>
         new Promise<string | null>((resolve) => {
           if (!TOOL_NAME.test(name)) return resolve(null);
           execFile(name, ["--version"], { env: childEnv, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024, cwd: "/", ...(signal ? { signal } : {}) }, (error, stdout) => {
-            if (error) return resolve(null);
+            if (error) {
+              // Killed by the timeout (not by the build's abort): the tool exists but did not answer.
+              if (error.killed && !signal?.aborted) timedOut.push(name);
+              return resolve(null);
+            }
             const v = cleanVersion(firstLine(String(stdout)));
             resolve(v || null);
           });
         }),
     ),
   );
-  return Object.fromEntries(unique.map((name, i) => [name, results[i] ?? null]));
+  return { versions: Object.fromEntries(unique.map((name, i) => [name, results[i] ?? null])), timedOut };
+}
+
+/** The line the build fails with when its package manager did not tell its version in time. */
+export function probeTimeoutLine(tool: string, timeoutMs: number): string {
+  return `Failed: \`${tool} --version\` did not answer within ${Math.round(timeoutMs / 1000)} s on this build machine (it is overloaded, or the tool hangs)`;
 }
 
 /**
